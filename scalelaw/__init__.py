@@ -1,0 +1,10 @@
+"""scalelaw: fit scaling laws and loss curves from training logs, with uncertainty."""
+from .errors import InputError
+from .fit import FitResult, fit
+from .io import load_runs
+from .laws import Law, Param, available_laws, get_law
+from .laws.power import POWER, ComputeOptimal, compute_optimal
+
+__version__ = "0.1.0"
+__all__ = ["InputError", "FitResult", "fit", "load_runs", "Law", "Param", "available_laws", "get_law",
+           "POWER", "ComputeOptimal", "compute_optimal", "__version__"]

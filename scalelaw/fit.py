@@ -1,0 +1,482 @@
+"""The one fitting engine. Every law is fitted here; a new law needs no new fitting code.
+
+Recipe (Hoffmann et al. 2022, Besiroglu et al. 2024, Tissue et al. 2024): minimise the sum of
+Huber(delta) over log residuals ``log(pred) - log(y)`` (delta = 1e-3 by default; plain least
+squares selectable) with L-BFGS-B from every starting point of the law's grid, keep the best,
+then polish it with lmfit (``least_squares``, same loss, same bounds). Standard errors and
+correlations come from the Gauss-Newton covariance of the log residuals at the optimum, where
+it exists (a clear warning where it does not). Optional bootstrap: refits on data resampled by
+whole runs (several runs) or by points (one run), with a seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import lmfit
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from .errors import InputError
+from .laws import Law, get_law
+
+LOSSES = ("huber", "lsq")
+
+
+@dataclass
+class FitResult:
+    """A fitted law: parameters with uncertainty, metrics, and what is needed to predict.
+
+    Attributes:
+        law: the fitted ``Law``.
+        params: best-fit value per parameter, natural units.
+        stderr: standard error per parameter (None where no covariance could be estimated).
+        ci: ``level`` confidence interval per parameter from the covariance (normal in the
+            optimiser's coordinates, so log-scale parameters get asymmetric intervals), or None.
+        ci_bootstrap: percentile interval per parameter from the bootstrap, or None.
+        covariance: covariance over ``theta_names`` (the optimiser's coordinates: ``log10_NAME``
+            for log-scale parameters), or None.
+        metrics: ``r2``, ``mape`` (percent), ``rmse`` (loss units), ``n``, ``aic``, ``bic``,
+            ``objective`` (the minimised sum), ``starts``.
+        converged: False when the optimiser did not reach a minimum; ``message`` says why.
+        warnings: things worth a look (a parameter at its bound, no covariance, failed refits).
+        domain: role -> (min, max) of the fitted data; predictions outside it are extrapolations.
+        bootstrap_samples: array (B, n_params) of refitted parameters, natural units, or None.
+        data: the fitted frame (not saved to JSON).
+    """
+
+    law: Law
+    params: dict[str, float]
+    stderr: dict[str, float | None]
+    ci: dict[str, tuple[float, float]] | None
+    covariance: np.ndarray | None
+    theta_names: list[str]
+    metrics: dict[str, float]
+    converged: bool
+    message: str
+    warnings: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    domain: dict[str, tuple[float, float]] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
+    bootstrap_samples: np.ndarray | None = None
+    ci_bootstrap: dict[str, tuple[float, float]] | None = None
+    data: pd.DataFrame | None = None
+
+    # -- derived views -------------------------------------------------------------------
+    @property
+    def derived(self) -> dict[str, float]:
+        """Law-specific quantities (e.g. the irreducible loss), from ``law.derived``."""
+        return self.law.derived(self.params, self.domain)
+
+    @property
+    def correlation(self) -> np.ndarray | None:
+        """Correlation matrix over ``theta_names``, or None without a covariance."""
+        if self.covariance is None:
+            return None
+        sd = np.sqrt(np.diag(self.covariance))
+        return self.covariance / np.outer(sd, sd)
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted loss. ``X``: an array of x for one-input laws, else a mapping/DataFrame
+        with one array per input role (``law.inputs``). Returns an array of X's shape."""
+        return np.asarray(self.law(_inputs(self.law, X), **self.params), dtype=float)
+
+    def predict_interval(self, X: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+        """Pointwise ``level`` interval of the prediction: bootstrap percentiles when the fit
+        has bootstrap samples, else the delta method on the covariance; None without either."""
+        inputs = _inputs(self.law, X)
+        if self.bootstrap_samples is not None and len(self.bootstrap_samples):
+            preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
+                              for s in self.bootstrap_samples])
+            tail = 50 * (1 - level)
+            return np.percentile(preds, tail, axis=0), np.percentile(preds, 100 - tail, axis=0)
+        if self.covariance is None:
+            return None
+        theta = _to_theta(self.law, self.params)
+
+        def at(t: np.ndarray) -> np.ndarray:
+            return np.asarray(self.law(inputs, **_from_theta(self.law, t)), dtype=float)
+
+        grads = _jacobian(at, theta)
+        var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
+        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
+        centre = at(theta)
+        return centre - half, centre + half
+
+    # -- reporting -----------------------------------------------------------------------
+    def report(self) -> str:
+        """A readable, multi-line summary."""
+        from .report import format_report
+
+        return format_report(self)
+
+    def plot(self, ax=None, **kwargs):
+        """Data, fit and interval band on ``ax`` (a new figure when None); returns the axes."""
+        from .plot import plot_fit
+
+        return plot_fit(self, ax=ax, **kwargs)
+
+    # -- persistence ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: the stable keys of ``--json`` and ``--save``."""
+        return _clean({
+            "law": self.law.name,
+            "formula": self.law.formula,
+            "params": self.params,
+            "stderr": self.stderr,
+            "ci": self.ci,
+            "ci_bootstrap": self.ci_bootstrap,
+            "ci_level": self.options.get("level", 0.95),
+            "metrics": self.metrics,
+            "derived": self.derived,
+            "converged": self.converged,
+            "message": self.message,
+            "warnings": self.warnings,
+            "covariance": None if self.covariance is None else
+            {"names": self.theta_names, "matrix": self.covariance.tolist()},
+            "options": self.options,
+            "domain": self.domain,
+            "columns": self.columns,
+            "bootstrap_samples": None if self.bootstrap_samples is None else self.bootstrap_samples.tolist(),
+        })
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The fit as JSON text; also written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> "FitResult":
+        """Load a fit saved with ``to_json`` (a path, or the JSON text itself)."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"{source}: cannot read fit file ({exc.strerror})") from None
+        try:
+            d = json.loads(text)
+            law = get_law(d["law"])
+            cov = d.get("covariance")
+            samples = d.get("bootstrap_samples")
+            return cls(
+                law=law,
+                params={k: float(d["params"][k]) for k in law.param_names},
+                stderr={k: _num(v) for k, v in d["stderr"].items()},
+                ci=_pairs(d.get("ci")),
+                covariance=None if cov is None else np.array(cov["matrix"], dtype=float),
+                theta_names=_theta_names(law) if cov is None else list(cov["names"]),
+                metrics={k: _num(v) for k, v in d["metrics"].items()},
+                converged=bool(d["converged"]),
+                message=d.get("message", ""),
+                warnings=list(d.get("warnings", [])),
+                options=dict(d.get("options", {})),
+                domain={k: tuple(v) for k, v in d.get("domain", {}).items()},
+                columns=dict(d.get("columns", {})),
+                bootstrap_samples=None if samples is None else np.array(samples, dtype=float),
+                ci_bootstrap=_pairs(d.get("ci_bootstrap")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{source if len(str(source)) < 200 else 'fit JSON'}: not a scalelaw fit "
+                             f"file ({type(exc).__name__}: {exc})") from None
+
+
+# -- the engine ------------------------------------------------------------------------------
+
+def fit(
+    law: Law | str,
+    data: pd.DataFrame | Mapping[str, Any],
+    *,
+    loss: str = "huber",
+    delta: float = 1e-3,
+    bootstrap: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+    max_iter: int = 2000,
+) -> FitResult:
+    """Fit ``law`` to ``data``.
+
+    Args:
+        law: a ``Law`` or its registered name (``"power"``).
+        data: frame (or mapping of arrays) with the law's input roles, ``y`` (loss, > 0) and
+            optionally ``run`` (several runs make the bootstrap resample whole runs).
+        loss: ``"huber"`` (Huber(delta) on log residuals) or ``"lsq"`` (least squares on them).
+        delta: Huber threshold, in log-loss units.
+        bootstrap: number of bootstrap refits (0 = none).
+        seed: seed of the bootstrap resampling.
+        level: confidence level of the intervals.
+        max_iter: iteration cap of each optimisation; a fit that hits it is flagged unconverged.
+    """
+    law = get_law(law) if isinstance(law, str) else law
+    if loss not in LOSSES:
+        raise InputError(f"loss must be one of {', '.join(LOSSES)}, got '{loss}'")
+    if not delta > 0:
+        raise InputError(f"delta must be positive, got {delta}")
+    frame = _frame(law, data)
+    X = {role: frame[role].to_numpy(float) for role in law.inputs}
+    y = frame["y"].to_numpy(float)
+    n, p = len(y), len(law.params)
+    if n < p + 1:
+        raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
+
+    bounds = _theta_bounds(law)
+    best = None
+    starts = list(law.starts(X, y))
+    for start in starts:
+        res = _lbfgsb(law, X, y, _to_theta(law, start), bounds, loss, delta, max_iter)
+        if best is None or res.fun < best.fun:
+            best = res
+    polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
+
+    notes: list[str] = []
+    covariance = _covariance(law, X, y, polished)
+    if covariance is not None:
+        se_theta = np.sqrt(np.diag(covariance))
+        stderr = {p.name: float(se * math.log(10) * 10.0**t if p.log else se)
+                  for p, t, se in zip(law.params, polished, se_theta)}
+        z = stats.norm.ppf(0.5 + level / 2)
+        lo = _from_theta(law, np.clip(polished - z * se_theta, bounds[:, 0], bounds[:, 1]))
+        hi = _from_theta(law, np.clip(polished + z * se_theta, bounds[:, 0], bounds[:, 1]))
+        ci = {k: (lo[k], hi[k]) for k in law.param_names}
+    else:
+        ci = None
+        stderr = {name: None for name in law.param_names}
+        notes.append("no covariance: the Jacobian at the optimum is singular or no degrees of "
+                     "freedom are left; standard errors are not available (use --bootstrap)")
+
+    params = _from_theta(law, polished)
+    converged = bool(lm.success) and np.isfinite(lm.chisqr)
+    message = (f"L-BFGS-B from {len(starts)} starts: {_text(best.message)}; "
+               f"lmfit least_squares polish: {lm.message}")
+    notes += _bound_warnings(law, polished, bounds)
+
+    pred = law(X, **params)
+    resid = pred - y
+    rss_log = float(np.sum(_log_residuals(polished, law, X, y) ** 2))
+    metrics = {
+        "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)) if n > 1 else math.nan,
+        "mape": float(100 * np.mean(np.abs(resid) / y)),
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "n": n,
+        # Gaussian AIC/BIC of the log residuals, as lmfit defines them
+        "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,
+        "bic": n * math.log(rss_log / n) + math.log(n) * p if rss_log > 0 else -math.inf,
+        "objective": float(_objective(polished, law, X, y, loss, delta)),
+        "starts": len(starts),
+    }
+    result = FitResult(
+        law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
+        theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
+        warnings=notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
+                                 "seed": seed, "runs": int(frame["run"].nunique())},
+        domain={role: (float(X[role].min()), float(X[role].max())) for role in law.inputs},
+        columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame,
+    )
+    if bootstrap:
+        _bootstrap(result, X, y, frame["run"].to_numpy(), polished, bounds, bootstrap, seed, level, max_iter)
+    return result
+
+
+def _objective(theta, law, X, y, loss, delta) -> float:
+    r = _log_residuals(theta, law, X, y)
+    value = special.huber(delta, r).sum() if loss == "huber" else 0.5 * np.dot(r, r)
+    return float(value) if np.isfinite(value) else 1e300
+
+
+def _log_residuals(theta, law, X, y) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        pred = law(X, **_from_theta(law, theta))
+        return np.log(np.clip(pred, 1e-300, None)) - np.log(y)
+
+
+def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
+    """Central-difference Jacobian of ``fun`` (array-valued) at ``theta``: shape (*out, len(theta))."""
+    cols = []
+    for i in range(len(theta)):
+        h = 1e-6 * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        cols.append((fun(up) - fun(down)) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+def _covariance(law, X, y, theta) -> np.ndarray | None:
+    """Gauss-Newton covariance ``s^2 (J^T J)^-1`` of the optimiser's coordinates, with J the
+    Jacobian of the log residuals and ``s^2 = sum r^2 / (n - p)``; None where it does not exist."""
+    n, p = len(y), len(theta)
+    if n <= p:
+        return None
+    J = _jacobian(lambda t: _log_residuals(t, law, X, y), np.asarray(theta, dtype=float))
+    r = _log_residuals(theta, law, X, y)
+    JTJ = J.T @ J
+    if not np.all(np.isfinite(JTJ)) or np.linalg.cond(JTJ) > 1e14:
+        return None
+    cov = np.linalg.inv(JTJ) * (r @ r) / (n - p)
+    return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
+
+
+def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter) -> optimize.OptimizeResult:
+    theta0 = np.clip(theta0, bounds[:, 0], bounds[:, 1])
+    return optimize.minimize(_objective, theta0, args=(law, X, y, loss, delta), method="L-BFGS-B",
+                             bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
+
+
+def _polish(law, X, y, theta, loss, delta, max_iter):
+    """lmfit least_squares from the L-BFGS-B optimum (same loss, same bounds) to refine it;
+    log-scale parameters are varied as log10_NAME."""
+    names = _theta_names(law)
+    params = lmfit.Parameters()
+    for name, t, (lo, hi) in zip(names, theta, _theta_bounds(law)):
+        params.add(name, value=float(t), min=lo, max=hi)
+
+    def residual(pars: lmfit.Parameters) -> np.ndarray:
+        return _log_residuals(np.array([pars[k].value for k in names]), law, X, y)
+
+    kws = {"loss": "huber", "f_scale": delta} if loss == "huber" else {}
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        lm = lmfit.minimize(residual, params, method="least_squares",
+                            max_nfev=max_iter * (len(names) + 1), **kws)
+    polished = np.array([lm.params[k].value for k in names])
+    # keep whichever of the two optima is lower (the polish never should be worse, but check)
+    if _objective(polished, law, X, y, loss, delta) > _objective(theta, law, X, y, loss, delta):
+        polished = np.asarray(theta, dtype=float)
+    return polished, lm
+
+
+def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max_iter) -> None:
+    """Refit on ``B`` resamples (whole runs when there are several, points otherwise)."""
+    law, loss, delta = result.law, result.options["loss"], result.options["delta"]
+    rng = np.random.default_rng(seed)
+    labels = np.unique(runs)
+    by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None
+    samples, failed = [], 0
+    for _ in range(B):
+        if by_run is not None:
+            idx = np.concatenate([by_run[i] for i in rng.integers(0, len(by_run), len(by_run))])
+        else:
+            idx = rng.integers(0, len(y), len(y))
+        Xb = {k: v[idx] for k, v in X.items()}
+        res = _lbfgsb(law, Xb, y[idx], theta, bounds, loss, delta, max_iter)
+        if np.isfinite(res.fun) and res.nit < max_iter:
+            samples.append(res.x)
+        else:
+            failed += 1
+    samples = np.array([list(_from_theta(law, s).values()) for s in samples]).reshape(-1, len(law.params))
+    result.bootstrap_samples = samples
+    tail = 50 * (1 - level)
+    result.ci_bootstrap = {name: (float(np.percentile(samples[:, i], tail)),
+                                  float(np.percentile(samples[:, i], 100 - tail)))
+                           for i, name in enumerate(law.param_names)} if len(samples) else None
+    result.options["bootstrap_by"] = "run" if by_run is not None else "point"
+    if failed:
+        result.warnings.append(f"{failed} of {B} bootstrap refits did not converge and were left out")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _frame(law: Law, data) -> pd.DataFrame:
+    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
+    missing = [c for c in (*law.inputs, "y") if c not in frame.columns]
+    if missing:
+        raise InputError(f"law '{law.name}' needs columns {', '.join((*law.inputs, 'y'))}; "
+                         f"missing: {', '.join(missing)}")
+    for col in (*law.inputs, "y"):
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"column '{col}': all values must be finite numbers")
+        frame[col] = values
+    if not np.all(frame["y"] > 0):
+        raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
+    if "run" not in frame.columns:
+        frame["run"] = "run"
+    return frame
+
+
+def _inputs(law: Law, X: Any) -> dict[str, np.ndarray]:
+    if isinstance(X, (pd.DataFrame, Mapping)):
+        missing = [r for r in law.inputs if r not in X]
+        if missing:
+            raise InputError(f"law '{law.name}' predicts from {', '.join(law.inputs)}; missing {', '.join(missing)}")
+        return {r: np.asarray(X[r], dtype=float) for r in law.inputs}
+    if len(law.inputs) != 1:
+        raise InputError(f"law '{law.name}' takes {', '.join(law.inputs)}: pass a mapping or DataFrame")
+    return {law.inputs[0]: np.asarray(X, dtype=float)}
+
+
+def _theta_names(law: Law) -> list[str]:
+    return [f"log10_{p.name}" if p.log else p.name for p in law.params]
+
+
+def _to_theta(law: Law, values: Mapping[str, float]) -> np.ndarray:
+    return np.array([math.log10(values[p.name]) if p.log else float(values[p.name]) for p in law.params])
+
+
+def _from_theta(law: Law, theta) -> dict[str, float]:
+    return {p.name: float(10.0 ** t if p.log else t) for p, t in zip(law.params, theta)}
+
+
+def _theta_bounds(law: Law) -> np.ndarray:
+    return np.array([(math.log10(p.lower), math.log10(p.upper)) if p.log else (p.lower, p.upper)
+                     for p in law.params], dtype=float)
+
+
+def _bound_warnings(law: Law, theta, bounds) -> list[str]:
+    out = []
+    for p, t, (lo, hi) in zip(law.params, theta, bounds):
+        for edge, side in ((lo, "lower"), (hi, "upper")):
+            if np.isfinite(edge) and abs(t - edge) <= 1e-6 * max(1.0, abs(edge)):
+                out.append(f"{p.name} is at its {side} bound ({_from_theta(law, [edge] * len(law.params))[p.name]:g}): "
+                           "the data do not pin it down")
+    return out
+
+
+def _text(message) -> str:
+    return message.decode() if isinstance(message, bytes) else str(message)
+
+
+def _num(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _pairs(d) -> dict[str, tuple[float, float]] | None:
+    return None if d is None else {k: (_num(a), _num(b)) for k, (a, b) in d.items()}
+
+
+def _clean(obj):
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,83 @@
+"""Law families. A law is a plain formula plus its parameter specification; it knows nothing
+about optimisers, files or plots (those live in ``scalelaw.fit``, ``scalelaw.io``, ``scalelaw.plot``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+Inputs = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One fitted parameter.
+
+    ``log=True`` means the optimiser works on log10 of the value (for scales such as x0 that
+    span many decades); bounds are always given in natural units.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    log: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Law:
+    """A loss law ``y = func(inputs, **params)``.
+
+    Attributes:
+        name: registry key, e.g. ``"power"``.
+        formula: the formula as text, for reports.
+        inputs: roles the formula reads from the data, e.g. ``("x",)``.
+        params: fitted parameters, in a fixed order.
+        func: ``func(inputs, **params) -> predicted loss`` with inputs a mapping role -> array.
+        starts: ``starts(inputs, y) -> iterable of dicts`` of starting values (natural units);
+            the fit engine runs L-BFGS-B from each one.
+        derived: ``derived(params, domain) -> dict`` of quantities worth reporting (optional);
+            ``domain`` maps each input role to the (min, max) of the fitted data.
+    """
+
+    name: str
+    formula: str
+    inputs: tuple[str, ...]
+    params: tuple[Param, ...]
+    func: Callable[..., np.ndarray]
+    starts: Callable[[Inputs, np.ndarray], Iterable[dict]]
+    derived: Callable[[Mapping[str, float], Mapping[str, tuple[float, float]]], dict] = field(
+        default=lambda params, domain: {})
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
+        return self.func(inputs, **params)
+
+
+_REGISTRY: dict[str, Law] = {}
+
+
+def register(law: Law) -> Law:
+    _REGISTRY[law.name] = law
+    return law
+
+
+def get_law(name: str) -> Law:
+    """The law registered under ``name`` (see ``available_laws()``)."""
+    from ..errors import InputError
+
+    if name not in _REGISTRY:
+        raise InputError(f"unknown law '{name}' (available: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]
+
+
+def available_laws() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+from . import power  # noqa: E402,F401  (registers the power law)

@@ -1,0 +1,51 @@
+"""Plain-text report of a FitResult."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _g(v, digits: int = 5) -> str:
+    return "n/a" if v is None else f"{v:.{digits}g}"
+
+
+def format_report(result) -> str:
+    """Multi-line summary: law, data, convergence, parameter table, derived values, metrics."""
+    law, m, o = result.law, result.metrics, result.options
+    level = int(round(100 * o.get("level", 0.95)))
+    cols = ", ".join(f"{role}={col}" for role, col in result.columns.items())
+    domain = "; ".join(f"{role} from {lo:.4g} to {hi:.4g}" for role, (lo, hi) in result.domain.items())
+    loss = (f"Huber(delta={o.get('delta'):g})" if o.get("loss") == "huber" else "least squares")
+    lines = [
+        f"law      {law.name}: {law.formula}",
+        f"data     {m['n']} points in {o.get('runs', 1)} run(s); {domain}" + (f" ({cols})" if cols else ""),
+        f"fit      {loss} on log residuals, best of {m.get('starts', '?')} L-BFGS-B starts",
+        f"status   {'converged' if result.converged else 'NOT CONVERGED'}: {result.message}",
+        "",
+    ]
+    header = f"{'parameter':<12}{'value':>14}{'stderr':>12}   {level}% CI"
+    if result.ci_bootstrap:
+        header += f"{'':>24}bootstrap {level}% CI ({len(result.bootstrap_samples)} by {o.get('bootstrap_by')})"
+    lines.append(header)
+    for name in law.param_names:
+        ci = result.ci[name] if result.ci else None
+        row = f"{name:<12}{_g(result.params[name]):>14}{_g(result.stderr.get(name), 3):>12}   "
+        row += f"{'[' + _g(ci[0], 4) + ', ' + _g(ci[1], 4) + ']' if ci else 'n/a':<34}"
+        if result.ci_bootstrap:
+            b = result.ci_bootstrap[name]
+            row += f"[{_g(b[0], 4)}, {_g(b[1], 4)}]"
+        lines.append(row.rstrip())
+    derived = result.derived
+    if derived:
+        lines += ["", "derived  " + "; ".join(f"{k} = {_g(v)}" for k, v in derived.items())]
+    lines += ["", f"metrics  R2 {m['r2']:.5f}  MAPE {m['mape']:.3f} %  RMSE {m['rmse']:.4g}  "
+                  f"AIC {m['aic']:.2f}  BIC {m['bic']:.2f}"]
+    corr = result.correlation
+    if corr is not None:
+        names = result.theta_names
+        pairs = [f"{names[i]}~{names[j]} {corr[i, j]:+.2f}" for i in range(len(names))
+                 for j in range(i + 1, len(names)) if np.isfinite(corr[i, j]) and abs(corr[i, j]) > 0.5]
+        if pairs:
+            lines.append("corr     " + ", ".join(pairs))
+    for w in result.warnings:
+        lines.append(f"warning  {w}")
+    return "\n".join(lines)
