@@ -84,14 +84,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for path in (args.save, args.plot):
         _check_output(path)
     columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr}
-    data = load_runs(args.files, roles=(*law.inputs, "y"), columns=columns, group=args.group,
+    # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
+    roles = (*law.inputs, "y") + (("step",) if args.step and "step" not in law.inputs else ())
+    data = load_runs(args.files, roles=roles, columns=columns, group=args.group,
                      where=args.where, step_min=args.step_min, step_max=args.step_max)
+    try:
+        result = fit(law, data, loss=args.objective, delta=args.delta, bootstrap=args.bootstrap,
+                     seed=args.seed, level=args.level, max_iter=args.max_iter)
+    except InputError as exc:
+        raise InputError(f"{', '.join(args.files)}: {exc}") from None
     explicit = {k for k, v in columns.items() if v}
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
         print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y)", file=sys.stderr)
-    result = fit(law, data, loss=args.objective, delta=args.delta, bootstrap=args.bootstrap,
-                 seed=args.seed, level=args.level, max_iter=args.max_iter)
     print(json.dumps(result.to_dict()) if args.json else result.report())
     if not result.converged:
         if args.save or args.plot:

@@ -107,6 +107,12 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
     raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present})")
 
 
+def _show(value) -> str:
+    """A cell value for a one-line message: quoted, escaped, cut to 40 characters."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 def _row_label(path: Path, index: int, sparse: bool) -> str:
     # CSV rows: the line in the file (header is line 1). Other formats: the record number.
     return f"record {index + 1}" if sparse or path.suffix.lower() != ".csv" else f"line {index + 2}"
@@ -122,7 +128,7 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
         if bad.any():
             i = bad.idxmax()
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
-                             f"'{raw[i]}' is not a number")
+                             f"{_show(raw[i])} is not a number")
         out[role] = values.astype(float)
     missing = out.isna().any(axis=1)
     if sparse:

@@ -65,8 +65,9 @@ class ComputeOptimal:
     """Compute-optimal relation from learning curves of several model sizes.
 
     Attributes:
-        frontier: frame with columns ``C`` (compute), ``loss`` (lowest loss any run reaches at C),
-            ``N_opt`` (size of that run); one row per grid point where at least two runs overlap.
+        frontier: frame with columns ``C`` (compute), ``loss`` (lowest loss at C) and ``N_opt``
+            (the size that reaches it, interpolated between trained sizes); one row per compute
+            value where the best run has a smaller and a larger neighbour reaching that compute.
         frontier_fit: power law plus constant fitted to the frontier, loss vs C.
         k, beta: ``N_opt(C) = k * C^beta`` (least squares in log-log), with standard errors.
     """
@@ -85,8 +86,7 @@ class ComputeOptimal:
     def report(self) -> str:
         return (f"N_opt(C) = k * C^beta with k = {self.k:.4g} (se {self.k_stderr:.2g}), "
                 f"beta = {self.beta:.4f} (se {self.beta_stderr:.2g}); "
-                f"frontier over {len(self.frontier)} compute values, "
-                f"{self.frontier['N_opt'].nunique()} sizes on it\n" + self.frontier_fit.report())
+                f"frontier over {len(self.frontier)} compute values\n" + self.frontier_fit.report())
 
 
 def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = "loss",
@@ -116,13 +116,26 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
         lc, ll = np.log(g[c].to_numpy(float)), np.log(g[loss].to_numpy(float))
         inside = (grid >= g[c].min()) & (grid <= g[c].max())
         table[i, inside] = np.interp(np.log(grid[inside]), lc, ll)
-    covered = np.sum(~np.isnan(table), axis=0) >= 2
-    best = np.nanargmin(np.where(np.isnan(table), np.inf, table), axis=0)
-    frontier = pd.DataFrame({"C": grid, "loss": np.exp(table[best, np.arange(points)]),
-                             "N_opt": sizes[best]})[covered].reset_index(drop=True)
-    if frontier["N_opt"].nunique() < 2:
-        raise InputError("compute_optimal: one model size is optimal at every compute; "
-                         "N_opt(C) cannot be identified (add smaller or larger runs)")
+    # At each compute value, the best run among those that reach it. Where that run is the
+    # smallest or largest of them, the true optimum may lie outside the sizes trained: such
+    # (censored) points are left out. Otherwise a parabola in log N through the best run and its
+    # two neighbours gives N_opt between the trained sizes (the IsoFLOP method).
+    rows = []
+    for j in range(points):
+        avail = np.flatnonzero(~np.isnan(table[:, j]))
+        if len(avail) < 3:
+            continue
+        k = int(np.argmin(table[avail, j]))
+        if k == 0 or k == len(avail) - 1:
+            continue
+        near = avail[k - 1:k + 2]
+        a2, a1, a0 = np.polyfit(np.log(sizes[near]), table[near, j], 2)
+        log_n = -a1 / (2 * a2) if a2 > 0 else np.log(sizes[avail[k]])
+        rows.append((grid[j], float(np.exp(a0 + a1 * log_n + a2 * log_n**2)), float(np.exp(log_n))))
+    frontier = pd.DataFrame(rows, columns=["C", "loss", "N_opt"])
+    if len(frontier) < 5:
+        raise InputError("compute_optimal: the best size is the smallest or largest run at almost every "
+                         "compute value, so N_opt(C) cannot be identified (add smaller or larger runs)")
     reg = stats.linregress(np.log(frontier["C"]), np.log(frontier["N_opt"]))
     k = float(np.exp(reg.intercept))
     frontier_fit = fit(POWER, frontier.rename(columns={"C": "x", "loss": "y"}))

@@ -1,0 +1,122 @@
+"""The scalelaw command line: outputs, exit codes, and malformed input (fuzz)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scalelaw.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "scalelaw", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture
+def log(tmp_path):
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e6, 1e10, 40)
+    loss = (1.8 + (2e6 / n) ** 0.3) * np.exp(rng.normal(0, 0.003, n.size))
+    path = tmp_path / "sizes.csv"
+    path.write_text("params,loss\n" + "".join(f"{a},{b}\n" for a, b in zip(n, loss)))
+    return path
+
+
+def test_fit_json_save_plot_predict(log, tmp_path, capsys):
+    fit_path, png = tmp_path / "fit.json", tmp_path / "fit.png"
+    assert main(["fit", str(log), "--law", "power", "--x", "params", "--y", "loss", "--json",
+                 "--save", str(fit_path), "--plot", str(png), "--bootstrap", "20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("law", "params", "stderr", "metrics", "converged"):
+        assert key in out
+    assert out["law"] == "power" and out["converged"] is True
+    assert {"r2", "mape"} <= set(out["metrics"]) and out["metrics"]["r2"] > 0.99
+    assert out["params"]["alpha"] == pytest.approx(0.3, rel=0.1)
+    assert fit_path.exists() and png.read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["predict", str(fit_path), "--x", "1e9,1e11", "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["x"] == [1e9, 1e11] and pred["extrapolated"] == [False, True]
+    assert pred["loss"][0] == pytest.approx(1.8 + (2e6 / 1e9) ** 0.3, rel=0.01)
+    assert all(lo < y < hi for lo, y, hi in zip(pred["lower"], pred["loss"], pred["upper"]))
+
+
+def test_report_and_column_recognition(log, capsys):
+    assert main(["fit", str(log)]) == 0
+    captured = capsys.readouterr()
+    assert "L_inf" in captured.out and "converged" in captured.out
+    assert "x='params'" in captured.err and "y='loss'" in captured.err
+
+
+def test_not_converged_exits_3_and_saves_nothing(log, tmp_path, capsys):
+    fit_path = tmp_path / "fit.json"
+    assert main(["fit", str(log), "--max-iter", "1", "--save", str(fit_path)]) == 3
+    assert "NOT CONVERGED" in capsys.readouterr().out
+    assert not fit_path.exists()
+
+
+def test_entry_point_runs_without_traceback(log):
+    proc = run_cli("fit", log, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["law"] == "power"
+    proc = run_cli("fit", log.with_name("missing.csv"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "missing.csv" in proc.stderr
+
+
+MALFORMED = {
+    "empty": "",
+    "header only": "params,loss\n",
+    "missing column": "params,acc\n1e6,3\n1e7,2.5\n1e8,2.2\n1e9,2.0\n",
+    "text value": "params,loss\n1e6,3\n1e7,two\n1e8,2.2\n1e9,2.0\n",
+    "nan": "params,loss\n1e6,3\n1e7,nan\n1e8,2.2\n1e9,2.0\n",
+    "inf": "params,loss\n1e6,3\ninf,2.5\n1e8,2.2\n1e9,2.0\n",
+    "empty cell": "params,loss\n1e6,3\n1e7,\n1e8,2.2\n1e9,2.0\n",
+    "zero size": "params,loss\n0,3\n1e7,2.5\n1e8,2.2\n1e9,2.0\n",
+    "negative loss": "params,loss\n1e6,3\n1e7,-2.5\n1e8,2.2\n1e9,2.0\n",
+    "too few points": "params,loss\n1e6,3\n1e7,2.5\n1e8,2.2\n",
+    "ragged rows": "params,loss\n1e6,3\n1e7,2.5,9,9\n1e8,2.2\n1e9,2.0\n",
+    "binary": "\x00\x01\x02\xff\xfe",
+    "duplicate steps": "step,loss\n1,3\n2,2.5\n2,2.4\n3,2.2\n4,2.0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_csv_exits_2_with_one_line(tmp_path, name, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(MALFORMED[name].encode("latin-1"))
+    out = tmp_path / "fit.json"
+    args = ["fit", str(path), "--save", str(out)]
+    if name == "duplicate steps":
+        args += ["--x", "step", "--step", "step"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scalelaw: error: ") and err.count("\n") == 1 and "bad.csv" in err
+    assert not out.exists()
+
+
+def test_fuzzed_csvs_never_crash(tmp_path, capsys):
+    """Random corruptions of a good log: every run ends in exit 0, 2 or 3, never an exception."""
+    rng = np.random.default_rng(7)
+    good = "params,loss\n" + "".join(f"{10 ** (6 + i / 4)},{3 - i / 20}\n" for i in range(16))
+    junk = ["", "nan", "-1", "0", "inf", "x", '"', ",", "1e999", "\t", "NULL", "3,3"]
+    for trial in range(40):
+        cells = [line.split(",") for line in good.splitlines()]
+        for _ in range(rng.integers(1, 4)):
+            i, j = rng.integers(0, len(cells)), rng.integers(0, 2)
+            cells[i][j] = junk[rng.integers(len(junk))]
+        path = tmp_path / f"fuzz{trial}.csv"
+        path.write_text("\n".join(",".join(c) for c in cells) + "\n")
+        code = main(["fit", str(path)])
+        err = capsys.readouterr().err
+        assert code in (0, 2, 3), (trial, path.read_text())
+        if code == 2:
+            assert err.count("\n") == 1 and str(path) in err
+
+
+def test_predict_bad_fit_file(tmp_path, capsys):
+    bad = tmp_path / "fit.json"
+    bad.write_text("{not json")
+    assert main(["predict", str(bad), "--x", "1e9"]) == 2
+    assert "not a scalelaw fit file" in capsys.readouterr().err
