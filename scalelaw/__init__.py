@@ -1,6 +1,6 @@
 """scalelaw: fit scaling laws and loss curves from training logs, with uncertainty."""
 from .errors import InputError
-from .fit import FitResult, fit
+from .engine import FitResult, fit
 from .io import load_runs
 from .laws import Law, Param, available_laws, get_law
 from .laws.power import POWER, ComputeOptimal, compute_optimal

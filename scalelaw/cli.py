@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
-from .fit import FitResult, fit
+from .engine import FitResult, fit
 from .io import load_runs
 from .laws import available_laws, get_law
 

@@ -1,5 +1,5 @@
 """Law families. A law is a plain formula plus its parameter specification; it knows nothing
-about optimisers, files or plots (those live in ``scalelaw.fit``, ``scalelaw.io``, ``scalelaw.plot``).
+about optimisers, files or plots (those live in ``scalelaw.engine``, ``scalelaw.io``, ``scalelaw.plot``).
 """
 from __future__ import annotations
 

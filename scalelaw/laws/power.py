@@ -98,7 +98,7 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
             anything proportional) and ``loss``; each distinct ``n`` is one learning curve.
         points: log-spaced compute values at which the frontier is evaluated.
     """
-    from ..fit import fit  # the one fitting engine
+    from ..engine import fit  # the one fitting engine
 
     for col in (n, c, loss):
         if col not in runs.columns:
