@@ -437,8 +437,8 @@ def _bound_warnings(law: Law, theta, bounds) -> list[str]:
     for p, t, (lo, hi) in zip(law.params, theta, bounds):
         for edge, side in ((lo, "lower"), (hi, "upper")):
             if np.isfinite(edge) and abs(t - edge) <= 1e-6 * max(1.0, abs(edge)):
-                out.append(f"{p.name} is at its {side} bound ({_from_theta(law, [edge] * len(law.params))[p.name]:g}): "
-                           "the data do not pin it down")
+                value = 10.0**edge if p.log else edge
+                out.append(f"{p.name} is at its {side} bound ({value:g}): the data do not pin it down")
     return out
 
 

@@ -177,10 +177,15 @@ def load_runs(
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:
         raise InputError("no input file given")
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise InputError("the same file is given twice")
+    # several files are several runs, named after the file (the full path where names repeat)
+    stems = [p.stem for p in paths]
+    names = stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
     roles = tuple(roles)
     columns = dict(columns or {})
     frames, chosen = [], {}
-    for path in paths:
+    for path, name in zip(paths, names):
         raw, sparse = read_table(path)
         if where:
             try:
@@ -196,17 +201,15 @@ def load_runs(
                 present = ", ".join(map(str, raw.columns))
                 raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
             labels = raw.loc[tidy.index, group].astype(str)
-            tidy.insert(0, "run", labels if len(paths) == 1 else path.stem + "/" + labels)
+            tidy.insert(0, "run", labels if len(paths) == 1 else name + "/" + labels)
         elif "run" in raw.columns and sparse:
             tidy.insert(0, "run", raw.loc[tidy.index, "run"].astype(str))
         else:
-            tidy.insert(0, "run", path.stem if len(paths) > 1 else "run")
+            tidy.insert(0, "run", name if len(paths) > 1 else "run")
         _check_duplicate_steps(tidy, mapping, path, sparse)
         frames.append(tidy)
         for role, col in mapping.items():
             chosen.setdefault(role, col)
-    if len({str(p) for p in paths}) != len(paths):
-        raise InputError("the same file is given twice")
     tidy = pd.concat(frames, ignore_index=True)
     key = "step" if "step" in roles else roles[0]
     if step_min is not None:
