@@ -230,50 +230,20 @@ def fit(
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
 
     bounds = _theta_bounds(law)
-    best = None
     starts = list(law.starts(X, y))
-    for start in starts:
-        res = _lbfgsb(law, X, y, _to_theta(law, start), bounds, loss, delta, max_iter)
-        if best is None or res.fun < best.fun:
-            best = res
+    best = min((_lbfgsb(law, X, y, _to_theta(law, s), bounds, loss, delta, max_iter) for s in starts),
+               key=lambda res: res.fun)
     polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
 
-    notes: list[str] = []
-    covariance = _covariance(law, X, y, polished)
-    if covariance is not None:
-        se_theta = np.sqrt(np.diag(covariance))
-        stderr = {p.name: float(se * math.log(10) * 10.0**t if p.log else se)
-                  for p, t, se in zip(law.params, polished, se_theta)}
-        z = stats.norm.ppf(0.5 + level / 2)
-        lo = _from_theta(law, np.clip(polished - z * se_theta, bounds[:, 0], bounds[:, 1]))
-        hi = _from_theta(law, np.clip(polished + z * se_theta, bounds[:, 0], bounds[:, 1]))
-        ci = {k: (lo[k], hi[k]) for k in law.param_names}
-    else:
-        ci = None
-        stderr = {name: None for name in law.param_names}
-        notes.append("no covariance: the Jacobian at the optimum is singular or no degrees of "
-                     "freedom are left; standard errors are not available (use --bootstrap)")
-
+    covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level)
     params = _from_theta(law, polished)
     converged = bool(lm.success) and np.isfinite(lm.chisqr)
     message = (f"L-BFGS-B from {len(starts)} starts: {_text(best.message)}; "
                f"lmfit least_squares polish: {lm.message}")
     notes += _bound_warnings(law, polished, bounds)
 
-    pred = law(X, **params)
-    resid = pred - y
-    rss_log = float(np.sum(_log_residuals(polished, law, X, y) ** 2))
-    metrics = {
-        "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)) if n > 1 else math.nan,
-        "mape": float(100 * np.mean(np.abs(resid) / y)),
-        "rmse": float(np.sqrt(np.mean(resid**2))),
-        "n": n,
-        # Gaussian AIC/BIC of the log residuals, as lmfit defines them
-        "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,
-        "bic": n * math.log(rss_log / n) + math.log(n) * p if rss_log > 0 else -math.inf,
-        "objective": float(_objective(polished, law, X, y, loss, delta)),
-        "starts": len(starts),
-    }
+    metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
+               "starts": len(starts)}
     result = FitResult(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
@@ -285,6 +255,37 @@ def fit(
     if bootstrap:
         _bootstrap(result, X, y, frame["run"].to_numpy(), polished, bounds, bootstrap, seed, level, max_iter)
     return result
+
+
+def _uncertainty(law, X, y, theta, bounds, level):
+    """Covariance, stderr (natural units), ``level`` intervals and notes at the optimum ``theta``."""
+    covariance = _covariance(law, X, y, theta)
+    if covariance is None:
+        note = ("no covariance: the Jacobian at the optimum is singular or no degrees of freedom "
+                "are left; standard errors are not available (use --bootstrap)")
+        return None, {name: None for name in law.param_names}, None, [note]
+    se_theta = np.sqrt(np.diag(covariance))
+    stderr = {par.name: float(se * math.log(10) * 10.0**t if par.log else se)
+              for par, t, se in zip(law.params, theta, se_theta)}
+    z = stats.norm.ppf(0.5 + level / 2)
+    lo = _from_theta(law, np.clip(theta - z * se_theta, bounds[:, 0], bounds[:, 1]))
+    hi = _from_theta(law, np.clip(theta + z * se_theta, bounds[:, 0], bounds[:, 1]))
+    return covariance, stderr, {k: (lo[k], hi[k]) for k in law.param_names}, []
+
+
+def _metrics(law, X, y, theta) -> dict[str, float]:
+    """R2, MAPE (percent) and RMSE on the loss; AIC/BIC of the log residuals (lmfit's definition)."""
+    n, p = len(y), len(theta)
+    resid = law(X, **_from_theta(law, theta)) - y
+    rss_log = float(np.sum(_log_residuals(theta, law, X, y) ** 2))
+    return {
+        "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)),
+        "mape": float(100 * np.mean(np.abs(resid) / y)),
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "n": n,
+        "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,
+        "bic": n * math.log(rss_log / n) + math.log(n) * p if rss_log > 0 else -math.inf,
+    }
 
 
 def _objective(theta, law, X, y, loss, delta) -> float:
