@@ -222,6 +222,8 @@ def fit(
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got '{loss}'")
     if not delta > 0:
         raise InputError(f"delta must be positive, got {delta}")
+    if max_iter < 1:
+        raise InputError(f"max_iter must be at least 1, got {max_iter}")
     frame = _frame(law, data)
     X = {role: frame[role].to_numpy(float) for role in law.inputs}
     y = frame["y"].to_numpy(float)
