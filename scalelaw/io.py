@@ -1,4 +1,4 @@
-"""Read training logs into one tidy pandas frame and validate them.
+"""Read training logs into one tidy pandas frame and validate them; write output files atomically.
 
 Formats: CSV (also a Weights & Biases chart export, one ``RUN - metric`` column per run),
 JSON lines, and Hugging Face ``trainer_state.json`` (its ``log_history``).
@@ -10,7 +10,9 @@ Explicit column names always win; without them common names are recognised.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -232,3 +234,19 @@ def _check_duplicate_steps(tidy: pd.DataFrame, mapping: Mapping[str, str], path:
         i = dup.idxmax()
         raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: "
                          f"step {tidy.at[i, 'step']:g} appears twice in run '{tidy.at[i, 'run']}'")
+
+
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -48,7 +48,7 @@ def save_figure(ax, path) -> None:
     """Save the figure of ``ax`` atomically (rendered in memory, then written in one go)."""
     import io
 
-    from .engine import write_atomic
+    from .io import write_atomic
 
     buf = io.BytesIO()
     fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
