@@ -125,12 +125,12 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
         avail = np.flatnonzero(~np.isnan(table[:, j]))
         if len(avail) < 3:
             continue
-        k = int(np.argmin(table[avail, j]))
-        if k == 0 or k == len(avail) - 1:
+        best = int(np.argmin(table[avail, j]))
+        if best == 0 or best == len(avail) - 1:
             continue
-        near = avail[k - 1:k + 2]
+        near = avail[best - 1:best + 2]
         a2, a1, a0 = np.polyfit(np.log(sizes[near]), table[near, j], 2)
-        log_n = -a1 / (2 * a2) if a2 > 0 else np.log(sizes[avail[k]])
+        log_n = -a1 / (2 * a2) if a2 > 0 else np.log(sizes[avail[best]])
         rows.append((grid[j], float(np.exp(a0 + a1 * log_n + a2 * log_n**2)), float(np.exp(log_n))))
     frontier = pd.DataFrame(rows, columns=["C", "loss", "N_opt"])
     if len(frontier) < 5:
