@@ -25,8 +25,10 @@ from scipy import optimize, special, stats
 from .errors import InputError
 from .io import write_atomic
 from .laws import Law, get_law
+from .schedules import from_log, resolve
 
 LOSSES = ("huber", "lsq")
+_CHUNK = 1024  # steps per batch when a step law predicts at many steps
 
 
 @dataclass
@@ -49,6 +51,7 @@ class FitResult:
         domain: role -> (min, max) of the fitted data; predictions outside it are extrapolations.
         bootstrap_samples: array (B, n_params) of refitted parameters, natural units, or None.
         data: the fitted frame (not saved to JSON).
+        schedules: step laws: run -> per-step LR array used in the fit (not saved to JSON).
     """
 
     law: Law
@@ -67,6 +70,7 @@ class FitResult:
     bootstrap_samples: np.ndarray | None = None
     ci_bootstrap: dict[str, tuple[float, float]] | None = None
     data: pd.DataFrame | None = None
+    schedules: dict[str, np.ndarray] | None = None
 
     # -- derived views -------------------------------------------------------------------
     @property
@@ -83,15 +87,28 @@ class FitResult:
         return self.covariance / np.outer(sd, sd)
 
     # -- prediction ----------------------------------------------------------------------
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted loss. ``X``: an array of x for one-input laws, else a mapping/DataFrame
-        with one array per input role (``law.inputs``). Returns an array of X's shape."""
-        return np.asarray(self.law(_inputs(self.law, X), **self.params), dtype=float)
+    def predict(self, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray:
+        """Predicted loss.
 
-    def predict_interval(self, X: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+        Args:
+            X: sizes (an array) for one-input laws, else a mapping/DataFrame with one array per
+                input role (``law.inputs``); for step laws, the steps (integers) to predict at.
+            schedule: step laws: the LR of every step, as a spec string (``"cosine:peak=3e-4,
+                total=24000,warmup=500"``, see ``scalelaw.schedules``) or a per-step array.
+            **inputs: step laws with other inputs: their values, e.g. ``N=1e8`` (scalar or
+                one per step).
+
+        Returns:
+            array of X's shape (number of steps for step laws), loss units.
+        """
+        return np.asarray(self.law(self.inputs(X, schedule, **inputs), **self.params), dtype=float)
+
+    def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95,
+                         **inputs: Any) -> tuple[np.ndarray, np.ndarray] | None:
         """Pointwise ``level`` interval of the prediction: bootstrap percentiles when the fit
-        has bootstrap samples, else the delta method on the covariance; None without either."""
-        inputs = _inputs(self.law, X)
+        has bootstrap samples, else the delta method on the covariance; None without either.
+        Arguments as for ``predict``."""
+        inputs = self.inputs(X, schedule, **inputs)
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
                               for s in self.bootstrap_samples])
@@ -100,15 +117,34 @@ class FitResult:
         if self.covariance is None:
             return None
         theta = _to_theta(self.law, self.params)
-
-        def at(t: np.ndarray) -> np.ndarray:
-            return np.asarray(self.law(inputs, **_from_theta(self.law, t)), dtype=float)
-
-        grads = _jacobian(at, theta)
+        grads = _pred_jacobian(self.law, inputs, theta)
         var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
         half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
-        centre = at(theta)
+        centre = self.law(inputs, **self.params)
         return centre - half, centre + half
+
+    def inputs(self, X: Any, schedule: Any = None, **extra: Any) -> dict[str, np.ndarray]:
+        """The law's inputs for ``X`` (see ``predict``)."""
+        if not self.law.step_law:
+            return _inputs(self.law, X)
+        steps = _steps(X)
+        if schedule is None:
+            raise InputError(f"law '{self.law.name}' predicts the loss under a schedule: pass one "
+                             "(a spec such as 'cosine:peak=3e-4,total=24000' or a per-step LR array)")
+        lr = resolve(schedule, total=int(steps.max()))
+        out = _stack([self.law.features(lr, chunk, self.law_options)
+                      for chunk in np.array_split(steps, max(1, len(steps) // _CHUNK))])
+        for role in self.law.inputs:
+            if role not in out:
+                if role not in extra:
+                    raise InputError(f"law '{self.law.name}' also needs {role}: pass {role}=...")
+                out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
+        return out
+
+    @property
+    def law_options(self) -> dict[str, Any]:
+        """The law's options used in this fit (step laws: e.g. ``decay``, ``warmup``)."""
+        return {**self.law.options, **self.options.get("law_options", {})}
 
     # -- reporting -----------------------------------------------------------------------
     def report(self) -> str:
@@ -196,6 +232,8 @@ def fit(
     law: Law | str,
     data: pd.DataFrame | Mapping[str, Any],
     *,
+    schedules: Any = None,
+    options: Mapping[str, Any] | None = None,
     loss: str = "huber",
     delta: float = 1e-3,
     bootstrap: int = 0,
@@ -206,9 +244,14 @@ def fit(
     """Fit ``law`` to ``data``.
 
     Args:
-        law: a ``Law`` or its registered name (``"power"``).
+        law: a ``Law`` or its registered name (``"power"``, ``"annealing"``, ...).
         data: frame (or mapping of arrays) with the law's input roles, ``y`` (loss, > 0) and
-            optionally ``run`` (several runs make the bootstrap resample whole runs).
+            optionally ``run`` (several runs make the bootstrap resample whole runs). Step laws
+            read ``run``, ``step``, ``y`` and, unless ``schedules`` is given, ``lr`` (the logged
+            LR, interpolated between rows by ``scalelaw.schedules.from_log``).
+        schedules: step laws: the LR of every step of each run, as a spec string or per-step
+            array, or a mapping run -> spec/array; overrides the ``lr`` column.
+        options: step laws: options of the law (``law.options``: e.g. ``decay``, ``warmup``).
         loss: ``"huber"`` (Huber(delta) on log residuals) or ``"lsq"`` (least squares on them).
         delta: Huber threshold, in log-loss units.
         bootstrap: number of bootstrap refits (0 = none).
@@ -224,27 +267,29 @@ def fit(
     if max_iter < 1:
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
     frame = _frame(law, data)
-    X = {role: frame[role].to_numpy(float) for role in law.inputs}
+    law_options = _law_options(law, options)
+    X, lrs = _step_inputs(law, frame, schedules, law_options) if law.step_law else (
+        {role: frame[role].to_numpy(float) for role in law.inputs}, None)
     y = frame["y"].to_numpy(float)
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
 
     bounds = _theta_bounds(law)
-    starts = list(law.starts(X, y))
-    best = min((_lbfgsb(law, X, y, _to_theta(law, s), bounds, loss, delta, max_iter) for s in starts),
+    starts, n_starts = _ranked_starts(law, X, y, bounds, loss, delta)
+    best = min((_lbfgsb(law, X, y, theta, bounds, loss, delta, max_iter) for theta in starts),
                key=lambda res: res.fun)
     polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
 
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level)
     params = _from_theta(law, polished)
     converged = bool(lm.success) and np.isfinite(lm.chisqr)
-    message = (f"L-BFGS-B from {len(starts)} starts: {_text(best.message)}; "
+    message = (f"L-BFGS-B from {len(starts)} of {n_starts} starts: {_text(best.message)}; "
                f"lmfit least_squares polish: {lm.message}")
     notes += _bound_warnings(law, polished, bounds)
 
     metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
-               "starts": len(starts)}
+               "starts": n_starts}
     result = FitResult(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
@@ -295,6 +340,41 @@ def _objective(theta, law, X, y, loss, delta) -> float:
     return float(value) if np.isfinite(value) else 1e300
 
 
+def _objective_grad(theta, law, X, y, loss, delta) -> tuple[float, np.ndarray]:
+    """The objective and its exact gradient (laws with a ``jacobian``)."""
+    with np.errstate(all="ignore"):
+        pred = np.asarray(law(X, **_from_theta(law, theta)), dtype=float)
+        r = np.log(np.clip(pred, 1e-300, None)) - np.log(y)
+    value = special.huber(delta, r).sum() if loss == "huber" else 0.5 * np.dot(r, r)
+    if not np.isfinite(value):
+        return 1e300, np.zeros_like(theta)
+    psi = np.clip(r, -delta, delta) if loss == "huber" else r
+    grad = psi @ _residual_jacobian(law, X, theta, pred)
+    return float(value), np.where(np.isfinite(grad), grad, 0.0)
+
+
+def _residual_jacobian(law, X, theta, pred=None) -> np.ndarray:
+    """d(log residual)/d(theta), shape (n, p): exact when the law has a jacobian. ``pred``: the
+    prediction at ``theta`` when already computed."""
+    if law.jacobian is None:  # y does not change the derivative: take log(pred) - log(1)
+        return _jacobian(lambda t: _log_residuals(t, law, X, np.ones(1)), np.asarray(theta, float))
+    if pred is None:
+        pred = law(X, **_from_theta(law, theta))
+    with np.errstate(all="ignore"):
+        return _pred_jacobian(law, X, theta) / pred[:, None]
+
+
+def _pred_jacobian(law, X, theta) -> np.ndarray:
+    """d(prediction)/d(theta) in the optimiser's coordinates, shape (n, p)."""
+    theta = np.asarray(theta, dtype=float)
+    if law.jacobian is None:
+        return _jacobian(lambda t: np.asarray(law(X, **_from_theta(law, t)), dtype=float), theta)
+    params = _from_theta(law, theta)
+    scale = np.array([v * math.log(10) if p.log else 1.0 for p, v in zip(law.params, params.values())])
+    with np.errstate(all="ignore"):
+        return law.jacobian(X, **params) * scale
+
+
 def _log_residuals(theta, law, X, y) -> np.ndarray:
     with np.errstate(all="ignore"):
         pred = law(X, **_from_theta(law, theta))
@@ -319,7 +399,7 @@ def _covariance(law, X, y, theta) -> np.ndarray | None:
     n, p = len(y), len(theta)
     if n <= p:
         return None
-    J = _jacobian(lambda t: _log_residuals(t, law, X, y), np.asarray(theta, dtype=float))
+    J = _residual_jacobian(law, X, theta)
     r = _log_residuals(theta, law, X, y)
     JTJ = J.T @ J
     if not np.all(np.isfinite(JTJ)) or np.linalg.cond(JTJ) > 1e14:
@@ -329,9 +409,29 @@ def _covariance(law, X, y, theta) -> np.ndarray | None:
 
 
 def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter) -> optimize.OptimizeResult:
+    """L-BFGS-B from ``theta0``. The objective is divided by its size at a perfect fit scale
+    (n * delta^2), so that the stopping tolerances are relative to the fit's own scale."""
     theta0 = np.clip(theta0, bounds[:, 0], bounds[:, 1])
-    return optimize.minimize(_objective, theta0, args=(law, X, y, loss, delta), method="L-BFGS-B",
-                             bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
+    scale = 1.0 / (len(y) * (delta**2 if loss == "huber" else 1e-6))
+    if law.jacobian is not None:
+        def fun(t):
+            value, grad = _objective_grad(t, law, X, y, loss, delta)
+            return value * scale, grad * scale
+    else:
+        def fun(t):
+            return _objective(t, law, X, y, loss, delta) * scale
+    return optimize.minimize(fun, theta0, jac=law.jacobian is not None, method="L-BFGS-B",
+                             bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-13, "gtol": 1e-9})
+
+
+def _ranked_starts(law, X, y, bounds, loss, delta) -> tuple[list[np.ndarray], int]:
+    """The law's starting points in the optimiser's coordinates (clipped to the bounds); with
+    ``law.refine``, only that many of the best by the objective. Returns (kept, total)."""
+    starts = [np.clip(_to_theta(law, s), bounds[:, 0], bounds[:, 1]) for s in law.starts(X, y)]
+    if law.refine is not None and len(starts) > law.refine:
+        order = np.argsort([_objective(t, law, X, y, loss, delta) for t in starts], kind="stable")
+        return [starts[i] for i in order[: law.refine]], len(starts)
+    return starts, len(starts)
 
 
 def _polish(law, X, y, theta, loss, delta, max_iter):
@@ -346,6 +446,8 @@ def _polish(law, X, y, theta, loss, delta, max_iter):
         return _log_residuals(np.array([pars[k].value for k in names]), law, X, y)
 
     kws = {"loss": "huber", "f_scale": delta} if loss == "huber" else {}
+    if law.jacobian is not None:
+        kws["jac"] = lambda pars: _residual_jacobian(law, X, np.array([pars[k].value for k in names]))
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore", RuntimeWarning)
         lm = lmfit.minimize(residual, params, method="least_squares",
@@ -390,11 +492,12 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
 
 def _frame(law: Law, data) -> pd.DataFrame:
     frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
-    missing = [c for c in (*law.inputs, "y") if c not in frame.columns]
+    needed = ("step", "y") if law.step_law else (*law.inputs, "y")
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise InputError(f"law '{law.name}' needs columns {', '.join((*law.inputs, 'y'))}; "
-                         f"missing: {', '.join(missing)}")
-    for col in (*law.inputs, "y"):
+        raise InputError(f"law '{law.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
+    numeric = [c for c in frame.columns if c in (*needed, *law.inputs, "lr")]
+    for col in numeric:
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(values)):
             raise InputError(f"column '{col}': all values must be finite numbers")
@@ -403,7 +506,73 @@ def _frame(law: Law, data) -> pd.DataFrame:
         raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
     if "run" not in frame.columns:
         frame["run"] = "run"
+    if law.step_law:
+        steps = frame["step"].to_numpy()
+        if np.any(steps < 1) or np.any(steps != np.round(steps)):
+            raise InputError("column 'step': steps must be whole numbers >= 1")
+        frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+        dup = frame.duplicated(["run", "step"])
+        if dup.any():
+            raise InputError(f"column 'step': step {frame['step'][dup].iloc[0]:g} appears twice in run "
+                             f"'{frame['run'][dup].iloc[0]}'")
     return frame
+
+
+def _law_options(law: Law, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    unknown = set(options or {}) - set(law.options)
+    if unknown:
+        known = ", ".join(law.options) or "none"
+        raise InputError(f"law '{law.name}' has no option {', '.join(sorted(unknown))} (options: {known})")
+    return {**law.options, **(options or {})}
+
+
+def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options) -> tuple[dict, dict]:
+    """Inputs of a step law for every row of ``frame`` (sorted by run, step), and the per-step
+    LR of each run: from ``schedules`` (one for all runs, or run -> schedule), else rebuilt from
+    the logged ``lr`` column."""
+    parts, lrs = [], {}
+    for run, g in frame.groupby("run", sort=False):
+        steps = g["step"].to_numpy(int)
+        if schedules is not None:
+            chosen = schedules.get(run) if isinstance(schedules, Mapping) else schedules
+            if chosen is None:
+                raise InputError(f"run '{run}': no schedule given for it (schedules has "
+                                 f"{', '.join(map(str, schedules))})")
+            lr = resolve(chosen, total=int(steps.max()))
+        elif "lr" in g.columns:
+            lr = from_log(steps, g["lr"].to_numpy(float))
+        else:
+            raise InputError(f"run '{run}': law '{law.name}' needs the LR of every step: the log has no "
+                             "lr column and no schedule was given (--lr COL or --schedule SPEC)")
+        inputs = law.features(lr, steps, options)
+        for role in law.inputs:
+            if role not in inputs:
+                if role not in g.columns:
+                    raise InputError(f"law '{law.name}' needs a column '{role}' (e.g. model size)")
+                inputs[role] = g[role].to_numpy(float)
+        parts.append(inputs)
+        lrs[str(run)] = lr
+    return _stack(parts), lrs
+
+
+def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
+    """Join per-run inputs row-wise; 2-D inputs are zero-padded to a common width."""
+    out = {}
+    for role in parts[0]:
+        arrays = [np.asarray(p[role], dtype=float) for p in parts]
+        if arrays[0].ndim == 2:
+            width = max(a.shape[1] for a in arrays)
+            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
+        out[role] = np.concatenate(arrays)
+    return out
+
+
+def _steps(X: Any) -> np.ndarray:
+    steps = np.atleast_1d(np.asarray(X, dtype=float))
+    if steps.ndim != 1 or len(steps) == 0 or not np.all(np.isfinite(steps)) or np.any(steps < 1) \
+            or np.any(steps != np.round(steps)):
+        raise InputError("steps must be a non-empty list of whole numbers >= 1")
+    return steps.astype(int)
 
 
 def _inputs(law: Law, X: Any) -> dict[str, np.ndarray]:

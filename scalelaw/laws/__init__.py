@@ -40,6 +40,15 @@ class Law:
             the fit engine runs L-BFGS-B from each one.
         derived: ``derived(params, domain) -> dict`` of quantities worth reporting (optional);
             ``domain`` maps each input role to the (min, max) of the fitted data.
+        jacobian: ``jacobian(inputs, **params) -> array (n, n_params)``, the derivatives of the
+            prediction with respect to each parameter (natural units), optional; with it the
+            engine uses exact gradients instead of finite differences.
+        features: step laws only: ``features(lr, steps, options) -> inputs``, turning a per-step
+            LR array (``scalelaw.schedules``) and the steps to predict at into the formula's
+            inputs (arrays with one row per step; 2-D ones are zero-padded when runs are joined).
+        options: step laws only: the defaults of the ``options`` that ``features`` reads.
+        refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
+            the start); None runs it from all of them.
     """
 
     name: str
@@ -50,10 +59,19 @@ class Law:
     starts: Callable[[Inputs, np.ndarray], Iterable[dict]]
     derived: Callable[[Mapping[str, float], Mapping[str, tuple[float, float]]], dict] = field(
         default=lambda params, domain: {})
+    jacobian: Callable[..., np.ndarray] | None = None
+    features: Callable[[np.ndarray, np.ndarray, Mapping], dict] | None = None
+    options: Mapping[str, object] = field(default_factory=dict)
+    refine: int | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def step_law(self) -> bool:
+        """True for laws of the loss over training steps under an LR schedule."""
+        return self.features is not None
 
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)
@@ -80,4 +98,4 @@ def available_laws() -> list[str]:
     return sorted(_REGISTRY)
 
 
-from . import power  # noqa: E402,F401  (registers the power law)
+from . import annealing, multipower, power  # noqa: E402,F401  (register the laws)
