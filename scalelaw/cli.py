@@ -15,8 +15,10 @@ import numpy as np
 from . import __version__
 from .errors import InputError
 from .engine import FitResult, fit
+from .compare import compare, format_comparison
 from .io import load_runs
 from .laws import available_laws, get_law
+from .schedules import describe, from_log, parse
 
 EXIT_INPUT, EXIT_NOT_CONVERGED = 2, 3
 
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     cols.add_argument("--x", help="size column: parameters, tokens or compute")
     cols.add_argument("--y", "--loss", dest="y", help="loss column")
     cols.add_argument("--step", help="step column")
-    cols.add_argument("--lr", help="learning-rate column")
+    cols.add_argument("--lr", help="learning-rate column (step laws; interpolated between logged rows)")
+    cols.add_argument("--size", help="model-size column, parameters (law annealing_size)")
     cols.add_argument("--group", help="column that tells runs apart inside one file")
     rows = f.add_argument_group("rows")
     rows.add_argument("--where", help="pandas query on the raw table, e.g. \"dataset == 'c4' and Training == 1\"")
@@ -57,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     opt.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     opt.add_argument("--max-iter", type=int, default=2000, help="iteration cap per optimisation")
+    _add_step_options(f)
     out = f.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     out.add_argument("--save", type=Path, metavar="FIT.json", help="save the fit for `scalelaw predict`")
@@ -64,10 +68,51 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the loss from a saved fit")
     p.add_argument("fit_file", type=Path, metavar="FIT.json")
-    p.add_argument("--x", type=_floats, required=True, help="comma-separated sizes, e.g. 1e9,1e10")
+    p.add_argument("--x", type=_floats, help="size laws: comma-separated sizes, e.g. 1e9,1e10")
+    p.add_argument("--log", type=Path, metavar="LOG", help="step laws: predict at this log's steps "
+                   "under its lr column (and report the error where it logs the loss)")
+    p.add_argument("--schedule", action="append", metavar="SPEC",
+                   help="step laws: an LR schedule, e.g. cosine:peak=3e-4,total=24000,warmup=500 "
+                        "(repeat to rank several by final loss)")
+    p.add_argument("--at", type=_floats, help="steps to predict at with --schedule (default: the last)")
+    p.add_argument("--step", help="step column of --log")
+    p.add_argument("--lr", help="learning-rate column of --log")
+    p.add_argument("--y", "--loss", dest="y", help="loss column of --log")
+    p.add_argument("--size", type=float, help="model size N, parameters (law annealing_size)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    c = sub.add_parser("compare", help="fit several step laws on some logs, report their error on others")
+    c.add_argument("files", nargs="+", help="logs to fit on")
+    c.add_argument("--held-out", nargs="+", type=Path, required=True, metavar="LOG",
+                   help="logs to predict from their lr column and score")
+    c.add_argument("--laws", default="annealing,multipower", help="comma-separated laws (default "
+                   "annealing,multipower)")
+    c.add_argument("--step", help="step column")
+    c.add_argument("--lr", help="learning-rate column")
+    c.add_argument("--y", "--loss", dest="y", help="loss column")
+    c.add_argument("--objective", choices=("huber", "lsq"), default="huber")
+    c.add_argument("--delta", type=float, default=1e-3)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the best law's predictions")
     return ap
+
+
+def _add_step_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("step laws (annealing, annealing_size, multipower)")
+    g.add_argument("--schedule", metavar="SPEC", help="the LR schedule of every log, when they have "
+                   "no lr column, e.g. cosine:peak=3e-4,total=24000,warmup=500")
+    g.add_argument("--decay", type=float, help="annealing: momentum lambda of S2 (default 0.999)")
+    g.add_argument("--warmup", choices=("peak", "actual"),
+                   help="warmup steps counted at the peak LR (default) or at their logged LR")
+
+
+def _law_options(args: argparse.Namespace, law) -> dict:
+    given = {"decay": args.decay, "warmup": args.warmup}
+    wrong = [k for k, v in given.items() if v is not None and k not in law.options]
+    if wrong:
+        raise InputError(f"--{wrong[0]} does not apply to law '{law.name}'")
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _check_output(path: Path | None) -> None:
@@ -83,20 +128,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     for path in (args.save, args.plot):
         _check_output(path)
-    columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr}
-    # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
-    roles = (*law.inputs, "y") + (("step",) if args.step and "step" not in law.inputs else ())
+    columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size}
+    if law.step_law:
+        roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
+    else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
+        roles = (*law.inputs, "y") + (("step",) if args.step else ())
+        if args.schedule or args.decay is not None or args.warmup:
+            raise InputError(f"--schedule, --decay and --warmup apply to step laws, not to '{law.name}'")
+    options = _law_options(args, law)
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group,
                      where=args.where, step_min=args.step_min, step_max=args.step_max)
     try:
-        result = fit(law, data, loss=args.objective, delta=args.delta, bootstrap=args.bootstrap,
-                     seed=args.seed, level=args.level, max_iter=args.max_iter)
+        result = fit(law, data, schedules=args.schedule, options=options or None, loss=args.objective,
+                     delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
+                     max_iter=args.max_iter)
     except InputError as exc:
         raise InputError(f"{', '.join(args.files)}: {exc}") from None
     explicit = {k for k, v in columns.items() if v}
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
-        print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y)", file=sys.stderr)
+        print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y/--step/--lr)",
+              file=sys.stderr)
     print(json.dumps(result.to_dict()) if args.json else result.report())
     if not result.converged:
         if args.save or args.plot:
@@ -115,6 +167,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     result = FitResult.from_json(args.fit_file)
     if not result.converged:
         print(f"scalelaw: warning: {args.fit_file} holds a fit that did not converge", file=sys.stderr)
+    if not 0 < args.level < 1:
+        raise InputError(f"--level must lie between 0 and 1, got {args.level}")
+    if not result.law.step_law:
+        if args.x is None or args.log or args.schedule:
+            raise InputError(f"law '{result.law.name}' predicts over sizes: give --x (e.g. --x 1e9,1e10)")
+        return _predict_sizes(result, args)
+    if args.x is not None or bool(args.log) == bool(args.schedule):
+        raise InputError(f"law '{result.law.name}' predicts over steps: give either --log LOG or "
+                         "--schedule SPEC [--at STEPS]")
+    extra = {} if args.size is None else {"N": args.size}
+    if args.log:
+        return _predict_log(result, args, extra)
+    return _predict_schedules(result, args, extra)
+
+
+def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     x = np.asarray(args.x, dtype=float)
     if not np.all(np.isfinite(x) & (x > 0)):
         raise InputError(f"--x: sizes must be positive finite numbers, got {args.x}")
@@ -137,10 +205,103 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> int:
+    columns = {"step": args.step, "lr": args.lr, "y": args.y}
+    try:  # the loss column is optional: a planned run's log has only step and lr
+        data = load_runs(args.log, roles=("step", "lr", "y"), columns=columns)
+    except InputError:
+        if args.y:
+            raise
+        data = load_runs(args.log, roles=("step", "lr"), columns=columns)
+    if data["run"].nunique() > 1:
+        raise InputError(f"{args.log}: holds several runs; give one run per file")
+    steps = data["step"].to_numpy()
+    if np.any(steps < 1) or np.any(steps != np.round(steps)):
+        raise InputError(f"{args.log}: column '{data.attrs['columns']['step']}': steps must be whole numbers >= 1")
+    lr = from_log(steps, data["lr"].to_numpy())
+    loss = result.predict(steps.astype(int), lr, **extra)
+    out = {"law": result.law.name, "log": str(args.log), "step": steps.astype(int).tolist(),
+           "loss": loss.tolist()}
+    if "y" in data:
+        y = data["y"].to_numpy()
+        out["observed"] = y.tolist()
+        out["mape"] = float(100 * np.mean(np.abs(loss - y) / y))
+        out["final_error"] = float(100 * abs(loss[-1] - y[-1]) / y[-1])
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.log}: {describe(lr)}")
+    if "mape" in out:
+        print(f"MAPE {out['mape']:.3f} % over {len(steps)} steps; final-step error {out['final_error']:.3f} %")
+    print(f"{'step':>10}  {'loss':>10}" + (f"  {'observed':>10}" if "y" in data else ""))
+    for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
+        row = f"{steps[i]:>10.0f}  {loss[i]:>10.5g}"
+        print(row + (f"  {data['y'].iloc[i]:>10.5g}" if "y" in data else ""))
+    return 0
+
+
+def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict) -> int:
+    preds = []
+    for spec in args.schedule:
+        lr = parse(spec)
+        at = np.asarray(args.at if args.at else [len(lr) - 1], dtype=float)
+        if np.any(at < 1) or np.any(at != np.round(at)) or np.any(at > len(lr) - 1):
+            raise InputError(f"--at: steps must be whole numbers from 1 to {len(lr) - 1} (the schedule's "
+                             f"total), got {args.at}")
+        steps = at.astype(int)
+        band = result.predict_interval(steps, lr, level=args.level, **extra)
+        preds.append({"schedule": spec, "step": steps.tolist(),
+                      "loss": result.predict(steps, lr, **extra).tolist(),
+                      "lower": None if band is None else band[0].tolist(),
+                      "upper": None if band is None else band[1].tolist(),
+                      "final_loss": result.final_loss(lr, **extra)})
+    best = min(preds, key=lambda p: p["final_loss"])["schedule"]
+    out = {"law": result.law.name, "level": args.level, **preds[0]} if len(preds) == 1 else \
+        {"law": result.law.name, "level": args.level, "schedules": preds, "best": best}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for p in preds:
+        mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == best else ""
+        print(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")
+        for i, st in enumerate(p["step"]):
+            interval = "" if p["lower"] is None else f"  [{p['lower'][i]:.5g}, {p['upper'][i]:.5g}]"
+            print(f"  step {st:>9}  loss {p['loss'][i]:.5g}{interval}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    laws = [get_law(name.strip()) for name in args.laws.split(",") if name.strip()]
+    if not laws or any(not law.step_law for law in laws):
+        raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
+    _check_output(args.plot)
+    columns = {"step": args.step, "lr": args.lr, "y": args.y}
+    train = load_runs(args.files, roles=("step", "y", "lr"), columns=columns)
+    held = {p.stem: load_runs(p, roles=("step", "y", "lr"), columns=columns) for p in args.held_out}
+    table = compare(laws, train, held, loss=args.objective, delta=args.delta)
+    if args.json:
+        print(json.dumps({"train": [str(f) for f in args.files],
+                          **{k: v for k, v in table.items() if k != "fits"}}))
+    else:
+        print(format_comparison(table))
+    if args.plot:
+        from .plot import plot_steps, save_figure
+
+        best = table["best"]
+        result = table["fits"][best]
+        others = {name: (from_log(g["step"], g["lr"]), g) for name, g in held.items()}
+        save_figure(plot_steps(result, others), args.plot)
+    return 0
+
+
+def _step_laws() -> list[str]:
+    return [name for name in available_laws() if get_law(name).step_law]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"fit": cmd_fit, "predict": cmd_predict}[args.command](args)
+        return {"fit": cmd_fit, "predict": cmd_predict, "compare": cmd_compare}[args.command](args)
     except InputError as exc:
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -141,6 +141,23 @@ class FitResult:
                 out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
         return out
 
+    def final_loss(self, schedule: Any, **inputs: Any) -> float:
+        """Predicted loss at the last step of ``schedule`` (spec or per-step array): the final
+        loss of a planned run. Step laws only."""
+        lr = resolve(schedule)
+        return float(self.predict([len(lr) - 1], lr, **inputs)[0])
+
+    def best_schedule(self, candidates: Mapping[str, Any], **inputs: Any) -> pd.DataFrame:
+        """Candidate schedules (name -> spec or per-step array) ranked by predicted final loss,
+        best first: a frame with ``name``, ``steps`` and ``final_loss``. Give candidates with
+        the same step budget to compare like with like."""
+        rows = []
+        for name, schedule in candidates.items():
+            lr = resolve(schedule)
+            rows.append((str(name), len(lr) - 1, self.final_loss(lr, **inputs)))
+        frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
+        return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)
+
     @property
     def law_options(self) -> dict[str, Any]:
         """The law's options used in this fit (step laws: e.g. ``decay``, ``warmup``)."""
@@ -154,10 +171,11 @@ class FitResult:
         return format_report(self)
 
     def plot(self, ax=None, **kwargs):
-        """Data, fit and interval band on ``ax`` (a new figure when None); returns the axes."""
-        from .plot import plot_fit
+        """Data, fit and interval band on ``ax`` (a new figure when None); returns the axes.
+        Step laws: loss, LR and residual panels (see ``scalelaw.plot.plot_steps``)."""
+        from .plot import plot_fit, plot_steps
 
-        return plot_fit(self, ax=ax, **kwargs)
+        return plot_steps(self, **kwargs) if self.law.step_law else plot_fit(self, ax=ax, **kwargs)
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -294,9 +312,11 @@ def fit(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
         warnings=notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
-                                 "seed": seed, "runs": int(frame["run"].nunique())},
-        domain={role: (float(X[role].min()), float(X[role].max())) for role in law.inputs},
-        columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame,
+                                 "seed": seed, "runs": int(frame["run"].nunique()),
+                                 **({"law_options": law_options} if law.step_law else {})},
+        domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
+                {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
+        columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame, schedules=lrs,
     )
     if bootstrap:
         _bootstrap(result, X, y, frame["run"].to_numpy(), polished, bounds, bootstrap, seed, level, max_iter)

@@ -29,6 +29,7 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr"),
     "x": ("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
           "flops"),
+    "N": ("n", "n_params", "params", "parameters", "model_size"),
 }
 # What each role must satisfy: (description, predicate on a float array).
 ROLE_CHECKS = {
@@ -36,6 +37,7 @@ ROLE_CHECKS = {
     "y": ("a positive number", lambda v: v > 0),
     "step": ("a non-negative number", lambda v: v >= 0),
     "lr": ("a non-negative number", lambda v: v >= 0),
+    "N": ("a positive number", lambda v: v > 0),
 }
 _WANDB_COLUMN = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 
@@ -105,7 +107,7 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
     for name in ROLE_NAMES[role]:
         if name in lower:
             return lower[name]
-    flag = {"y": "--y/--loss"}.get(role, f"--{role}")
+    flag = {"y": "--y/--loss", "N": "--size"}.get(role, f"--{role}")
     raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present})")
 
 
@@ -234,6 +236,12 @@ def _check_duplicate_steps(tidy: pd.DataFrame, mapping: Mapping[str, str], path:
         i = dup.idxmax()
         raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: "
                          f"step {tidy.at[i, 'step']:g} appears twice in run '{tidy.at[i, 'run']}'")
+    back = tidy.groupby("run", sort=False)["step"].diff() < 0  # in file order
+    if back.any():
+        i = back.idxmax()
+        raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: "
+                         f"step {tidy.at[i, 'step']:g} comes after a larger step; steps must increase "
+                         "down the file (a resumed run logged twice?)")
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:

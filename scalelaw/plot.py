@@ -50,7 +50,60 @@ def save_figure(ax, path) -> None:
 
     from .io import write_atomic
 
+    if isinstance(ax, np.ndarray):  # several panels of one figure
+        ax = ax.flat[0]
     buf = io.BytesIO()
     fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
     ax.figure.savefig(buf, format=fmt, dpi=130)
     write_atomic(path, buf.getvalue())
+
+
+def plot_steps(result, others=None, level: float = 0.95):
+    """Loss over training steps for a step law, in three panels sharing the step axis: the
+    loss (data as dots, the fit as solid lines, predictions for ``others`` dashed, with their
+    ``level`` band), the LR of every step, and the residuals in percent of the loss.
+
+    Args:
+        result: a fitted step law (``FitResult``); its fitted runs are drawn when it still holds
+            their data and schedules (a fit loaded from JSON does not).
+        others: name -> ``(schedule, data)``: other schedules to predict (spec or per-step LR
+            array) and their logged losses (a frame with ``step`` and ``y``), or None.
+    Returns:
+        array of the three axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from .schedules import resolve, warmup_steps
+
+    _, axes = plt.subplots(3, 1, figsize=(7.5, 7.5), sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": [3, 1.2, 1.2]})
+    curves = []
+    if result.data is not None and result.schedules:
+        for run, g in result.data.groupby("run", sort=False):
+            curves.append((str(run), result.schedules[str(run)], g, "-"))
+    for name, (schedule, data) in (others or {}).items():
+        curves.append((str(name), resolve(schedule), data, "--"))
+    for i, (name, lr, data, style) in enumerate(curves):
+        color = f"C{i % 10}"
+        # the law describes the loss after warmup: draw from the first logged step (or the peak)
+        first = int(data["step"].min()) if data is not None and len(data) else max(1, warmup_steps(lr))
+        steps = np.unique(np.linspace(first, len(lr) - 1, 400).astype(int))
+        label = name if style == "-" else f"{name} (predicted)"
+        axes[0].plot(steps, result.predict(steps, lr), style, color=color, lw=1.4, label=label)
+        if style == "--":
+            band = result.predict_interval(steps, lr, level=level)
+            if band is not None:
+                axes[0].fill_between(steps, band[0], band[1], color=color, alpha=0.15, lw=0)
+        axes[1].plot(np.arange(len(lr)), lr, style, color=color, lw=1.2)
+        if data is not None and len(data):
+            axes[0].scatter(data["step"], data["y"], s=5, color=color, alpha=0.5)
+            pred = result.predict(data["step"].to_numpy(int), lr)
+            axes[2].plot(data["step"], 100 * (pred - data["y"]) / data["y"], ".", ms=3, color=color)
+    axes[0].set_ylabel(result.columns.get("y", "loss"))
+    axes[0].set_title(f"{result.law.name}: {result.law.formula}", fontsize=9)
+    axes[0].legend(fontsize=8)
+    axes[1].set_ylabel("LR")
+    axes[2].axhline(0, color="grey", lw=0.8)
+    axes[2].set_ylabel("pred - data (%)")
+    axes[2].set_xlabel(result.columns.get("step", "step"))
+    return axes
