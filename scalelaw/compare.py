@@ -43,7 +43,7 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         out["mape"][law.name], out["final_error"][law.name] = mape, final
         out["mean_mape"][law.name] = float(np.mean(list(mape.values())))
         out["max_final_error"][law.name] = float(max(final.values()))
-        out["converged"][law.name] = result.converged
+        out["converged"][law.name] = bool(result.converged)
         out["params"][law.name] = result.params
         out["fits"][law.name] = result
     ok = [name for name in out["laws"] if out["converged"][name]] or out["laws"]

@@ -149,7 +149,7 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
         if bad.any():
             i = out.index[np.argmax(bad)]
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
-                             f"{values[np.argmax(bad)]!r} is not {what}")
+                             f"{float(values[np.argmax(bad)])!r} is not {what}")
     return out
 
 

@@ -1,0 +1,95 @@
+"""The command line on training curves: fit --law annealing|multipower, predict --log and
+--schedule, compare, and bad logs."""
+import json
+
+import numpy as np
+import pytest
+
+from scalelaw.cli import main
+
+from conftest import DATA
+
+CURVES = DATA / "multipower_law" / "csv_100"
+
+
+def test_fit_predict_log_and_schedule(tmp_path, capsys):
+    fit_path, png = tmp_path / "fit.json", tmp_path / "fit.png"
+    assert main(["fit", str(CURVES / "constant_24000.csv"), str(CURVES / "cosine_24000.csv"),
+                 "--law", "annealing", "--step", "step", "--lr", "lr", "--loss", "loss",
+                 "--save", str(fit_path), "--plot", str(png), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["law"] == "annealing" and out["converged"] and out["options"]["law_options"]["decay"] == 0.999
+    assert png.stat().st_size > 10_000
+
+    assert main(["predict", str(fit_path), "--log", str(CURVES / "wsdcon_9.csv"), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    rows = len((CURVES / "wsdcon_9.csv").read_text().splitlines()) - 1
+    assert len(pred["step"]) == len(pred["loss"]) == rows and 0 < pred["mape"] < 0.5
+
+    spec_cos = "cosine:peak=3e-4,total=24000,warmup=2160,final=3e-5"
+    assert main(["predict", str(fit_path), "--schedule", spec_cos, "--at", "1000,24000", "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["step"] == [1000, 24000] and pred["loss"][0] > pred["loss"][1]
+    spec_wsd = "wsd:peak=3e-4,total=24000,warmup=2160,final=3e-5,decay=0.2"
+    assert main(["predict", str(fit_path), "--schedule", spec_cos, "--schedule", spec_wsd, "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    finals = {p["schedule"]: p["final_loss"] for p in both["schedules"]}
+    assert both["best"] == min(finals, key=finals.get)
+
+
+def test_compare_prints_per_curve_errors(tmp_path, capsys):
+    assert main(["compare", str(CURVES / "constant_24000.csv"), str(CURVES / "cosine_24000.csv"),
+                 "--held-out", str(CURVES / "wsd_20000_24000.csv"), str(CURVES / "wsdcon_3.csv"),
+                 "--laws", "annealing", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["mape"]["annealing"]) == {"wsd_20000_24000", "wsdcon_3"}
+    assert out["best"] == "annealing" and out["mean_mape"]["annealing"] < 0.3
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("body, words", [
+    ("step,loss\n100,3.5\n200,3.4\n300,3.3\n400,3.2\n500,3.1\n", "found no lr column"),
+    ("step,lr,loss\n100,1e-3,3.5\n300,1e-3,3.4\n200,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
+     "line 4: step 200 comes after a larger step"),
+    ("step,lr,loss\n100,1e-3,3.5\n200,-1e-3,3.4\n300,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
+     "column 'lr', line 3: -0.001 is not a non-negative number"),
+    ("step,lr,loss\n100,1e-3,3.5\n100,1e-3,3.4\n300,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
+     "step 100 appears twice"),
+])
+def test_bad_logs_exit_2_with_one_line(tmp_path, capsys, body, words):
+    log = write(tmp_path / "bad.csv", body)
+    saved = tmp_path / "fit.json"
+    assert main(["fit", str(log), "--law", "annealing", "--save", str(saved)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "bad.csv" in err and len(err.splitlines()) == 1
+    assert not saved.exists()
+
+
+def test_schedule_instead_of_lr_column_and_bad_spec(tmp_path, capsys):
+    steps = np.arange(200, 6001, 100)
+    loss = 3.0 + 0.5 * (steps * 3e-4) ** -0.5
+    log = write(tmp_path / "run.csv", "step,loss\n" + "".join(f"{s},{v}\n" for s, v in zip(steps, loss)))
+    spec = "constant:peak=3e-4,total=6000"
+    assert main(["fit", str(log), "--law", "annealing", "--schedule", spec, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["alpha"] == pytest.approx(0.5, abs=0.02)
+    assert main(["fit", str(log), "--law", "annealing", "--schedule", "cosine:total=6000"]) == 2
+    assert "peak" in capsys.readouterr().err
+    assert main(["fit", str(log), "--law", "power", "--schedule", spec]) == 2
+    assert "step laws" in capsys.readouterr().err
+    assert main(["fit", str(log), "--law", "annealing", "--schedule", "constant:peak=3e-4,total=5000"]) == 2
+    assert "step 6000 was asked for" in capsys.readouterr().err
+
+
+def test_predict_needs_log_or_schedule(tmp_path, capsys):
+    fit_path = tmp_path / "fit.json"
+    assert main(["fit", str(CURVES / "constant_24000.csv"), str(CURVES / "cosine_24000.csv"),
+                 "--law", "annealing", "--save", str(fit_path)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(fit_path), "--x", "1e9"]) == 2
+    assert "--log LOG or --schedule" in capsys.readouterr().err
+    assert main(["predict", str(fit_path), "--schedule", "constant:peak=3e-4,total=100", "--at", "200"]) == 2
+    assert "--at" in capsys.readouterr().err
