@@ -297,13 +297,17 @@ def fit(
     starts, n_starts = _ranked_starts(law, X, y, bounds, loss, delta)
     best = min((_lbfgsb(law, X, y, theta, bounds, loss, delta, max_iter) for theta in starts),
                key=lambda res: res.fun)
-    polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
+    message = f"L-BFGS-B from {len(starts)} of {n_starts} starts: {_text(best.message)}"
+    if law.jacobian is not None and best.success and np.isfinite(best.fun):
+        # exact gradients and a converged L-BFGS-B: a polish would not move the optimum
+        polished, converged = best.x, True
+    else:
+        polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
+        converged = bool(lm.success) and np.isfinite(lm.chisqr)
+        message += f"; lmfit least_squares polish: {lm.message}"
 
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level)
     params = _from_theta(law, polished)
-    converged = bool(lm.success) and np.isfinite(lm.chisqr)
-    message = (f"L-BFGS-B from {len(starts)} of {n_starts} starts: {_text(best.message)}; "
-               f"lmfit least_squares polish: {lm.message}")
     notes += _bound_warnings(law, polished, bounds)
 
     metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
@@ -364,12 +368,13 @@ def _objective_grad(theta, law, X, y, loss, delta) -> tuple[float, np.ndarray]:
     """The objective and its exact gradient (laws with a ``jacobian``)."""
     with np.errstate(all="ignore"):
         pred = np.asarray(law(X, **_from_theta(law, theta)), dtype=float)
-        r = np.log(np.clip(pred, 1e-300, None)) - np.log(y)
-    value = special.huber(delta, r).sum() if loss == "huber" else 0.5 * np.dot(r, r)
+        r = np.log(np.clip(pred, 1e-300, None) / y)
+    psi = np.clip(r, -delta, delta) if loss == "huber" else r
+    value = psi @ (r - 0.5 * psi)  # Huber: r^2/2 inside delta, delta*|r| - delta^2/2 outside
     if not np.isfinite(value):
         return 1e300, np.zeros_like(theta)
-    psi = np.clip(r, -delta, delta) if loss == "huber" else r
-    grad = psi @ _residual_jacobian(law, X, theta, pred)
+    with np.errstate(all="ignore"):
+        grad = (psi / pred) @ _pred_jacobian(law, X, theta)  # d r / d theta = (d pred / d theta) / pred
     return float(value), np.where(np.isfinite(grad), grad, 0.0)
 
 
@@ -390,6 +395,8 @@ def _pred_jacobian(law, X, theta) -> np.ndarray:
     if law.jacobian is None:
         return _jacobian(lambda t: np.asarray(law(X, **_from_theta(law, t)), dtype=float), theta)
     params = _from_theta(law, theta)
+    if not any(p.log for p in law.params):
+        return law.jacobian(X, **params)
     scale = np.array([v * math.log(10) if p.log else 1.0 for p, v in zip(law.params, params.values())])
     with np.errstate(all="ignore"):
         return law.jacobian(X, **params) * scale

@@ -42,9 +42,14 @@ def annealing_law(inputs: Inputs, L0: float, A: float, alpha: float, C: float) -
 
 
 def _jacobian(inputs: Inputs, L0: float, A: float, alpha: float, C: float) -> np.ndarray:
-    s1, s2 = inputs["S1"], inputs["S2"]
-    power = s1**-alpha
-    return np.stack([np.ones_like(s1), power, -A * power * np.log(s1), -s2], axis=-1)
+    s1 = inputs["S1"]
+    out = np.empty((len(s1), 4))
+    out[:, 0] = 1.0
+    np.power(s1, -alpha, out=out[:, 1])
+    np.multiply(out[:, 1], np.log(s1), out=out[:, 2])
+    out[:, 2] *= -A
+    np.negative(inputs["S2"], out=out[:, 3])
+    return out
 
 
 def _starts(inputs: Inputs, y: np.ndarray):
@@ -97,7 +102,7 @@ ANNEALING = register(Law(
     jacobian=_jacobian,
     features=areas,
     options=OPTIONS,
-    refine=3,
+    refine=1,
 ))
 
 ANNEALING_SIZE = register(Law(
@@ -113,5 +118,5 @@ ANNEALING_SIZE = register(Law(
     jacobian=_size_jacobian,
     features=areas,  # N comes from the data (or predict's N=...)
     options=OPTIONS,
-    refine=3,
+    refine=1,
 ))
