@@ -17,11 +17,11 @@ Conventions (explicit, since they differ between the paper and its code):
 - LR increases after warmup (cyclic schedules, re-warming) enter LD with a negative sign.
 
 Computation: LD needs, for every step t asked for, a sum over all earlier steps. The LR changes
-are gathered into blocks of ``block`` steps (64 by default), cut also at every step asked for;
-within a block a change is represented by its total, at the change-weighted mean position and
-log LR. A single drop in a block (step schedules) is therefore exact; smooth decays are
-integrated by a midpoint-like rule (relative error of LD about 1e-5 at the default block width
-on the published curves, measured against one block per step).
+are gathered into blocks of at most ``block`` steps (128 by default), cut also at every step
+asked for and wherever log LR has moved by ``tol`` (0.02); within a block a change is
+represented by its total, at the change-weighted mean position and log LR. A single drop in a
+block is therefore exact. Measured against one block per step on the published curves, the
+loss differs by at most 2e-5 (cosine to 72k steps) and 2e-4 (WSD 20k-24k); the tests bound it.
 """
 from __future__ import annotations
 
