@@ -85,12 +85,14 @@ def _size_starts(inputs: Inputs, y: np.ndarray):
                    "A": max(float(A), 1e-6), "alpha": alpha, "C": max(float(C), 0.0)}
 
 
-_PARAMS = (
+# L0 + A*S1^-alpha: the power law over the LR area, shared with the multi-power law
+AREA_PARAMS = (
     Param("L0", 0.0, np.inf, doc="loss at unbounded LR area (constant LR), loss units"),
     Param("A", 0.0, np.inf, doc="scale of the LR-area power law, loss units"),
     Param("alpha", 1e-3, 5.0, doc="exponent over the LR area, dimensionless"),
-    Param("C", 0.0, np.inf, doc="loss drop per unit of annealing area, loss / (LR x steps)"),
 )
+_PARAMS = (*AREA_PARAMS,
+           Param("C", 0.0, np.inf, doc="loss drop per unit of annealing area, loss / (LR x steps)"))
 
 ANNEALING = register(Law(
     name="annealing",

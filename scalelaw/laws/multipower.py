@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InputError
 from .. import schedules
 from . import Inputs, Law, Param, register
+from .annealing import AREA_PARAMS
 
 OPTIONS = {"warmup": "peak", "block": 128, "tol": 0.02}
 MAX_CELLS = 50_000_000  # points x blocks held at once by a fit (about 1.2 GB for three arrays)
@@ -139,9 +140,7 @@ MULTIPOWER = register(Law(
     formula="L(t) = L0 + A*S1^-alpha - B*sum_k (lr_{k-1}-lr_k)*(1 - (C*lr_k^-gamma*S_k(t) + 1)^-beta)",
     inputs=("S1", "drop", "gap", "log_lr"),
     params=(
-        Param("L0", 0.0, np.inf, doc="loss at unbounded LR area (constant LR), loss units"),
-        Param("A", 0.0, np.inf, doc="scale of the LR-area power law, loss units"),
-        Param("alpha", 1e-3, 5.0, doc="exponent over the LR area, dimensionless"),
+        *AREA_PARAMS,
         Param("B", 1e-6, 1e12, log=True, doc="loss drop per unit of LR decrease, loss / LR"),
         Param("C", 1e-12, 1e12, log=True, doc="rate of the loss drop over scaled LR area"),
         Param("beta", 1e-3, 10.0, doc="exponent of the loss drop, dimensionless"),
