@@ -15,8 +15,9 @@ import numpy as np
 from . import __version__
 from .errors import InputError
 from .engine import FitResult, fit
-from .compare import compare, format_comparison
+from .compare import compare, format_comparison, format_versus_total, versus_total
 from .io import load_runs
+from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, get_law
 from .schedules import describe, from_log, parse
 
@@ -46,12 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     cols.add_argument("--y", "--loss", dest="y", help="loss column")
     cols.add_argument("--step", help="step column")
     cols.add_argument("--lr", help="learning-rate column (step laws; interpolated between logged rows)")
-    cols.add_argument("--size", help="model-size column, parameters (law annealing_size)")
+    cols.add_argument("--n", "--size", dest="size", help="model-size column, parameters (chinchilla, "
+                      "annealing_size)")
+    cols.add_argument("--d", help="training-tokens column (chinchilla)")
+    cols.add_argument("--c", help="compute column, FLOPs (chinchilla: D = C / (6 N) when there is no --d)")
+    cols.add_argument("--ne", help="encoder-parameters column (encdec)")
+    cols.add_argument("--nd", help="decoder-parameters column (encdec)")
     cols.add_argument("--group", help="column that tells runs apart inside one file")
     rows = f.add_argument_group("rows")
     rows.add_argument("--where", help="pandas query on the raw table, e.g. \"dataset == 'c4' and Training == 1\"")
     rows.add_argument("--step-min", type=float, help="keep rows with step (or x) >= this")
     rows.add_argument("--step-max", type=float, help="keep rows with step (or x) <= this")
+    rows.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
+                      help="leave out the K points of highest loss (as Besiroglu et al. did for Chinchilla)")
     opt = f.add_argument_group("fitting")
     opt.add_argument("--objective", choices=("huber", "lsq"), default="huber",
                      help="Huber on log residuals (default) or plain least squares on them")
@@ -61,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     opt.add_argument("--max-iter", type=int, default=2000, help="iteration cap per optimisation")
     _add_step_options(f)
+    g = f.add_argument_group("encdec")
+    g.add_argument("--ref-ne", type=float, help="reference encoder size Ne0 (default: geometric mean of the data)")
+    g.add_argument("--ref-nd", type=float, help="reference decoder size Nd0 (default: geometric mean of the data)")
     out = f.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     out.add_argument("--save", type=Path, metavar="FIT.json", help="save the fit for `scalelaw predict`")
@@ -68,7 +79,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the loss from a saved fit")
     p.add_argument("fit_file", type=Path, metavar="FIT.json")
-    p.add_argument("--x", type=_floats, help="size laws: comma-separated sizes, e.g. 1e9,1e10")
+    p.add_argument("--x", type=_floats, help="power law: comma-separated sizes, e.g. 1e9,1e10")
+    p.add_argument("--n", "--size", dest="size", type=_floats,
+                   help="chinchilla: parameters (comma-separated); annealing_size: the model size")
+    p.add_argument("--d", type=_floats, help="chinchilla: training tokens (comma-separated)")
+    p.add_argument("--c", type=_floats, help="chinchilla: compute in FLOPs, instead of --d (D = C / (6 N))")
+    p.add_argument("--ne", type=_floats, help="encdec: encoder parameters (comma-separated)")
+    p.add_argument("--nd", type=_floats, help="encdec: decoder parameters (comma-separated)")
     p.add_argument("--log", type=Path, metavar="LOG", help="step laws: predict at this log's steps "
                    "under its lr column (and report the error where it logs the loss)")
     p.add_argument("--schedule", action="append", metavar="SPEC",
@@ -78,9 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", help="step column of --log")
     p.add_argument("--lr", help="learning-rate column of --log")
     p.add_argument("--y", "--loss", dest="y", help="loss column of --log")
-    p.add_argument("--size", type=float, help="model size N, parameters (law annealing_size)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    a = sub.add_parser("allocate", help="bivariate laws: the best sizes for a budget, and the loss there")
+    a.add_argument("fit_file", type=Path, metavar="FIT.json")
+    a.add_argument("--budget", type=_floats, required=True, metavar="VALUE",
+                   help="budget(s), comma-separated: FLOPs for chinchilla, total parameters Ne + Nd for encdec")
+    a.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
 
     c = sub.add_parser("compare", help="fit several step laws on some logs, report their error on others")
     c.add_argument("files", nargs="+", help="logs to fit on")
@@ -108,10 +131,10 @@ def _add_step_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _law_options(args: argparse.Namespace, law) -> dict:
-    given = {"decay": args.decay, "warmup": args.warmup}
+    given = {"decay": args.decay, "warmup": args.warmup, "ref_ne": args.ref_ne, "ref_nd": args.ref_nd}
     wrong = [k for k, v in given.items() if v is not None and k not in law.options]
     if wrong:
-        raise InputError(f"--{wrong[0]} does not apply to law '{law.name}'")
+        raise InputError(f"--{wrong[0].replace('_', '-')} does not apply to law '{law.name}'")
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -128,28 +151,47 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     for path in (args.save, args.plot):
         _check_output(path)
-    columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size}
+    if args.drop_top_loss < 0:
+        raise InputError(f"--drop-top-loss must be >= 0, got {args.drop_top_loss}")
+    columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size, "D": args.d,
+               "C": args.c, "Ne": args.ne, "Nd": args.nd}
     if law.step_law:
         roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
     else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
         roles = (*law.inputs, "y") + (("step",) if args.step else ())
         if args.schedule or args.decay is not None or args.warmup:
             raise InputError(f"--schedule, --decay and --warmup apply to step laws, not to '{law.name}'")
+    from_compute = "D" in roles and args.c is not None and args.d is None
+    if from_compute:
+        roles = tuple("C" if r == "D" else r for r in roles)
     options = _law_options(args, law)
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group,
                      where=args.where, step_min=args.step_min, step_max=args.step_max)
+    if from_compute:
+        data["D"] = tokens_from_compute(data["N"], data.pop("C"))
+        data.attrs["columns"]["D"] = f"{data.attrs['columns'].pop('C')} / (6 N)"
+    if args.drop_top_loss:
+        if args.drop_top_loss >= len(data):
+            raise InputError(f"--drop-top-loss {args.drop_top_loss}: only {len(data)} points to fit")
+        attrs = data.attrs
+        data = data.drop(data["y"].nlargest(args.drop_top_loss).index).reset_index(drop=True)
+        data.attrs = attrs
     try:
         result = fit(law, data, schedules=args.schedule, options=options or None, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
                      max_iter=args.max_iter)
     except InputError as exc:
         raise InputError(f"{', '.join(args.files)}: {exc}") from None
-    explicit = {k for k, v in columns.items() if v}
+    explicit = {k for k, v in columns.items() if v} | ({"D"} if from_compute else set())
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
-        print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y/--step/--lr)",
+        print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y/--n/--d/--step/--lr ...)",
               file=sys.stderr)
-    print(json.dumps(result.to_dict()) if args.json else result.report())
+    versus = versus_total(result) if result.law.name == "encdec" and result.converged else None
+    if args.json:
+        print(json.dumps({**result.to_dict(), **({"versus_total": versus} if versus else {})}))
+    else:
+        print(result.report() + (f"\n{format_versus_total(versus)}" if versus else ""))
     if not result.converged:
         if args.save or args.plot:
             print("scalelaw: the fit did not converge; nothing saved", file=sys.stderr)
@@ -170,38 +212,95 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     if not result.law.step_law:
-        if args.x is None or args.log or args.schedule:
-            raise InputError(f"law '{result.law.name}' predicts over sizes: give --x (e.g. --x 1e9,1e10)")
+        if args.log or args.schedule:
+            raise InputError(f"law '{result.law.name}' predicts over sizes, not steps: drop --log/--schedule")
         return _predict_sizes(result, args)
     if args.x is not None or bool(args.log) == bool(args.schedule):
         raise InputError(f"law '{result.law.name}' predicts over steps: give either --log LOG or "
                          "--schedule SPEC [--at STEPS]")
-    extra = {} if args.size is None else {"N": args.size}
+    if args.size is not None and len(args.size) != 1:
+        raise InputError(f"--size: give one model size for law '{result.law.name}', got {len(args.size)}")
+    extra = {} if args.size is None else {"N": args.size[0]}
     if args.log:
         return _predict_log(result, args, extra)
     return _predict_schedules(result, args, extra)
 
 
+def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """The sizes to predict at, one array per input role of the law, from --x/--n/--d/--c/--ne/--nd."""
+    given = {"x": args.x, "N": args.size, "D": args.d, "Ne": args.ne, "Nd": args.nd}
+    if "D" in result.law.inputs and args.c is not None:
+        if args.d is not None or args.size is None:
+            raise InputError("--c: give the compute with --n (then D = C / (6 N)), and not with --d")
+        n, c = np.broadcast_arrays(np.asarray(args.size, dtype=float), np.asarray(args.c, dtype=float))
+        given["D"] = tokens_from_compute(n, c)
+    flags = {role: "--" + role.lower() for role in given}
+    missing = [flags[r] for r in result.law.inputs if given[r] is None]
+    extra = [flags[r] for r, v in given.items() if v is not None and r not in result.law.inputs]
+    if missing or extra:
+        need = " ".join(f"{flags[r]} VALUES" for r in result.law.inputs)
+        raise InputError(f"law '{result.law.name}' predicts from {need}" +
+                         (f"; {', '.join(extra)} does not apply" if extra else ""))
+    try:
+        arrays = np.broadcast_arrays(*(np.asarray(given[r], dtype=float) for r in result.law.inputs))
+    except ValueError:
+        raise InputError(f"{', '.join(flags[r] for r in result.law.inputs)}: give lists of one length "
+                         "(or one value to pair with every other)") from None
+    for role, values in zip(result.law.inputs, arrays):
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise InputError(f"{flags[role]}: sizes must be positive finite numbers, got {values.tolist()}")
+    return dict(zip(result.law.inputs, arrays))
+
+
 def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
-    x = np.asarray(args.x, dtype=float)
-    if not np.all(np.isfinite(x) & (x > 0)):
-        raise InputError(f"--x: sizes must be positive finite numbers, got {args.x}")
-    loss = result.predict(x)
-    band = result.predict_interval(x, level=args.level)
-    lo, hi = result.domain[result.law.inputs[0]]
-    out = {"law": result.law.name, "x": x.tolist(), "loss": loss.tolist(),
+    inputs = _size_inputs(result, args)
+    loss = result.predict(inputs)
+    band = result.predict_interval(inputs, level=args.level)
+    outside = np.zeros(len(loss), dtype=bool)
+    for role, values in inputs.items():
+        lo, hi = result.domain[role]
+        outside |= (values < lo) | (values > hi)
+    out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, "loss": loss.tolist(),
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),
-           "level": args.level, "extrapolated": ((x < lo) | (x > hi)).tolist()}
+           "level": args.level, "extrapolated": outside.tolist()}
     if args.json:
         print(json.dumps(out))
         return 0
     level = int(round(100 * args.level))
-    print(f"{'x':>12}  {'loss':>10}  {level}% interval")
-    for i, xi in enumerate(x):
+    print("".join(f"{role:>12}  " for role in inputs) + f"{'loss':>10}  {level}% interval")
+    for i in range(len(loss)):
         interval = "n/a" if band is None else f"[{band[0][i]:.5g}, {band[1][i]:.5g}]"
-        note = "  (extrapolated)" if out["extrapolated"][i] else ""
-        print(f"{xi:>12.4g}  {loss[i]:>10.5g}  {interval}{note}")
+        note = "  (extrapolated)" if outside[i] else ""
+        print("".join(f"{v[i]:>12.4g}  " for v in inputs.values()) + f"{loss[i]:>10.5g}  {interval}{note}")
+    return 0
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    result = FitResult.from_json(args.fit_file)
+    if result.law.budget is None:
+        raise InputError(f"{args.fit_file}: law '{result.law.name}' has no budget to allocate "
+                         "(allocate takes chinchilla and encdec fits)")
+    if not 0 < args.level < 1:
+        raise InputError(f"--level must lie between 0 and 1, got {args.level}")
+    if not result.converged:
+        print(f"scalelaw: warning: {args.fit_file} holds a fit that did not converge", file=sys.stderr)
+    table = result.allocate(args.budget, level=args.level)
+    if args.json:
+        print(json.dumps({"law": result.law.name, "budget": result.law.budget.name, "level": args.level,
+                          "allocations": table.to_dict(orient="records")}))
+        return 0
+    print(f"{result.law.name}: best sizes per budget of {result.law.budget.name}")
+    keys = [k for k in table.columns if k != "budget" and not k.endswith(("_lower", "_upper"))]
+    for _, row in table.iterrows():
+        print(f"budget {row['budget']:.4g}")
+        for key in keys:
+            interval = (f"  [{row[key + '_lower']:.4g}, {row[key + '_upper']:.4g}]"
+                        if key + "_lower" in table else "")
+            print(f"  {key:<22}{row[key]:>12.5g}{interval}")
+    if any(k.endswith("_lower") for k in table.columns):
+        how = "bootstrap" if result.bootstrap_samples is not None else "delta method"
+        print(f"({int(round(100 * args.level))}% intervals, {how})")
     return 0
 
 
@@ -301,7 +400,8 @@ def _step_laws() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"fit": cmd_fit, "predict": cmd_predict, "compare": cmd_compare}[args.command](args)
+        commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare}
+        return commands[args.command](args)
     except InputError as exc:
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -158,6 +158,57 @@ class FitResult:
         frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
         return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)
 
+    def allocate(self, budget: Any, level: float = 0.95) -> pd.DataFrame:
+        """The best sizes for each budget, and the predicted loss there. Bivariate laws only.
+
+        Args:
+            budget: one budget or an array, in the units of ``law.budget.name`` (FLOPs for
+                ``chinchilla``, total parameters Ne + Nd for ``encdec``).
+            level: level of the intervals: bootstrap percentiles when the fit has bootstrap
+                samples, else the delta method (in log space) on the covariance.
+
+        Returns:
+            frame with one row per budget: ``budget``, the optimal value of each input role
+            (e.g. ``N``, ``D``), the law's extra quantities (e.g. ``tokens_per_parameter``),
+            ``loss``, and ``<column>_lower`` / ``<column>_upper`` for each of them where an
+            interval can be had.
+        """
+        if self.law.budget is None:
+            raise InputError(f"law '{self.law.name}' has no budget to allocate (bivariate laws: "
+                             "chinchilla, encdec)")
+        budget = np.atleast_1d(np.asarray(budget, dtype=float))
+        if budget.ndim != 1 or not np.all(np.isfinite(budget) & (budget > 0)):
+            raise InputError(f"budget must be positive numbers, got {budget.tolist()}")
+
+        def table(params: Mapping[str, float]) -> dict[str, np.ndarray]:
+            best = {k: np.asarray(v, dtype=float) for k, v in self.law.budget.optimum(params, budget).items()}
+            return {**best, "loss": np.asarray(self.law(best, **params), dtype=float)}
+
+        out = {"budget": budget, **table(self.params)}
+        tail = 50 * (1 - level)
+        if self.bootstrap_samples is not None and len(self.bootstrap_samples):
+            draws = [table(dict(zip(self.law.param_names, s))) for s in self.bootstrap_samples]
+            for key in draws[0]:
+                values = np.array([d[key] for d in draws])
+                out[f"{key}_lower"] = np.percentile(values, tail, axis=0)
+                out[f"{key}_upper"] = np.percentile(values, 100 - tail, axis=0)
+        elif self.covariance is not None:
+            keys = list(out)[1:]
+            theta = _to_theta(self.law, self.params)
+            with np.errstate(all="ignore"):
+                def logs(t):
+                    t = np.clip(t, *_theta_bounds(self.law).T)
+                    values = table(_from_theta(self.law, t))
+                    return np.log(np.stack([values[k] for k in keys]))
+                J = _jacobian(logs, theta)  # (keys, budgets, p)
+            se = np.sqrt(np.maximum(np.einsum("kbi,ij,kbj->kb", J, self.covariance, J), 0.0))
+            z = stats.norm.ppf(0.5 + level / 2)
+            for i, key in enumerate(keys):
+                if np.all(np.isfinite(se[i])):
+                    out[f"{key}_lower"] = out[key] * np.exp(-z * se[i])
+                    out[f"{key}_upper"] = out[key] * np.exp(z * se[i])
+        return pd.DataFrame(out)
+
     @property
     def law_options(self) -> dict[str, Any]:
         """The law's options used in this fit (step laws: e.g. ``decay``, ``warmup``)."""
@@ -172,10 +223,13 @@ class FitResult:
 
     def plot(self, ax=None, **kwargs):
         """Data, fit and interval band on ``ax`` (a new figure when None); returns the axes.
-        Step laws: loss, LR and residual panels (see ``scalelaw.plot.plot_steps``)."""
-        from .plot import plot_fit, plot_steps
+        Step laws: loss, LR and residual panels (``scalelaw.plot.plot_steps``); bivariate
+        laws: iso-loss contours and loss per size (``scalelaw.plot.plot_bivariate``)."""
+        from .plot import plot_bivariate, plot_fit, plot_steps
 
-        return plot_steps(self, **kwargs) if self.law.step_law else plot_fit(self, ax=ax, **kwargs)
+        if self.law.step_law:
+            return plot_steps(self, **kwargs)
+        return plot_bivariate(self, **kwargs) if len(self.law.inputs) == 2 else plot_fit(self, ax=ax, **kwargs)
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +273,7 @@ class FitResult:
                 raise InputError(f"{source}: cannot read fit file ({exc.strerror})") from None
         try:
             d = json.loads(text)
-            law = get_law(d["law"])
+            law = get_law(d["law"]).bind(d.get("options", {}).get("law_options", {}))
             cov = d.get("covariance")
             samples = d.get("bootstrap_samples")
             return cls(
@@ -288,6 +342,9 @@ def fit(
     law_options = _law_options(law, options)
     X, lrs = _step_inputs(law, frame, schedules, law_options) if law.step_law else (
         {role: frame[role].to_numpy(float) for role in law.inputs}, None)
+    if law.setup is not None:
+        law_options = law.setup(X, law_options)
+    law = law.bind(law_options)
     y = frame["y"].to_numpy(float)
     n, p = len(y), len(law.params)
     if n < p + 1:
@@ -317,7 +374,7 @@ def fit(
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
         warnings=notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
                                  "seed": seed, "runs": int(frame["run"].nunique()),
-                                 **({"law_options": law_options} if law.step_law else {})},
+                                 **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
         columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame, schedules=lrs,
@@ -529,6 +586,11 @@ def _frame(law: Law, data) -> pd.DataFrame:
         if not np.all(np.isfinite(values)):
             raise InputError(f"column '{col}': all values must be finite numbers")
         frame[col] = values
+    if not law.step_law:
+        for role in law.inputs:
+            if not np.all(frame[role] > 0):
+                bad = frame[role][frame[role] <= 0].iloc[0]
+                raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
     if not np.all(frame["y"] > 0):
         raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
     if "run" not in frame.columns:

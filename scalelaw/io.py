@@ -4,7 +4,9 @@ Formats: CSV (also a Weights & Biases chart export, one ``RUN - metric`` column 
 JSON lines, and Hugging Face ``trainer_state.json`` (its ``log_history``).
 
 The tidy frame has a ``run`` column plus one column per *role* that a law needs:
-``x`` (size: parameters, tokens or compute), ``y`` (loss), ``step`` and ``lr``.
+``x`` (size: parameters, tokens or compute), ``y`` (loss), ``step`` and ``lr``; for the
+bivariate laws ``N`` (parameters), ``D`` (tokens), ``C`` (compute, FLOPs), ``Ne`` and ``Nd``
+(encoder and decoder parameters).
 Explicit column names always win; without them common names are recognised.
 """
 from __future__ import annotations
@@ -29,7 +31,11 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr"),
     "x": ("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
           "flops"),
-    "N": ("n", "n_params", "params", "parameters", "model_size"),
+    "N": ("n", "n_params", "params", "parameters", "model_size", "model size"),
+    "D": ("d", "d_tokens", "tokens", "n_tokens", "training_tokens"),
+    "C": ("c", "compute", "flops", "training_flop", "training flop", "training_flops"),
+    "Ne": ("ne", "n_enc", "encoder_params", "n_encoder"),
+    "Nd": ("nd", "n_dec", "decoder_params", "n_decoder"),
 }
 # What each role must satisfy: (description, predicate on a float array).
 ROLE_CHECKS = {
@@ -37,7 +43,7 @@ ROLE_CHECKS = {
     "y": ("a positive number", lambda v: v > 0),
     "step": ("a non-negative number", lambda v: v >= 0),
     "lr": ("a non-negative number", lambda v: v >= 0),
-    "N": ("a positive number", lambda v: v > 0),
+    **{role: ("a positive number", lambda v: v > 0) for role in ("N", "D", "C", "Ne", "Nd")},
 }
 _WANDB_COLUMN = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 
@@ -107,7 +113,7 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
     for name in ROLE_NAMES[role]:
         if name in lower:
             return lower[name]
-    flag = {"y": "--y/--loss", "N": "--size"}.get(role, f"--{role}")
+    flag = {"y": "--y/--loss", "N": "--n/--size", "D": "--d (or compute with --c)"}.get(role, f"--{role.lower()}")
     raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present})")
 
 

@@ -107,3 +107,71 @@ def plot_steps(result, others=None, level: float = 0.95):
     axes[2].set_ylabel("pred - data (%)")
     axes[2].set_xlabel(result.columns.get("step", "step"))
     return axes
+
+
+def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
+    """Two panels for a two-input law (``chinchilla``, ``encdec``).
+
+    Left: iso-loss contours over the two sizes (log axes, up to ``extend`` times beyond the
+    data), the fitted points coloured by loss, dashed lines of equal budget (``law.budget``)
+    and the optimal allocation for each budget in red. Right: loss against the first size for
+    several values of the second (its distinct values in the data, or ``slices`` values
+    spanning it), the fit as lines and the data as dots (each point with its nearest line).
+
+    Returns:
+        array of the two axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import ScalarFormatter
+
+    law = result.law
+    first, second = law.inputs
+    names = {role: result.columns.get(role, role) for role in law.inputs}
+    (lo1, hi1), (lo2, hi2) = result.domain[first], result.domain[second]
+    g1 = np.geomspace(lo1 / 2, hi1 * extend, 160)
+    g2 = np.geomspace(lo2 / 2, hi2 * extend, 160)
+    grid = dict(zip(law.inputs, np.meshgrid(g1, g2)))
+    loss = result.predict(grid)
+    _, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+
+    ax = axes[0]
+    levels = np.unique(np.quantile(loss, np.linspace(0.02, 0.98, 12)).round(3))
+    norm = LogNorm(loss.min(), loss.max())
+    cs = ax.contour(g1, g2, loss, levels=levels, cmap="viridis", norm=norm, linewidths=1)
+    ax.clabel(cs, fontsize=7, fmt="%.3g")
+    if result.data is not None:
+        points = ax.scatter(result.data[first], result.data[second], c=result.data["y"], cmap="viridis",
+                            norm=norm, s=14, edgecolors="k", linewidths=0.3)
+        bar = ax.figure.colorbar(points, ax=ax, label=result.columns.get("y", "loss"))
+        bar.ax.yaxis.set_major_formatter(ScalarFormatter())
+        bar.ax.yaxis.set_minor_formatter(ScalarFormatter())
+    if law.budget is not None:
+        cost = law.budget.cost(grid)
+        budgets = np.geomspace(cost.min(), cost.max(), 9)[1:-1]
+        ax.contour(g1, g2, cost, levels=budgets, colors="grey", linestyles="--", linewidths=0.7)
+        line = np.geomspace(cost.min(), cost.max(), 200)
+        best = law.budget.optimum(result.params, line)
+        ax.plot(best[first], best[second], color="C3", lw=2, label=f"optimal allocation ({law.budget.name})")
+        ax.plot([], [], color="grey", ls="--", lw=0.7, label="equal budget")
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set(xscale="log", yscale="log", xlim=(g1[0], g1[-1]), ylim=(g2[0], g2[-1]),
+           xlabel=names[first], ylabel=names[second], title=f"{law.name}: {law.formula}")
+    ax.title.set_fontsize(9)
+
+    ax = axes[1]
+    values = np.unique(result.data[second]) if result.data is not None else np.geomspace(lo2, hi2, slices)
+    if len(values) > slices + 1:
+        values = np.geomspace(lo2, hi2, slices)
+    x = np.geomspace(lo1, hi1 * extend, 200)
+    for i, v in enumerate(values):
+        ax.plot(x, result.predict({first: x, second: np.full_like(x, v)}), color=f"C{i % 10}", lw=1.4,
+                label=f"{names[second]} = {v:.3g}")
+    if result.data is not None:
+        nearest = np.abs(np.log(result.data[second].to_numpy()[:, None]) - np.log(values)[None, :]).argmin(1)
+        ax.scatter(result.data[first], result.data["y"], c=[f"C{k % 10}" for k in nearest], s=12, alpha=0.7)
+    ax.set(xscale="log", yscale="log", xlabel=names[first], ylabel=result.columns.get("y", "loss"))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.legend(fontsize=8)
+    return axes

@@ -3,7 +3,8 @@ about optimisers, files or plots (those live in ``scalelaw.engine``, ``scalelaw.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -27,6 +28,23 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How a bivariate law spends a budget: the cost of given sizes, and the best sizes.
+
+    Attributes:
+        name: what the budget counts, with its unit, e.g. ``"compute C = 6*N*D (FLOPs)"``.
+        cost: ``cost(inputs) -> array``: the budget that the sizes in ``inputs`` use.
+        optimum: ``optimum(params, budget) -> dict``: for an array of budgets, each input role
+            -> the sizes with the lowest predicted loss at that budget (plus any extra
+            quantities worth reporting, e.g. tokens per parameter).
+    """
+
+    name: str
+    cost: Callable[[Inputs], np.ndarray]
+    optimum: Callable[[Mapping[str, float], np.ndarray], dict]
+
+
+@dataclass(frozen=True)
 class Law:
     """A loss law ``y = func(inputs, **params)``.
 
@@ -46,7 +64,13 @@ class Law:
         features: step laws only: ``features(lr, steps, options) -> inputs``, turning a per-step
             LR array (``scalelaw.schedules``) and the steps to predict at into the formula's
             inputs (arrays with one row per step; 2-D ones are zero-padded when runs are joined).
-        options: step laws only: the defaults of the ``options`` that ``features`` reads.
+        options: defaults of the law's options: fixed constants, not fitted. Step laws read
+            them in ``features``; other laws take them as keywords of ``func`` and
+            ``jacobian`` (e.g. the reference sizes of ``encdec``), fixed by ``bind``.
+        setup: ``setup(inputs, options) -> options``, optional: checks that the data can
+            identify the law (raising ``InputError`` with the reason) and fills the options
+            left None from the data.
+        budget: bivariate laws: how to spend a budget best (``Budget``), or None.
         refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
             the start); None runs it from all of them.
     """
@@ -63,6 +87,8 @@ class Law:
     features: Callable[[np.ndarray, np.ndarray, Mapping], dict] | None = None
     options: Mapping[str, object] = field(default_factory=dict)
     refine: int | None = None
+    setup: Callable[[Inputs, Mapping], dict] | None = None
+    budget: Budget | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -75,6 +101,16 @@ class Law:
 
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)
+
+    def bind(self, options: Mapping[str, object]) -> "Law":
+        """This law with its options fixed: ``func`` and ``jacobian`` get them as keywords.
+        Step laws (whose ``features`` read the options) and laws without options are returned
+        as they are."""
+        if self.step_law or not self.options:
+            return self
+        options = {k: options[k] for k in self.options}
+        return replace(self, func=partial(self.func, **options), options=options,
+                       jacobian=None if self.jacobian is None else partial(self.jacobian, **options))
 
 
 _REGISTRY: dict[str, Law] = {}
@@ -98,4 +134,4 @@ def available_laws() -> list[str]:
     return sorted(_REGISTRY)
 
 
-from . import annealing, multipower, power  # noqa: E402,F401  (register the laws)
+from . import annealing, bivariate, multipower, power  # noqa: E402,F401  (register the laws)
