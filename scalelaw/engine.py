@@ -342,13 +342,13 @@ def fit(
     law_options = _law_options(law, options)
     X, lrs = _step_inputs(law, frame, schedules, law_options) if law.step_law else (
         {role: frame[role].to_numpy(float) for role in law.inputs}, None)
-    if law.setup is not None:
-        law_options = law.setup(X, law_options)
-    law = law.bind(law_options)
     y = frame["y"].to_numpy(float)
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
+    if law.setup is not None:
+        law_options = law.setup(X, law_options)
+    law = law.bind(law_options)
 
     bounds = _theta_bounds(law)
     starts, n_starts = _ranked_starts(law, X, y, bounds, loss, delta)
