@@ -112,8 +112,7 @@ class FitResult:
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
                               for s in self.bootstrap_samples])
-            tail = 50 * (1 - level)
-            return np.percentile(preds, tail, axis=0), np.percentile(preds, 100 - tail, axis=0)
+            return _percentiles(preds, level)
         if self.covariance is None:
             return None
         theta = _to_theta(self.law, self.params)
@@ -185,13 +184,10 @@ class FitResult:
             return {**best, "loss": np.asarray(self.law(best, **params), dtype=float)}
 
         out = {"budget": budget, **table(self.params)}
-        tail = 50 * (1 - level)
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             draws = [table(dict(zip(self.law.param_names, s))) for s in self.bootstrap_samples]
             for key in draws[0]:
-                values = np.array([d[key] for d in draws])
-                out[f"{key}_lower"] = np.percentile(values, tail, axis=0)
-                out[f"{key}_upper"] = np.percentile(values, 100 - tail, axis=0)
+                out[f"{key}_lower"], out[f"{key}_upper"] = _percentiles([d[key] for d in draws], level)
         elif self.covariance is not None:
             keys = list(out)[1:]
             theta = _to_theta(self.law, self.params)
@@ -563,9 +559,8 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
             failed += 1
     samples = np.array([list(_from_theta(law, s).values()) for s in samples]).reshape(-1, len(law.params))
     result.bootstrap_samples = samples
-    tail = 50 * (1 - level)
-    result.ci_bootstrap = {name: (float(np.percentile(samples[:, i], tail)),
-                                  float(np.percentile(samples[:, i], 100 - tail)))
+    lower, upper = _percentiles(samples, level) if len(samples) else (None, None)
+    result.ci_bootstrap = {name: (float(lower[i]), float(upper[i]))
                            for i, name in enumerate(law.param_names)} if len(samples) else None
     result.options["bootstrap_by"] = "run" if by_run is not None else "point"
     if failed:
@@ -573,6 +568,12 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``level`` percentile interval over the first axis of ``draws`` (bootstrap refits)."""
+    tail = 50 * (1 - level)
+    return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
+
 
 def _frame(law: Law, data) -> pd.DataFrame:
     frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
