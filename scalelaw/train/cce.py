@@ -109,9 +109,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         if any(ctx.needs_input_grad[:3]) and not recompute:
             if reduction == "none":
                 raise ValueError("reduction='none' needs recompute=True (its incoming gradient is per token)")
-            # mean: each token's gradient is divided by the number of valid targets
-            per_token = 1.0 / valid.sum().clamp(min=1) if reduction == "mean" else torch.ones((), device=hidden.device)
-            scale = valid * per_token
+            scale = _token_scale(valid, reduction, torch.ones((), device=hidden.device))
         losses, grads = _sweep(hidden, weight, bias, targets, valid, scale, options)
         ctx.reduction, ctx.options, ctx.recompute = reduction, options, recompute
         if scale is not None:
@@ -130,13 +128,7 @@ class LinearCrossEntropy(torch.autograd.Function):
                     None if grad_bias.numel() == 0 else _scaled(grad_bias, go), None, None, None, None)
         hidden, weight, bias, targets = ctx.saved_tensors
         valid = targets != ctx.options[0]
-        go = grad_output.to(torch.promote_types(hidden.dtype, torch.float32))
-        if ctx.reduction == "none":
-            scale = go.reshape(-1) * valid
-        elif ctx.reduction == "mean":
-            scale = valid * (go / valid.sum().clamp(min=1))
-        else:
-            scale = valid * go
+        scale = _token_scale(valid, ctx.reduction, grad_output.to(torch.promote_types(hidden.dtype, torch.float32)))
         _, (grad_hidden, grad_weight, grad_bias) = _sweep(hidden, weight, bias, targets, valid, scale, ctx.options)
         return (grad_hidden.to(hidden.dtype), grad_weight.to(weight.dtype),
                 None if bias is None else grad_bias.to(bias.dtype), None, None, None, None)
@@ -144,6 +136,17 @@ class LinearCrossEntropy(torch.autograd.Function):
 
 def _scaled(grad: torch.Tensor, go: torch.Tensor) -> torch.Tensor:
     return grad if bool(go == 1) else grad * go.to(grad.dtype)
+
+
+def _token_scale(valid: torch.Tensor, reduction: str, go: torch.Tensor) -> torch.Tensor:
+    """The weight of each token's loss in what is differentiated, given the incoming gradient
+    ``go`` (per token for ``none``): go / (number of valid targets) for ``mean``, go for the
+    others; 0 for ignored targets."""
+    if reduction == "none":
+        return go.reshape(-1) * valid
+    if reduction == "mean":
+        return valid * (go / valid.sum().clamp(min=1))
+    return valid * go
 
 
 def _reduce(losses: torch.Tensor, valid: torch.Tensor, reduction: str) -> torch.Tensor:
