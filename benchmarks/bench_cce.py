@@ -116,7 +116,7 @@ def main() -> None:
         print(json.dumps(one(method, int(n), int(v), int(d), args.device)))
         return
     methods = args.methods.split(",")
-    print(f"device {args.device}; D = {args.d}; time = median of 5 forward+backward (s); "
+    print(f"device {args.device}; D = {args.d}; time = median of 5 forward+backward (ms); "
           "memory = peak extra (MB); each cell a fresh process")
     for n in map(int, args.n.split(",")):
         for v in map(int, args.v.split(",")):
@@ -129,7 +129,7 @@ def main() -> None:
                 except (IndexError, ValueError):
                     res[m] = {"skipped": (proc.stderr.strip().splitlines() or ["failed"])[-1][:80]}
             print(f"\nN = {n}, V = {v}")
-            print(f"  {'method':<16}{'time s':>9}{'memory MB':>11}{'loss':>9}   ours: time ratio, memory ratio")
+            print(f"  {'method':<16}{'time ms':>10}{'memory MB':>11}{'loss':>9}   ours: time ratio, memory ratio")
             ours = res.get("ours", {})
             for m in methods:
                 r = res[m]
@@ -139,7 +139,7 @@ def main() -> None:
                 ratio = ""
                 if "time" in ours and m != "ours":
                     ratio = f"   {ours['time'] / r['time']:.2f}x, {ours['peak'] / max(r['peak'], 1):.3f}x"
-                print(f"  {m:<16}{r['time']:>9.3f}{r['peak'] / 2**20:>11.1f}{r['loss']:>9.4f}{ratio}")
+                print(f"  {m:<16}{1e3 * r['time']:>10.1f}{r['peak'] / 2**20:>11.1f}{r['loss']:>9.4f}{ratio}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
         raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index ({ignore_index}); "
                          f"got {int(flat_y[bad][0])}")
     options = (ignore_index, label_smoothing, z_loss, softcap, chunk)
-    if hidden.is_cuda:
+    if hidden.is_cuda and hidden.dtype in (torch.float32, torch.float16, torch.bfloat16) \
+            and weight.dtype == hidden.dtype:
         from . import cce_triton
 
         if cce_triton.available():

@@ -22,7 +22,13 @@ try:
 except ImportError:  # no Triton: the torch path runs
     triton = None
 
-BLOCK_N, BLOCK_V, BLOCK_D = 64, 128, 64
+# Tile sizes and launch settings of the two kernels, per input width. 16-bit: the best of a grid
+# timed on an H100 at N = 8192, V = 50304, D = 256 in bf16; float32 tiles take twice the shared
+# memory, so they keep smaller settings.
+FORWARD = {2: {"BN": 64, "BV": 256, "BD": 64, "num_warps": 8, "num_stages": 4},
+           4: {"BN": 64, "BV": 128, "BD": 64, "num_warps": 4, "num_stages": 3}}
+BACKWARD = {2: {"BN": 128, "BV": 128, "BD": 32, "num_warps": 4, "num_stages": 2},
+            4: {"BN": 64, "BV": 128, "BD": 64, "num_warps": 4, "num_stages": 3}}
 FILTER_EPS = 2.0**-24  # softmax values below this (float32 resolution next to 1) are skipped
 
 
@@ -125,10 +131,11 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
         lse, picked, total = (torch.empty(n, dtype=torch.float32, device=hidden.device) for _ in range(3))
         valid = targets != ignore_index
         safe = torch.where(valid, targets, 0).contiguous()
-        _forward_kernel[(triton.cdiv(n, BLOCK_N),)](
+        config = FORWARD[hidden.element_size()]
+        _forward_kernel[(triton.cdiv(n, config["BN"]),)](
             hidden, weight, hidden if bias is None else bias, safe, lse, picked, total, n, v, d,
             float(softcap or 1.0), HAS_BIAS=bias is not None, SOFTCAP=softcap is not None,
-            PREC=_precision(hidden), BN=BLOCK_N, BV=BLOCK_V, BD=BLOCK_D)
+            PREC=_precision(hidden), **config)
         loss = lse - (1.0 - smoothing) * picked - smoothing / v * total + z_loss * lse * lse
         losses = torch.where(valid, loss, 0.0)
         ctx.save_for_backward(hidden, weight, bias, safe, valid, lse)
@@ -145,12 +152,12 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
         grad_h = torch.zeros(n, d, dtype=torch.float32, device=hidden.device)
         grad_w = torch.zeros(v, d, dtype=torch.float32, device=hidden.device)
         grad_b = torch.zeros(v if bias is not None else 1, dtype=torch.float32, device=hidden.device)
-        grid = (triton.cdiv(n, BLOCK_N), triton.cdiv(v, BLOCK_V))
+        config = BACKWARD[hidden.element_size()]
+        grid = (triton.cdiv(n, config["BN"]), triton.cdiv(v, config["BV"]))
         _backward_kernel[grid](
             hidden, weight, hidden if bias is None else bias, safe, lse, scale, grad_h, grad_w, grad_b, n, v, d,
             float(softcap or 1.0), float(smoothing), float(z_loss), FILTER_EPS, HAS_BIAS=bias is not None,
-            SOFTCAP=softcap is not None, FILTER=smoothing == 0.0, PREC=_precision(hidden),
-            BN=BLOCK_N, BV=BLOCK_V, BD=BLOCK_D)
+            SOFTCAP=softcap is not None, FILTER=smoothing == 0.0, PREC=_precision(hidden), **config)
         return (grad_h.to(hidden.dtype), grad_w.to(weight.dtype),
                 None if bias is None else grad_b.to(bias.dtype), None, None, None)
 
