@@ -81,7 +81,7 @@ def one(method: str, n: int, v: int, d: int, device: str, repeats: int = 5) -> d
         loss = fn(h, w, y)
         loss.backward()
         sync()
-        return float(loss)
+        return loss.item()
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 REDUCTIONS = ("mean", "sum", "none")
-_BUFFER_ELEMENTS = 1 << 23  # default chunk: about 32 MB of float32 logits per buffer
+_BUFFER_ELEMENTS = 1 << 24  # default chunk: about 64 MB of float32 logits per buffer
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
@@ -49,7 +49,7 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
         label_smoothing: in [0, 1]: the target is mixed with the uniform distribution.
         z_loss: weight of the log-sum-exp squared (0 = off).
         softcap: cap of the logits (None = off), e.g. 30.0.
-        chunk_size: tokens per chunk (default: about 2^23 / V, at least 16).
+        chunk_size: tokens per chunk (default: about 2^24 / V, at least 16).
 
     Returns:
         the loss in ``hidden``'s dtype: a scalar, or per token for ``reduction="none"``.
@@ -94,7 +94,7 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
 
 
 def default_chunk(vocab: int) -> int:
-    """Tokens per chunk for a vocabulary of ``vocab``: about 2^23 float32 logits (32 MB)."""
+    """Tokens per chunk for a vocabulary of ``vocab``: about 2^24 float32 logits (64 MB)."""
     return max(16, _BUFFER_ELEMENTS // vocab)
 
 
