@@ -150,6 +150,15 @@ def _token_scale(valid: torch.Tensor, reduction: str, go: torch.Tensor) -> torch
     return valid * go
 
 
+def _token_loss(lse, picked, mean_logit, smoothing: float, z_loss: float) -> torch.Tensor:
+    """Per-token loss from the log-sum-exp, the target's logit and (with label smoothing) the
+    mean logit: ``lse - (1 - eps) z_y - eps mean(z) + z_loss lse^2``."""
+    loss = lse - (1.0 - smoothing) * picked
+    if smoothing:
+        loss = loss - smoothing * mean_logit
+    return loss + z_loss * lse * lse if z_loss else loss
+
+
 def _reduce(losses: torch.Tensor, valid: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none":
         return losses
@@ -161,11 +170,11 @@ def _sweep(hidden, weight, bias, targets, valid, scale, options):
     """One pass over the tokens in chunks.
 
     Returns the per-token losses (float32, or float64 for float64 inputs; 0 where ignored) and,
-    when ``scale`` ([N]:
-    the weight of each token's loss in the quantity differentiated) is given, the gradients
-    (grad_hidden, grad_weight, grad_bias) in the input dtypes; else (None, None, None).
+    when ``scale`` ([N]: the weight of each token's loss in the quantity differentiated) is
+    given, the gradients (grad_hidden, grad_weight, grad_bias) in the input dtypes; else
+    (None, None, None).
     """
-    ignore_index, smoothing, z_loss, softcap, chunk = options
+    _, smoothing, z_loss, softcap, chunk = options
     n, vocab = hidden.shape[0], weight.shape[0]
     acc = torch.promote_types(hidden.dtype, torch.float32)  # float32, or float64 for float64 inputs
     w32 = weight.to(acc)
@@ -198,12 +207,7 @@ def _sweep(hidden, weight, bias, targets, valid, scale, options):
         p = z.sub_(top).exp_()                      # in place: unnormalised probabilities
         total = p.sum(1, keepdim=True)
         lse = (top + total.log()).squeeze(1)
-        loss = lse - (1.0 - smoothing) * picked
-        if smoothing:
-            loss = loss - smoothing * mean_logit
-        if z_loss:
-            loss = loss + z_loss * lse * lse
-        losses[start:stop] = torch.where(valid[start:stop], loss, 0.0)
+        losses[start:stop] = torch.where(valid[start:stop], _token_loss(lse, picked, mean_logit, smoothing, z_loss), 0.0)
         if not want:
             continue
         # d loss / d capped logits = p * (1 + 2 z lse) - (1 - eps) onehot - eps / V, per token weight s

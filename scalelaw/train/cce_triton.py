@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .cce import _reduce, _token_scale
+from .cce import _reduce, _token_loss, _token_scale
 
 try:
     import triton
@@ -39,6 +39,12 @@ def available() -> bool:
 
 if triton is not None:
     @triton.jit
+    def _load_rows(ptr, idx, limit, ks, d):
+        """Rows ``idx`` (< limit), columns ``ks`` (< d) of a row-major [*, d] matrix; 0 outside."""
+        return tl.load(ptr + idx[:, None] * d + ks[None, :], mask=(idx[:, None] < limit) & (ks[None, :] < d),
+                       other=0.0)
+
+    @triton.jit
     def _tile_logits(h_ptr, w_ptr, b_ptr, rows, cols, n, v, d, softcap,
                      HAS_BIAS: tl.constexpr, SOFTCAP: tl.constexpr, PREC: tl.constexpr,
                      BN: tl.constexpr, BV: tl.constexpr, BD: tl.constexpr):
@@ -46,10 +52,8 @@ if triton is not None:
         acc = tl.zeros((BN, BV), dtype=tl.float32)
         for k in range(0, d, BD):
             ks = k + tl.arange(0, BD)
-            h = tl.load(h_ptr + rows[:, None] * d + ks[None, :], mask=(rows[:, None] < n) & (ks[None, :] < d),
-                        other=0.0)
-            w = tl.load(w_ptr + cols[:, None] * d + ks[None, :], mask=(cols[:, None] < v) & (ks[None, :] < d),
-                        other=0.0)
+            h = _load_rows(h_ptr, rows, n, ks, d)
+            w = _load_rows(w_ptr, cols, v, ks, d)
             acc = tl.dot(h, tl.trans(w), acc, input_precision=PREC)
         if HAS_BIAS:
             acc += tl.load(b_ptr + cols, mask=cols < v, other=0.0).to(tl.float32)[None, :]
@@ -108,10 +112,8 @@ if triton is not None:
             grad_in = grad.to(h_ptr.dtype.element_ty)
             for k in range(0, d, BD):
                 ks = k + tl.arange(0, BD)
-                h = tl.load(h_ptr + rows[:, None] * d + ks[None, :],
-                            mask=(rows[:, None] < n) & (ks[None, :] < d), other=0.0)
-                w = tl.load(w_ptr + cols[:, None] * d + ks[None, :],
-                            mask=(cols[:, None] < v) & (ks[None, :] < d), other=0.0)
+                h = _load_rows(h_ptr, rows, n, ks, d)
+                w = _load_rows(w_ptr, cols, v, ks, d)
                 tl.atomic_add(gh_ptr + rows[:, None] * d + ks[None, :], tl.dot(grad_in, w, input_precision=PREC),
                               mask=(rows[:, None] < n) & (ks[None, :] < d))
                 tl.atomic_add(gw_ptr + cols[:, None] * d + ks[None, :],
@@ -136,8 +138,7 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
             hidden, weight, hidden if bias is None else bias, safe, lse, picked, total, n, v, d,
             float(softcap or 1.0), HAS_BIAS=bias is not None, SOFTCAP=softcap is not None,
             PREC=_precision(hidden), **config)
-        loss = lse - (1.0 - smoothing) * picked - smoothing / v * total + z_loss * lse * lse
-        losses = torch.where(valid, loss, 0.0)
+        losses = torch.where(valid, _token_loss(lse, picked, total / v, smoothing, z_loss), 0.0)
         ctx.save_for_backward(hidden, weight, bias, safe, valid, lse)
         ctx.reduction, ctx.options = reduction, options
         return _reduce(losses, valid, reduction).to(hidden.dtype)
