@@ -188,12 +188,15 @@ def test_a_training_step_matches_the_plain_loss():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_triton_path_matches_the_torch_path_on_gpu(dtype):
-    """Larger sizes than the option sweep (several vocabulary tiles, tiles skipped by the filter)."""
+    """Larger sizes than the option sweep: several vocabulary tiles, tiles skipped by the filter,
+    and (D = 300) more than one block of D per backward program."""
     from scalelaw.train import cce_triton
 
     assert cce_triton.available(), "CUDA is present but Triton is not"
-    hidden, weight, bias, targets = inputs(n=1000, d=96, v=5003, dtype=dtype, device="cuda", scale=0.3)
-    for kw in ({}, {"bias": bias, "z_loss": 1e-4}, {"label_smoothing": 0.1, "softcap": 15.0}):
+    for (n, d, v), kw in itertools.product([(1000, 96, 5003), (300, 300, 1100)],
+                                           ({}, {"bias": True, "z_loss": 1e-4}, {"label_smoothing": 0.1, "softcap": 15.0})):
+        hidden, weight, bias, targets = inputs(n=n, d=d, v=v, dtype=dtype, device="cuda", scale=0.3)
+        kw = dict(kw, bias=bias) if "bias" in kw else kw
         ours = linear_cross_entropy(hidden, weight, targets, **kw)
         torch_path = LinearCrossEntropy.apply(hidden, weight, kw.get("bias"), targets, "mean",
                                               (-100, kw.get("label_smoothing", 0.0), kw.get("z_loss", 0.0),

@@ -3,12 +3,15 @@
 
 Forward: one program per block of tokens walks the vocabulary in tiles, forming each logit tile
 in registers (``tl.dot`` over D) and keeping an online log-sum-exp, the target's logit and the
-sum of the logits (for label smoothing); the logits never reach memory. Backward recomputes each
-(token block, vocabulary tile) of logits, turns it into the gradient of the loss with respect to
-the logits and adds its products with W and h into float32 ``grad_hidden`` and ``grad_weight``
-(atomic adds). Tiles whose softmax values all lie below float32 resolution and hold no target
-contribute nothing and are skipped (the gradient filter of Wijmans et al. 2024; off when label
-smoothing makes every logit's gradient non-zero).
+sum of the logits (for label smoothing); the logits never reach memory. Backward runs two
+kernels, each recomputing the logit tiles and turning them into the gradient of the loss with
+respect to the logits: one program per token block walks the vocabulary and accumulates its rows
+of ``grad_hidden``; one program per vocabulary tile walks the tokens and accumulates its rows of
+``grad_weight`` (and ``grad_bias``). Each program owns its output, so there are no atomics; the
+price is one extra logit recomputation (4 matmuls in backward). Tiles that hold no target and whose softmax values all lie below
+``finfo(input dtype).eps / 32`` are skipped: the gradient filter of Wijmans et al. 2024, with
+their threshold (2^-12 for bfloat16, 2^-15 for float16, 2^-28 for float32). Off when label
+smoothing makes every logit's gradient non-zero.
 """
 from __future__ import annotations
 
@@ -22,14 +25,16 @@ try:
 except ImportError:  # no Triton: the torch path runs
     triton = None
 
-# Tile sizes and launch settings of the two kernels, per input width. 16-bit: the best of a grid
+# Tile sizes and launch settings of the three kernels, per input width (BDO: the block of D that
+# one backward program writes). 16-bit: the best of a grid
 # timed on an H100 at N = 8192, V = 50304, D = 256 in bf16; float32 tiles take twice the shared
 # memory, so they keep smaller settings.
 FORWARD = {2: {"BN": 64, "BV": 256, "BD": 64, "num_warps": 8, "num_stages": 4},
            4: {"BN": 64, "BV": 128, "BD": 64, "num_warps": 4, "num_stages": 3}}
-BACKWARD = {2: {"BN": 128, "BV": 128, "BD": 32, "num_warps": 4, "num_stages": 2},
-            4: {"BN": 64, "BV": 128, "BD": 64, "num_warps": 4, "num_stages": 3}}
-FILTER_EPS = 2.0**-24  # softmax values below this (float32 resolution next to 1) are skipped
+GRAD_HIDDEN = {2: {"BN": 64, "BV": 64, "BD": 64, "BDO": 256, "num_warps": 8, "num_stages": 3},
+               4: {"BN": 32, "BV": 64, "BD": 64, "BDO": 128, "num_warps": 4, "num_stages": 2}}
+GRAD_WEIGHT = {2: {"BN": 128, "BV": 64, "BD": 64, "BDO": 256, "num_warps": 8, "num_stages": 3},
+               4: {"BN": 64, "BV": 32, "BD": 64, "BDO": 128, "num_warps": 4, "num_stages": 2}}
 
 
 def available() -> bool:
@@ -85,40 +90,75 @@ if triton is not None:
         tl.store(total_ptr + rows, total, mask=rows < n)
 
     @triton.jit
-    def _backward_kernel(h_ptr, w_ptr, b_ptr, y_ptr, lse_ptr, scale_ptr, gh_ptr, gw_ptr, gb_ptr,
-                         n, v, d, softcap, smoothing, z_loss, filter_eps,
-                         HAS_BIAS: tl.constexpr, SOFTCAP: tl.constexpr, FILTER: tl.constexpr, PREC: tl.constexpr,
-                         BN: tl.constexpr, BV: tl.constexpr, BD: tl.constexpr):
-        rows = tl.program_id(0) * BN + tl.arange(0, BN)
-        cols = tl.program_id(1) * BV + tl.arange(0, BV)
-        z = _tile_logits(h_ptr, w_ptr, b_ptr, rows, cols, n, v, d, softcap, HAS_BIAS, SOFTCAP, PREC, BN, BV, BD)
-        lse = tl.load(lse_ptr + rows, mask=rows < n, other=0.0)
-        s = tl.load(scale_ptr + rows, mask=rows < n, other=0.0)
-        y = tl.load(y_ptr + rows, mask=rows < n, other=-1)
+    def _tile_grad(z, rows, cols, y, lse, s, v, softcap, smoothing, z_loss, filter_eps,
+                   SOFTCAP: tl.constexpr, FILTER: tl.constexpr):
+        """d loss / d logits of one tile (float32, 0 outside the vocabulary), and whether the tile
+        is worth using: False when it holds no target and every softmax value is below
+        ``filter_eps`` (only when FILTER)."""
         p = tl.exp(z - lse[:, None])
         hit = cols[None, :] == y[:, None]
         work = True
-        if FILTER:  # skip a tile with no target whose softmax values are all negligible
+        if FILTER:
             work = (tl.max(tl.max(p, 1), 0) >= filter_eps) | (tl.sum(tl.sum(hit.to(tl.int32), 1), 0) > 0)
-        if work:
-            grad = p * (1.0 + 2.0 * z_loss * lse)[:, None] - tl.where(hit, 1.0 - smoothing, 0.0) - smoothing / v
-            grad = grad * s[:, None]
-            if SOFTCAP:
-                t = z / softcap
-                grad = grad * (1.0 - t * t)
-            grad = tl.where(cols[None, :] < v, grad, 0.0)
-            if HAS_BIAS:
-                tl.atomic_add(gb_ptr + cols, tl.sum(grad, 0), mask=cols < v)
-            grad_in = grad.to(h_ptr.dtype.element_ty)
-            for k in range(0, d, BD):
-                ks = k + tl.arange(0, BD)
-                h = _load_rows(h_ptr, rows, n, ks, d)
+        grad = p * (1.0 + 2.0 * z_loss * lse)[:, None] - tl.where(hit, 1.0 - smoothing, 0.0) - smoothing / v
+        grad = grad * s[:, None]
+        if SOFTCAP:
+            t = z / softcap
+            grad = grad * (1.0 - t * t)
+        return tl.where(cols[None, :] < v, grad, 0.0), work
+
+    @triton.jit
+    def _grad_hidden_kernel(h_ptr, w_ptr, b_ptr, y_ptr, lse_ptr, scale_ptr, gh_ptr,
+                            n, v, d, softcap, smoothing, z_loss, filter_eps,
+                            HAS_BIAS: tl.constexpr, SOFTCAP: tl.constexpr, FILTER: tl.constexpr,
+                            PREC: tl.constexpr, BN: tl.constexpr, BV: tl.constexpr, BD: tl.constexpr,
+                            BDO: tl.constexpr):
+        """grad_hidden[rows, D block] = sum over vocabulary tiles of grad_logits @ W: one program
+        per (token block, D block), walking the vocabulary; no atomics."""
+        rows = tl.program_id(0) * BN + tl.arange(0, BN)
+        ks = tl.program_id(1) * BDO + tl.arange(0, BDO)
+        lse = tl.load(lse_ptr + rows, mask=rows < n, other=0.0)
+        s = tl.load(scale_ptr + rows, mask=rows < n, other=0.0)
+        y = tl.load(y_ptr + rows, mask=rows < n, other=-1)
+        acc = tl.zeros((BN, BDO), dtype=tl.float32)
+        for start in range(0, v, BV):
+            cols = start + tl.arange(0, BV)
+            z = _tile_logits(h_ptr, w_ptr, b_ptr, rows, cols, n, v, d, softcap, HAS_BIAS, SOFTCAP, PREC, BN, BV, BD)
+            grad, work = _tile_grad(z, rows, cols, y, lse, s, v, softcap, smoothing, z_loss, filter_eps,
+                                    SOFTCAP, FILTER)
+            if work:
                 w = _load_rows(w_ptr, cols, v, ks, d)
-                tl.atomic_add(gh_ptr + rows[:, None] * d + ks[None, :], tl.dot(grad_in, w, input_precision=PREC),
-                              mask=(rows[:, None] < n) & (ks[None, :] < d))
-                tl.atomic_add(gw_ptr + cols[:, None] * d + ks[None, :],
-                              tl.dot(tl.trans(grad_in), h, input_precision=PREC),
-                              mask=(cols[:, None] < v) & (ks[None, :] < d))
+                acc = tl.dot(grad.to(w_ptr.dtype.element_ty), w, acc, input_precision=PREC)
+        tl.store(gh_ptr + rows[:, None] * d + ks[None, :], acc.to(gh_ptr.dtype.element_ty), mask=(rows[:, None] < n) & (ks[None, :] < d))
+
+    @triton.jit
+    def _grad_weight_kernel(h_ptr, w_ptr, b_ptr, y_ptr, lse_ptr, scale_ptr, gw_ptr, gb_ptr,
+                            n, v, d, softcap, smoothing, z_loss, filter_eps,
+                            HAS_BIAS: tl.constexpr, SOFTCAP: tl.constexpr, FILTER: tl.constexpr,
+                            PREC: tl.constexpr, BN: tl.constexpr, BV: tl.constexpr, BD: tl.constexpr,
+                            BDO: tl.constexpr):
+        """grad_weight[cols, D block] = sum over token blocks of grad_logits.T @ h (and grad_bias
+        from the first D block): one program per (vocabulary tile, D block), walking the tokens."""
+        cols = tl.program_id(0) * BV + tl.arange(0, BV)
+        ks = tl.program_id(1) * BDO + tl.arange(0, BDO)
+        acc = tl.zeros((BV, BDO), dtype=tl.float32)
+        acc_b = tl.zeros((BV,), dtype=tl.float32)
+        for start in range(0, n, BN):
+            rows = start + tl.arange(0, BN)
+            lse = tl.load(lse_ptr + rows, mask=rows < n, other=0.0)
+            s = tl.load(scale_ptr + rows, mask=rows < n, other=0.0)
+            y = tl.load(y_ptr + rows, mask=rows < n, other=-1)
+            z = _tile_logits(h_ptr, w_ptr, b_ptr, rows, cols, n, v, d, softcap, HAS_BIAS, SOFTCAP, PREC, BN, BV, BD)
+            grad, work = _tile_grad(z, rows, cols, y, lse, s, v, softcap, smoothing, z_loss, filter_eps,
+                                    SOFTCAP, FILTER)
+            if work:
+                h = _load_rows(h_ptr, rows, n, ks, d)
+                acc = tl.dot(tl.trans(grad.to(h_ptr.dtype.element_ty)), h, acc, input_precision=PREC)
+                if HAS_BIAS:
+                    acc_b += tl.sum(grad, 0)
+        tl.store(gw_ptr + cols[:, None] * d + ks[None, :], acc.to(gw_ptr.dtype.element_ty), mask=(cols[:, None] < v) & (ks[None, :] < d))
+        if HAS_BIAS:
+            tl.store(gb_ptr + cols, acc_b.to(gb_ptr.dtype.element_ty), mask=(cols < v) & (tl.program_id(1) == 0))
 
 
 class TritonLinearCrossEntropy(torch.autograd.Function):
@@ -150,17 +190,33 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
         n, d = hidden.shape
         v = weight.shape[0]
         scale = _token_scale(valid, ctx.reduction, grad_output.float()).float().contiguous()
-        grad_h = torch.zeros(n, d, dtype=torch.float32, device=hidden.device)
-        grad_w = torch.zeros(v, d, dtype=torch.float32, device=hidden.device)
-        grad_b = torch.zeros(v if bias is not None else 1, dtype=torch.float32, device=hidden.device)
-        config = BACKWARD[hidden.element_size()]
-        grid = (triton.cdiv(n, config["BN"]), triton.cdiv(v, config["BV"]))
-        _backward_kernel[grid](
-            hidden, weight, hidden if bias is None else bias, safe, lse, scale, grad_h, grad_w, grad_b, n, v, d,
-            float(softcap or 1.0), float(smoothing), float(z_loss), FILTER_EPS, HAS_BIAS=bias is not None,
-            SOFTCAP=softcap is not None, FILTER=smoothing == 0.0, PREC=_precision(hidden), **config)
-        return (grad_h.to(hidden.dtype), grad_w.to(weight.dtype),
-                None if bias is None else grad_b.to(bias.dtype), None, None, None)
+        # each program accumulates its rows in float32 and writes them once, in the input dtype
+        grad_h, grad_w = torch.empty_like(hidden), torch.empty_like(weight)
+        grad_b = torch.empty_like(bias) if bias is not None else None
+        common = (hidden, weight, hidden if bias is None else bias, safe, lse, scale)
+        numbers = (n, v, d, float(softcap or 1.0), float(smoothing), float(z_loss), filter_eps(hidden.dtype))
+        flags = dict(HAS_BIAS=bias is not None, SOFTCAP=softcap is not None, FILTER=smoothing == 0.0,
+                     PREC=_precision(hidden))
+        cfg = _backward_config(GRAD_HIDDEN, hidden)
+        _grad_hidden_kernel[(triton.cdiv(n, cfg["BN"]), triton.cdiv(d, cfg["BDO"]))](
+            *common, grad_h, *numbers, **flags, **cfg)
+        cfg = _backward_config(GRAD_WEIGHT, hidden)
+        _grad_weight_kernel[(triton.cdiv(v, cfg["BV"]), triton.cdiv(d, cfg["BDO"]))](
+            *common, grad_w, grad_w if bias is None else grad_b, *numbers, **flags, **cfg)
+        return grad_h, grad_w, grad_b, None, None, None
+
+
+def _backward_config(table: dict, hidden: torch.Tensor) -> dict:
+    """The launch settings for ``hidden``'s width, with the D block no wider than D needs."""
+    config = dict(table[hidden.element_size()])
+    config["BDO"] = min(config["BDO"], triton.next_power_of_2(hidden.shape[1]))
+    return config
+
+
+def filter_eps(dtype: torch.dtype) -> float:
+    """Softmax values below this, in a tile without targets, are skipped in backward: the input
+    dtype's resolution next to 1 over 32, as in Wijmans et al. 2024."""
+    return torch.finfo(dtype).eps / 32
 
 
 def _precision(hidden: torch.Tensor) -> str:
