@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,11 @@ from . import __version__
 from .errors import InputError
 from .engine import FitResult, fit
 from .compare import compare, format_comparison, format_versus_total, versus_total
-from .io import load_runs
+from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, get_law
 from .schedules import describe, from_log, parse
+from .train.config import MODELS, TrainConfig
 
 EXIT_INPUT, EXIT_NOT_CONVERGED = 2, 3
 
@@ -113,11 +116,31 @@ def _parser() -> argparse.ArgumentParser:
                    "annealing,multipower)")
     c.add_argument("--step", help="step column")
     c.add_argument("--lr", help="learning-rate column")
-    c.add_argument("--y", "--loss", dest="y", help="loss column")
+    c.add_argument("--y", "--loss", dest="y", help="loss column (a column logged every k steps, such as "
+                   "val_loss, uses the rows that have it)")
+    c.add_argument("--step-min", type=float, help="fit and score only rows with step >= this (skip the early phase)")
     c.add_argument("--objective", choices=("huber", "lsq"), default="huber")
     c.add_argument("--delta", type=float, default=1e-3)
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the best law's predictions")
+
+    t = sub.add_parser("train", help="train a tiny model and log its loss curve (needs the train extra)")
+    for field in fields(TrainConfig):
+        t.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
+                       default=field.default, choices=MODELS if field.name == "model" else None,
+                       help=f"default {field.default}")
+    t.add_argument("--out", type=Path, required=True, help="run folder: log.csv, run.json, checkpoint.pt")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    w = sub.add_parser("sweep", help="train a predefined sweep of tiny runs (needs the train extra)")
+    w.add_argument("kind", choices=("sizes", "schedules", "encdec", "all"),
+                   help="which sweep; all = the three, into --out/sizes, --out/schedules, --out/encdec")
+    w.add_argument("--out", type=Path, required=True, help="folder: one subfolder per run, and summary.csv")
+    w.add_argument("--executor", choices=("serial", "process"), default="serial",
+                   help="runs one after another, or in parallel processes (default serial)")
+    w.add_argument("--workers", type=int, help="processes for --executor process (default: the CPU count)")
+    w.add_argument("--steps", type=int, help="shorten every run to this many steps (a quick look)")
     return ap
 
 
@@ -375,8 +398,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
     _check_output(args.plot)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
-    train = load_runs(args.files, roles=("step", "y", "lr"), columns=columns)
-    held = {p.stem: load_runs(p, roles=("step", "y", "lr"), columns=columns) for p in args.held_out}
+    train = load_runs(args.files, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)
+    held = {name: load_runs(p, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)
+            for name, p in zip(run_names(args.held_out), args.held_out)}
     table = compare(laws, train, held, loss=args.objective, delta=args.delta)
     if args.json:
         print(json.dumps({"train": [str(f) for f in args.files],
@@ -393,6 +417,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    meta = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, process 0 reports
+        return 0
+    final = meta["final"]
+    entropy = meta["corpus"]["entropy"]
+    print(f"{args.out}: {final['step']} steps, {final['tokens']} tokens, final val loss {final['val_loss']:.4f}"
+          + (f" (corpus entropy {entropy:.4f} nats/token)" if entropy is not None else "")
+          + f"; {meta['parameters']['non_embedding']} non-embedding parameters")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .train import run_sweep
+
+    summary = run_sweep(args.kind, args.out, args.executor, steps=args.steps, workers=args.workers)
+    print(summary.to_string(index=False))
+    print(f"wrote {'summary.csv files under ' if args.kind == 'all' else ''}{args.out / ('' if args.kind == 'all' else 'summary.csv')}")
+    return 0
+
+
 def _step_laws() -> list[str]:
     return [name for name in available_laws() if get_law(name).step_law]
 
@@ -400,9 +448,13 @@ def _step_laws() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare}
+        commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
+                    "train": cmd_train, "sweep": cmd_sweep}
         return commands[args.command](args)
     except InputError as exc:
+        print(f"scalelaw: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ImportError as exc:  # scalelaw train / sweep without torch
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # e.g. an output file that cannot be written

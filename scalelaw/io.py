@@ -128,8 +128,10 @@ def _row_label(path: Path, index: int, sparse: bool) -> str:
     return f"record {index + 1}" if sparse or path.suffix.lower() != ".csv" else f"line {index + 2}"
 
 
-def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool) -> pd.DataFrame:
-    """Coerce the role columns to float and check them; returns a frame with role names."""
+def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
+              sparse_y: bool = False) -> pd.DataFrame:
+    """Coerce the role columns to float and check them; returns a frame with role names.
+    ``sparse_y``: rows without a loss are dropped (a loss logged every k steps, such as val_loss)."""
     out = pd.DataFrame(index=frame.index)
     for role, col in mapping.items():
         raw = frame[col]
@@ -140,6 +142,8 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
                              f"{_show(raw[i])} is not a number")
         out[role] = values.astype(float)
+    if sparse_y and "y" in out and out["y"].notna().any():
+        out = out[out["y"].notna()]
     missing = out.isna().any(axis=1)
     if sparse:
         out = out[~missing]
@@ -159,6 +163,14 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
     return out
 
 
+def run_names(paths: Iterable[str | Path]) -> list[str]:
+    """Run names of several files: their stems, or their full paths where stems repeat
+    (``a/log.csv`` and ``b/log.csv``)."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem for p in paths]
+    return stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+
+
 def load_runs(
     paths: str | Path | Iterable[str | Path],
     roles: Iterable[str],
@@ -173,7 +185,9 @@ def load_runs(
     Args:
         paths: one file or several; several files are several runs (named after the file).
         roles: roles the law needs, e.g. ``("x", "y")`` or ``("step", "y", "lr")``.
-        columns: explicit column name per role; missing or None means "recognise it".
+        columns: explicit column name per role; missing or None means "recognise it". A loss
+            column named explicitly may be logged every k steps (``val_loss``): rows without it
+            are dropped; a recognised one must be present at every row.
         group: column that tells runs apart inside one file.
         where: a pandas ``DataFrame.query`` filter applied to the raw table, e.g. ``"Training == 1"``.
         step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
@@ -189,9 +203,7 @@ def load_runs(
         raise InputError("no input file given")
     if len({p.resolve() for p in paths}) != len(paths):
         raise InputError("the same file is given twice")
-    # several files are several runs, named after the file (the full path where names repeat)
-    stems = [p.stem for p in paths]
-    names = stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+    names = run_names(paths)
     roles = tuple(roles)
     columns = dict(columns or {})
     frames, chosen = [], {}
@@ -205,7 +217,7 @@ def load_runs(
             if raw.empty:
                 raise InputError(f"{path}: no rows left after --where {where!r}")
         mapping = {role: pick_column(raw, role, columns.get(role), path) for role in roles}
-        tidy = _validate(raw, mapping, path, sparse)
+        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None)
         if group is not None:
             if group not in raw.columns:
                 present = ", ".join(map(str, raw.columns))

@@ -1,0 +1,136 @@
+"""Sweeps of tiny runs whose curves the laws are checked against, end to end.
+
+- ``sizes``: six decoder-only widths on a Markov source of known entropy rate, one schedule;
+- ``schedules``: one size under constant, cosine, WSD and multi-step schedules;
+- ``encdec``: a 3 x 3 grid of encoder and decoder widths on the synthetic translation task;
+- ``all``: the three, into ``out/sizes``, ``out/schedules`` and ``out/encdec``.
+
+``run_sweep`` trains each run into ``out/NAME/`` (skipping runs whose ``run.json`` says complete,
+resuming interrupted ones) and writes ``out/summary.csv``: one row per run with ``run``, ``n``
+(non-embedding parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder, non-embedding),
+``tokens`` (trained on), ``loss`` (final held-out loss, nats/token) and ``entropy`` (the corpus's
+irreducible loss). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
+(encdec) reads it without options; each ``out/NAME/log.csv`` is a step-law input.
+"""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..io import write_atomic
+from .trainer import TrainConfig, train
+
+EXECUTORS = ("serial", "process")
+
+_MARKOV = dict(corpus="markov", vocab=128, order=1, concentration=0.1)
+_SIZES = {f"w{w}": TrainConfig(**_MARKOV, width=w, steps=800, schedule="cosine:peak=1e-2,warmup=40,final=1e-4")
+          for w in (16, 24, 32, 48, 64, 96)}
+_SCHEDULES = {name: TrainConfig(**_MARKOV, width=32, steps=1200, eval_every=20, eval_batches=4, schedule=spec)
+              for name, spec in {
+                  "constant": "constant:peak=5e-3,warmup=40",
+                  "cosine": "cosine:peak=5e-3,warmup=40,final=5e-5",
+                  "wsd": "wsd:peak=5e-3,warmup=40,decay=0.2,final=5e-5",
+                  "multistep": "multistep:peak=5e-3,warmup=40,milestones=600/900,gamma=0.3",
+              }.items()}
+_ENCDEC = {f"e{e}-d{d}": TrainConfig(model="encdec", corpus="translation", vocab=32, context=16, enc_width=e,
+                                     dec_width=d, steps=1000, schedule="cosine:peak=3e-3,warmup=30,final=3e-5")
+           for e in (16, 24, 32) for d in (16, 24, 32)}
+SWEEPS: dict[str, dict[str, TrainConfig]] = {"sizes": _SIZES, "schedules": _SCHEDULES, "encdec": _ENCDEC}
+KINDS = (*SWEEPS, "all")  # all: every sweep, each into out/KIND
+
+
+def sweep_configs(kind: str, steps: int | None = None) -> dict[str, TrainConfig]:
+    """The runs of a sweep by name; ``steps`` shortens every run (the schedules follow)."""
+    if kind not in SWEEPS:
+        raise InputError(f"sweep must be one of {', '.join(KINDS)}, got '{kind}'")
+    configs = SWEEPS[kind]
+    if steps is None:
+        return dict(configs)
+    if steps < 10:
+        raise InputError(f"--steps must be at least 10 for a sweep, got {steps}")
+    return {name: _shortened(c, steps) for name, c in configs.items()}
+
+
+def _shortened(config: TrainConfig, steps: int) -> TrainConfig:
+    """``config`` at ``steps`` steps, warmup, milestones and evaluation scaled alike."""
+    factor = steps / config.steps
+    name, _, rest = config.schedule.partition(":")
+    items = []
+    for item in rest.split(","):
+        key, _, value = item.partition("=")
+        if key == "warmup":
+            value = str(max(1, round(int(value) * factor)))
+        elif key == "milestones":
+            value = "/".join(str(round(float(m) * factor)) for m in value.split("/"))
+        items.append(f"{key}={value}")
+    return replace(config, steps=steps, schedule=f"{name}:{','.join(items)}",
+                   eval_every=max(1, round(config.eval_every * factor)),
+                   checkpoint_every=max(1, round(config.checkpoint_every * factor)))
+
+
+def _run(args: tuple) -> dict:
+    config, out, threads = args
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return train(config, out, resume=True, progress=False)
+
+
+def run_sweep(kind: str, out: str | Path, executor: str = "serial", steps: int | None = None,
+              workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train the sweep's runs that are not complete, then write and return ``out/summary.csv``
+    (for ``all``: each sweep into ``out/KIND``; returns the summaries stacked, with a ``sweep``
+    column)."""
+    if kind == "all":
+        return pd.concat([run_sweep(k, Path(out) / k, executor, steps, workers, progress).assign(sweep=k)
+                          for k in SWEEPS], ignore_index=True)
+    if executor not in EXECUTORS:
+        raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
+    out = Path(out)
+    configs = sweep_configs(kind, steps)
+    todo = [name for name in configs if not _complete(out / name)]
+    if progress:
+        print(f"sweep {kind}: {len(configs) - len(todo)} of {len(configs)} runs complete; training {len(todo)}",
+              flush=True)
+    if executor == "serial" or len(todo) <= 1:
+        for name in todo:
+            meta = train(configs[name], out / name, resume=True, progress=False)
+            if progress:
+                print(f"  {name}: val loss {meta['final']['val_loss']:.4f} in {meta['final']['seconds']:.0f} s",
+                      flush=True)
+    else:
+        workers = workers or min(len(todo), os.cpu_count() or 1)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for name, meta in zip(todo, pool.map(_run, [(configs[n], out / n, threads) for n in todo])):
+                if progress:
+                    print(f"  {name}: val loss {meta['final']['val_loss']:.4f}", flush=True)
+    summary = summarize(out, list(configs))
+    write_atomic(out / "summary.csv", summary.to_csv(index=False))
+    return summary
+
+
+def _complete(run_dir: Path) -> bool:
+    meta = run_dir / "run.json"
+    return meta.exists() and bool(json.loads(meta.read_text()).get("complete"))
+
+
+def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
+    """One row per complete run under ``out`` (see the module docstring for the columns)."""
+    rows = []
+    for name in names:
+        meta = json.loads((Path(out) / name / "run.json").read_text())
+        counts = meta["parameters"]
+        rows.append({"run": name, "n": counts["non_embedding"], "params": counts["total"],
+                     "ne": counts.get("encoder"), "nd": counts.get("decoder"), "tokens": meta["final"]["tokens"],
+                     "loss": meta["final"]["val_loss"], "entropy": meta["corpus"]["entropy"],
+                     "schedule": meta["config"]["schedule"]})
+    return pd.DataFrame(rows).dropna(axis=1, how="all")

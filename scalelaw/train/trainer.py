@@ -1,0 +1,207 @@
+"""The training loop: AdamW, gradient clipping, an LR schedule from ``scalelaw.schedules``, a
+per-step CSV log that ``scalelaw fit`` reads as it is, checkpoints, resume and DDP.
+
+A run directory holds:
+
+- ``log.csv``: ``step, tokens, lr, loss, val_loss``, one row per optimizer step, flushed as it
+  is written; ``loss`` is the mean training loss (nats/token) of the step's batch, ``val_loss``
+  the loss on a fixed held-out set every ``eval_every`` steps (empty otherwise); ``lr`` is the
+  LR of the update that produced ``step`` (the convention of ``scalelaw.schedules``);
+- ``run.json``: the config, parameter counts, library versions, the corpus and its known
+  entropy (nats/token, or null), and ``complete`` once the last step is logged;
+- ``checkpoint.pt``: model, optimizer and step, every ``checkpoint_every`` steps. ``resume=True``
+  continues from it and cuts the log back to that step, so no row is lost or duplicated.
+
+Batches are drawn from a generator seeded by (seed, step), so a resumed run, and a run split over
+processes, see exactly the batches of an uninterrupted single-process run. Under
+``torchrun --nproc_per_node K`` (gloo on CPU) each process takes 1/K of every global batch and
+DDP averages the gradients; process 0 writes the files.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .. import __version__
+from ..errors import InputError
+from ..io import write_atomic
+from .data import MarkovSource, TextCorpus, Translation
+from .config import MODELS, TrainConfig
+from .model import GPT, EncDec, EncDecConfig, GPTConfig
+
+LOG_COLUMNS = ("step", "tokens", "lr", "loss", "val_loss")
+_VAL_SEED = 10**9  # validation generators are seeded past any training step
+
+
+def make_corpus(config: TrainConfig):
+    """The corpus a config names."""
+    if config.corpus == "markov":
+        return MarkovSource(config.vocab, config.order, config.concentration, config.corpus_seed)
+    if config.corpus == "translation":
+        return Translation(config.vocab, config.context, config.noise, config.corpus_seed)
+    return TextCorpus(None if config.corpus == "stdlib" else [config.corpus])
+
+
+def make_model(config: TrainConfig, corpus) -> torch.nn.Module:
+    """The model a config names, for ``corpus``'s vocabulary (seeded by ``config.seed``)."""
+    if config.model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}, got '{config.model}'")
+    if (config.model == "encdec") != isinstance(corpus, Translation):
+        raise InputError(f"model '{config.model}' does not fit corpus '{config.corpus}': encdec trains on "
+                         "'translation', gpt on the language corpora")
+    torch.manual_seed(config.seed)
+    if config.model == "gpt":
+        return GPT(GPTConfig(corpus.vocab, config.context, config.layers, config.heads, config.width))
+    return EncDec(EncDecConfig(corpus.vocab, config.context, config.context, config.enc_layers, config.enc_width,
+                               config.dec_layers, config.dec_width, config.heads))
+
+
+def get_batch(corpus, config: TrainConfig, size: int, generator: torch.Generator, split: str = "train") -> tuple:
+    """The model's arguments (inputs and targets) for ``size`` sequences."""
+    if isinstance(corpus, Translation):
+        return corpus.batch(size, generator, split)
+    return corpus.lm_batch(size, config.context, generator, split)
+
+
+def _generator(seed: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+@torch.no_grad()
+def evaluate(model, corpus, config: TrainConfig) -> float:
+    """Mean loss over ``eval_batches`` fixed held-out batches (nats/token)."""
+    was_training = model.training
+    model.eval()
+    losses = [float(model(*get_batch(corpus, config, config.batch_size, _generator(config.seed, _VAL_SEED + i),
+                                          "val")))
+              for i in range(config.eval_batches)]
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train one run into ``out`` and return its ``run.json`` contents.
+
+    Raises InputError when ``out`` already holds a run and ``resume`` is False, or when the
+    saved config differs from ``config``.
+    """
+    out = Path(out)
+    log_path, meta_path, ckpt_path = out / "log.csv", out / "run.json", out / "checkpoint.pt"
+    lr = config.lr_schedule()
+    if config.steps < 1 or config.batch_size < 1 or config.eval_every < 1 or config.checkpoint_every < 1:
+        raise InputError("steps, batch_size, eval_every and checkpoint_every must be at least 1")
+    rank, world = _init_distributed()
+    if config.batch_size % world:
+        raise InputError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
+    if log_path.exists() and not resume:
+        raise InputError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
+    if resume and meta_path.exists():
+        previous = json.loads(meta_path.read_text())
+        saved = previous["config"]
+        if saved != asdict(config):
+            changed = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
+            raise InputError(f"{meta_path}: the run was started with another config (differs in {', '.join(changed)})")
+        if previous.get("complete"):
+            return previous
+    corpus = make_corpus(config)
+    model = make_model(config, corpus)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": rest, "weight_decay": 0.0}], lr=float(lr[1]))
+    start = 0
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+    meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
+            "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()},
+            "processes": world, "complete": False}
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(meta_path, json.dumps(meta, indent=2))
+        _truncate_log(log_path, start)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    tokens_per_step = config.batch_size * config.context
+    share = config.batch_size // world
+    t0, val = time.perf_counter(), None
+    with open(log_path, "a", newline="") if rank == 0 else open(os.devnull, "w") as fh:
+        writer = csv.writer(fh)
+        for step in range(start + 1, config.steps + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = float(lr[step])
+            batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
+            loss = net(*(x[rank * share:(rank + 1) * share] for x in batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            loss = loss.detach()
+            if world > 1:
+                dist.all_reduce(loss)
+                loss /= world
+            val = evaluate(model, corpus, config) if step % config.eval_every == 0 or step == config.steps else None
+            writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
+                             "" if val is None else f"{val:.6f}"])
+            fh.flush()
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                if rank == 0:
+                    _save_checkpoint(ckpt_path, model, optimizer, step)
+            if rank == 0 and progress:
+                _progress(step, config.steps, float(loss), val, time.perf_counter() - t0)
+    meta["complete"] = True
+    meta["final"] = {"step": config.steps, "tokens": config.steps * tokens_per_step, "val_loss": val,
+                     "seconds": round(time.perf_counter() - t0, 2)}
+    if rank == 0:
+        write_atomic(meta_path, json.dumps(meta, indent=2))
+    if world > 1:
+        dist.barrier()
+    return meta
+
+
+def _init_distributed() -> tuple[int, int]:
+    """(rank, world size): one process unless launched by torchrun, then gloo."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the header and the rows up to ``step`` (all of a fresh log: just the header)."""
+    rows = []
+    if path.exists() and step > 0:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.reader(fh)][1:]
+        rows = [r for r in rows if r and int(r[0]) <= step]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([LOG_COLUMNS, *rows])
+
+
+def _save_checkpoint(path: Path, model, optimizer, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
+    os.replace(tmp, path)
+
+
+def _progress(step: int, steps: int, loss: float, val: float | None, seconds: float) -> None:
+    """A progress line: redrawn in place on a terminal, printed every tenth of the run otherwise."""
+    text = f"step {step}/{steps}  loss {loss:.4f}" + (f"  val {val:.4f}" if val is not None else "") + \
+        f"  {seconds:.0f}s"
+    if sys.stderr.isatty():
+        print("\r" + text, end="\n" if step == steps else "", file=sys.stderr, flush=True)
+    elif step == steps or step % max(1, steps // 10) == 0:
+        print(text, file=sys.stderr, flush=True)

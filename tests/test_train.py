@@ -1,0 +1,215 @@
+"""The training module: corpora with known entropy, models, the trainer's log, resume and DDP."""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from scalelaw.cli import main  # noqa: E402
+from scalelaw.io import load_runs  # noqa: E402
+from scalelaw.train import (GPT, EncDec, EncDecConfig, GPTConfig, MarkovSource, TrainConfig,  # noqa: E402
+                            Translation, run_sweep, train)
+
+TINY = dict(steps=12, batch_size=8, context=16, width=16, eval_every=5, eval_batches=2, checkpoint_every=4,
+            vocab=16, order=2, schedule="cosine:peak=1e-2,warmup=2")
+
+
+def read_log(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("vocab,order,concentration", [(16, 1, 0.3), (8, 2, 0.2), (4, 3, 1.0)])
+def test_markov_entropy_rate_matches_a_long_sample(vocab, order, concentration):
+    source = MarkovSource(vocab, order, concentration, seed=3)
+    pi = source.stationary.reshape([vocab] * order)
+    moved = np.einsum("a...x,a...->...x", source.transition.reshape([vocab] * (order + 1)), pi)
+    np.testing.assert_allclose(moved.reshape(-1), source.stationary, atol=1e-10)  # stationary
+    tokens = source.sample(400, 300, torch.Generator().manual_seed(0)).numpy()
+    context = sum(tokens[:, i:tokens.shape[1] - order + i] * vocab ** (order - 1 - i) for i in range(order))
+    nll = -np.log(source.transition[context, tokens[:, order:]])
+    assert abs(nll.mean() - source.entropy) < 0.01 * source.entropy
+
+
+def test_markov_targets_without_a_full_context_are_ignored():
+    inputs, targets = MarkovSource(8, 3, 0.5).lm_batch(4, 10, torch.Generator().manual_seed(0))
+    assert inputs.shape == targets.shape == (4, 10)
+    assert (targets[:, :2] == -100).all() and (targets[:, 2:] >= 0).all()
+    assert torch.equal(inputs[:, 3:], targets[:, 2:-1])  # targets are the inputs shifted by one
+
+
+def test_translation_noise_rate_and_entropy():
+    task = Translation(vocab=8, source_length=20, noise=0.3, seed=1)
+    source, inputs, target = task.batch(3000, torch.Generator().manual_seed(0))
+    right = (target == task.translate(source)).float().mean().item()
+    assert abs(right - (0.7 + 0.3 / 8)) < 0.01
+    q = 0.7 + 0.3 / 8
+    assert task.entropy == pytest.approx(-(q * np.log(q) + 7 * (0.3 / 8) * np.log(0.3 / 8)))
+    assert torch.equal(inputs[:, 1:], target[:, :-1]) and (inputs[:, 0] == 0).all()
+
+
+def test_parameter_counts():
+    gpt = GPT(GPTConfig(vocab=50, context=12, layers=2, heads=2, width=16))
+    counts = gpt.parameter_counts()
+    assert counts["total"] == sum(p.numel() for p in gpt.parameters())
+    assert counts["non_embedding"] == counts["total"] - 50 * 16 - 12 * 16
+    encdec = EncDec(EncDecConfig(vocab=20, source_context=6, target_context=5, enc_layers=1, enc_width=8,
+                                 dec_layers=2, dec_width=16))
+    c = encdec.parameter_counts()
+    assert c["encoder"] == sum(p.numel() for p in encdec.encoder.parameters()) - 20 * 8 - 6 * 8
+    assert c["decoder"] == sum(p.numel() for p in encdec.decoder.parameters()) - 20 * 16 - 5 * 16
+    assert c["total"] == sum(p.numel() for p in encdec.parameters())
+    wider = EncDec(EncDecConfig(vocab=20, source_context=6, target_context=5, enc_layers=1, enc_width=16,
+                                dec_layers=2, dec_width=16)).parameter_counts()
+    assert wider["encoder"] > c["encoder"] and wider["decoder"] > c["decoder"]  # cross-attention reads Ne's width
+
+
+@pytest.mark.parametrize("kind", ["gpt", "encdec"])
+def test_a_training_step_has_the_gradients_of_the_plain_loss(kind):
+    """The models' only loss path is the chunked kernel; its gradients equal the logits loss's."""
+    torch.manual_seed(0)
+    if kind == "gpt":
+        model = GPT(GPTConfig(vocab=40, context=12, width=16))
+        batch = MarkovSource(40, 1, 0.5).lm_batch(5, 12, torch.Generator().manual_seed(1))
+    else:
+        model = EncDec(EncDecConfig(vocab=40, source_context=12, target_context=12, enc_width=16, dec_width=32))
+        batch = Translation(40, 12).batch(5, torch.Generator().manual_seed(1))
+
+    def grads(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    ours, g_ours = grads(lambda: model(*batch))
+    weight = model.decoder.tokens.weight
+    ref, g_ref = grads(lambda: F.cross_entropy((model(*batch[:-1]) @ weight.T).reshape(-1, 40), batch[-1].reshape(-1)))
+    torch.testing.assert_close(ours, ref)
+    for name in g_ref:
+        torch.testing.assert_close(g_ours[name], g_ref[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_train_writes_a_log_that_fit_reads(tmp_path):
+    meta = train(TrainConfig(**TINY), tmp_path / "run", progress=False)
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert list(rows[0]) == ["step", "tokens", "lr", "loss", "val_loss"]
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert [int(r["tokens"]) for r in rows] == [8 * 16 * s for s in range(1, 13)]
+    assert [bool(r["val_loss"]) for r in rows] == [s % 5 == 0 or s == 12 for s in range(1, 13)]
+    lr = TrainConfig(**TINY).lr_schedule()
+    np.testing.assert_allclose([float(r["lr"]) for r in rows], lr[1:], rtol=1e-5)
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert saved == json.loads(json.dumps(meta))
+    assert saved["complete"] and saved["config"]["width"] == 16
+    assert saved["corpus"]["entropy"] == pytest.approx(MarkovSource(16, 2, 0.1).entropy)
+    assert set(saved["parameters"]) == {"total", "non_embedding"} and "torch" in saved["versions"]
+    runs = load_runs([tmp_path / "run" / "log.csv"], ["step", "y", "lr"])
+    assert len(runs) == 12 and runs.attrs["columns"] == {"step": "step", "y": "loss", "lr": "lr"}
+    val = load_runs([tmp_path / "run" / "log.csv"], ["step", "y"], columns={"y": "val_loss"})
+    assert val["step"].tolist() == [5, 10, 12]  # a loss logged every k steps, named explicitly
+
+
+def test_loss_falls_towards_the_entropy(tmp_path):
+    meta = train(TrainConfig(steps=150, batch_size=16, context=32, width=32, vocab=16, order=1,
+                             concentration=0.2, eval_every=150, schedule="cosine:peak=1e-2,warmup=10"),
+                 tmp_path, progress=False)
+    start = float(read_log(tmp_path / "log.csv")[0]["loss"])
+    final, entropy = meta["final"]["val_loss"], meta["corpus"]["entropy"]
+    assert start > np.log(16) - 0.1
+    assert entropy < final < entropy + 0.1 * (start - entropy)  # 90 % of the way, never below the truth
+
+
+def test_cli_train_errors(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "a"), "--model", "encdec", "--steps", "3"]) == 2
+    assert "does not fit corpus 'markov'" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "b"), "--corpus", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt: no such file or folder" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "c"), "--schedule", "constant:peak=-1"]) == 2
+    assert "peak must be a positive LR" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+    args = ["train", "--out", str(tmp_path / "d"), "--steps", "3", "--width", "8", "--vocab", "8", "--quiet"]
+    assert main(args) == 0
+    assert "3 steps" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(args[:-1] + ["--resume", "--steps", "4"]) == 2
+    assert "another config (differs in steps)" in capsys.readouterr().err
+
+
+def test_text_corpus_from_a_users_file(tmp_path):
+    text = tmp_path / "book.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    meta = train(TrainConfig(corpus=str(text), steps=4, batch_size=4, context=16, width=16, eval_every=2),
+                 tmp_path / "run", progress=False)
+    assert meta["corpus"]["kind"] == "text" and meta["corpus"]["entropy"] is None
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "scalelaw", *args]
+
+
+def test_a_killed_run_resumes_with_no_lost_or_duplicated_rows(tmp_path):
+    args = ["train", "--steps", "150", "--width", "16", "--vocab", "16", "--batch-size", "8", "--context", "16",
+            "--eval-every", "25", "--checkpoint-every", "20", "--quiet"]
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "whole")), check=True)
+    proc = subprocess.Popen(_cli(*args, "--out", str(tmp_path / "killed")))
+    log = tmp_path / "killed" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(read_log(log)) < 50):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cut = len(read_log(log))
+    assert 50 <= cut < 150, "the run was not killed part-way"
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "killed"), "--resume"), check=True)
+    whole, resumed = read_log(tmp_path / "whole" / "log.csv"), read_log(log)
+    assert [r["step"] for r in resumed] == [str(s) for s in range(1, 151)]
+    for a, b in zip(whole, resumed):
+        assert a["lr"] == b["lr"] and a["tokens"] == b["tokens"]
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-5)
+    assert json.loads((tmp_path / "killed" / "run.json").read_text())["complete"]
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+                    reason="torchrun not found")
+def test_ddp_on_two_processes_matches_one_process(tmp_path):
+    args = ["train", "--steps", "20", "--width", "16", "--vocab", "16", "--batch-size", "8", "--context", "16",
+            "--eval-every", "10", "--quiet"]
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "one")), check=True)
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "scalelaw", *args,
+                    "--out", str(tmp_path / "two")], check=True, env=env, timeout=300)
+    one, two = read_log(tmp_path / "one" / "log.csv"), read_log(tmp_path / "two" / "log.csv")
+    assert [r["step"] for r in two] == [str(s) for s in range(1, 21)]
+    np.testing.assert_allclose([float(r["loss"]) for r in two], [float(r["loss"]) for r in one], rtol=1e-4)
+    np.testing.assert_allclose([float(r["val_loss"]) for r in two if r["val_loss"]],
+                               [float(r["val_loss"]) for r in one if r["val_loss"]], rtol=1e-4)
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+
+
+def test_sweep_skips_complete_runs(tmp_path, capsys):
+    summary = run_sweep("encdec", tmp_path, steps=10)
+    assert len(summary) == 9 and set(summary.columns) >= {"run", "ne", "nd", "loss", "entropy", "tokens"}
+    assert (summary.groupby("ne")["nd"].nunique() == 3).all()
+    stamp = (tmp_path / "e16-d16" / "log.csv").stat().st_mtime_ns
+    assert main(["sweep", "encdec", "--out", str(tmp_path), "--steps", "10"]) == 0
+    assert "9 of 9 runs complete; training 0" in capsys.readouterr().out
+    assert (tmp_path / "e16-d16" / "log.csv").stat().st_mtime_ns == stamp
+
+
+def test_sweep_in_processes_matches_serial(tmp_path):
+    serial = run_sweep("schedules", tmp_path / "serial", steps=12, progress=False)
+    parallel = run_sweep("schedules", tmp_path / "parallel", executor="process", steps=12, workers=2,
+                         progress=False)
+    np.testing.assert_allclose(parallel["loss"], serial["loss"], rtol=1e-4)
