@@ -31,12 +31,15 @@ cells = [
        "Six widths (16 to 96), 800 steps each, on the same Markov source. `summary.csv` holds one "
        "row per run: non-embedding parameters `n` and the final held-out loss."),
     code("sizes = pd.read_csv(GENERATED / 'sizes' / 'summary.csv')\n"
-         "power = scalelaw.fit('power', sizes.rename(columns={'n': 'x', 'loss': 'y'}))\n"
+         "power = scalelaw.fit('power', sizes[['n', 'loss']].rename(columns={'n': 'x', 'loss': 'y'}))\n"
          "print(power.report())\n"
          "truth = sizes['entropy'].iloc[0]\n"
-         "gap = 100 * (power.params['L_inf'].value - truth) / truth\n"
+         "gap = 100 * (power.params['L_inf'] - truth) / truth\n"
          "print(f'true entropy {truth:.4f} nats/token; fitted L_inf off by {gap:+.2f} %')"),
     code("ax = power.plot()\nax.axhline(truth, color='C3', ls='--', lw=1, label='true entropy')\nax.legend();"),
+    md("The fitted `L_inf` lands within about 0.1 % of the source's entropy rate (3.0113 nats/token), "
+       "well inside its 95 % interval, from six tiny models whose largest is still 1.6 % above the "
+       "truth."),
     md("## 3. Schedule sweep: fit the annealing law on two schedules, predict the others\n\n"
        "One size (width 32), 1200 steps under constant, cosine, WSD and multi-step schedules. The "
        "law is fitted on the training losses of the constant and cosine runs after the first 100 "
@@ -61,15 +64,28 @@ cells = [
     code("others = {r: (from_log(logs[r]['step'], logs[r]['lr']),\n"
          "              logs[r].rename(columns={'loss': 'y'})[['step', 'y']]) for r in ['wsd', 'multistep']}\n"
          "axes = annealing.plot(others=others)"),
+    md("Fitted on constant and cosine, the annealing law predicts WSD and multi-step to about "
+       "0.7 % MAPE, the same as its error on the two curves it was fitted on: the held-out set's "
+       "own noise and the law's misfit of the early phase set that floor. The pair matters: fitted "
+       "on constant and WSD instead, the law predicts cosine to only about 3 %, because WSD's short "
+       "final decay says little about a decay spread over the whole run."),
     md("## 4. Encoder/decoder grid\n\n"
-       "A 3 x 3 grid of encoder and decoder widths (16, 32, 64) on the synthetic translation task "
-       "(the source reversed... no: position by position through a random dictionary, 10 % of "
-       "target tokens replaced at random), 800 steps each."),
+       "A 3 x 3 grid of encoder and decoder widths (16, 24, 32; two layers each) on the synthetic "
+       "translation task: each target token is the source token at the same position mapped "
+       "through a fixed random dictionary over 32 tokens, and 10 % of the target tokens are "
+       "replaced at random, so the irreducible loss is known (0.651 nats/token). 1000 steps each."),
     code("grid = pd.read_csv(GENERATED / 'encdec' / 'summary.csv')\n"
          "print(grid[['run', 'ne', 'nd', 'loss', 'entropy']].to_string(index=False))\n"
          "encdec = scalelaw.fit('encdec', grid.rename(columns={'ne': 'Ne', 'nd': 'Nd', 'loss': 'y'})[['Ne', 'Nd', 'y']])\n"
          "print(encdec.report())"),
     code("axes = encdec.plot()"),
+    md("`L_inf` comes out within 1 % of the task's true conditional entropy, but the exponents are "
+       "loosely determined (wide intervals, R2 0.57), and `versus_total` finds the split barely "
+       "better than the total size by AIC. The grid is noisy: the losses are not monotone in size "
+       "(e24-d16 ends worse than e16-d16) because each run must first learn to line up target and "
+       "source positions, a plateau that ends at a different step in each run. Several seeds per "
+       "cell, or longer runs, would tighten this fit; the bivariate fit's machinery itself is "
+       "validated on synthetic data with known exponents in notebook 03 and the tests."),
     md("## 5. The loss kernel\n\n"
        "Every run above computes its loss with `scalelaw.train.linear_cross_entropy`, which never "
        "forms the [tokens x vocabulary] logits. Measured with `benchmarks/bench_cce.py` (forward + "

@@ -35,8 +35,8 @@ class TrainConfig:
     eval_every: int = 50
     eval_batches: int = 8
     checkpoint_every: int = 100
-    vocab: int = 64                       # markov and translation corpora
-    order: int = 2                        # markov
+    vocab: int = 128                      # markov and translation corpora
+    order: int = 1                        # markov
     concentration: float = 0.1            # markov
     noise: float = 0.1                    # translation
     corpus_seed: int = 0                  # the synthetic corpus's own randomness

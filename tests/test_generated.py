@@ -1,0 +1,57 @@
+"""End to end on the shipped sweeps in data/generated (made by ``scalelaw sweep all``): the laws
+fitted on curves of runs whose irreducible loss is known."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelaw
+from conftest import ROOT
+from scalelaw.cli import main
+from scalelaw.schedules import from_log
+
+GENERATED = ROOT / "data" / "generated"
+
+
+def test_power_law_finds_the_markov_entropy_within_5_percent():
+    sizes = pd.read_csv(GENERATED / "sizes" / "summary.csv")
+    assert len(sizes) >= 5 and sizes["entropy"].nunique() == 1
+    result = scalelaw.fit("power", sizes[["n", "loss"]].rename(columns={"n": "x", "loss": "y"}))
+    truth = sizes["entropy"].iloc[0]
+    assert result.converged
+    assert abs(result.params["L_inf"] - truth) < 0.05 * truth
+
+
+def test_annealing_law_on_two_schedules_predicts_the_others_within_1_percent():
+    logs = {r: pd.read_csv(GENERATED / "schedules" / r / "log.csv") for r in ("constant", "cosine", "wsd", "multistep")}
+    tidy = pd.concat([logs[r].assign(run=r).rename(columns={"loss": "y"}) for r in ("constant", "cosine")])
+    result = scalelaw.fit("annealing", tidy[tidy["step"] >= 100][["run", "step", "y", "lr"]])
+    assert result.converged
+    for name in ("wsd", "multistep"):
+        log = logs[name]
+        pred = result.predict(log["step"].to_numpy(), from_log(log["step"], log["lr"]))
+        keep = log["val_loss"].notna() & (log["step"] >= 120)
+        mape = 100 * np.mean(np.abs(pred[keep] - log["val_loss"][keep]) / log["val_loss"][keep])
+        assert mape < 1.0, name
+
+
+def test_encdec_grid_fits_and_finds_the_conditional_entropy():
+    grid = pd.read_csv(GENERATED / "encdec" / "summary.csv")
+    assert grid["ne"].nunique() >= 3 and grid["nd"].nunique() >= 3
+    result = scalelaw.fit("encdec", grid[["ne", "nd", "loss"]].rename(columns={"ne": "Ne", "nd": "Nd", "loss": "y"}))
+    truth = grid["entropy"].iloc[0]
+    assert result.converged and abs(result.params["L_inf"] - truth) < 0.05 * truth
+
+
+@pytest.mark.parametrize("args", [["sizes/summary.csv", "--law", "power"], ["encdec/summary.csv", "--law", "encdec"],
+                                  ["schedules/cosine/log.csv", "--law", "annealing"]])
+def test_the_cli_reads_the_sweeps_without_column_options(args, capsys):
+    assert main(["fit", str(GENERATED / args[0]), *args[1:], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["converged"]
+
+
+def test_every_shipped_run_is_complete_and_knows_its_entropy():
+    metas = [json.loads(p.read_text()) for p in GENERATED.glob("*/*/run.json")]
+    assert len(metas) == 6 + 4 + 9
+    assert all(m["complete"] and m["corpus"]["entropy"] > 0 for m in metas)
