@@ -9,6 +9,9 @@ References, run in the same script:
 - liger: ``liger-kernel``'s fused linear cross-entropy, CUDA only, where it imports.
 Ours: ``linear_cross_entropy`` (gradients computed in the forward pass), and ``ours_recompute``,
 the same kernel recomputing the logits in backward (the strategy it does not use for mean/sum).
+A floor for reference: ``matmuls``, the three matmuls of a training step's loss alone
+(``h @ W.T``, then the logit-gradient products with W and h, chunk by chunk as ours, no softmax
+and no autograd); no exact method can skip them (short of the gradient filter on GPUs).
 
 Time: median of 5 forward+backward passes after one warm-up. Memory: on CPU the rise of the
 process's peak resident set (VmHWM, reset through /proc/self/clear_refs) over its size before
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import time
 
-METHODS = ("baseline", "torch_op", "cce", "liger", "ours", "ours_recompute")
+METHODS = ("baseline", "torch_op", "cce", "liger", "matmuls", "ours", "ours_recompute")
 
 
 def loss_fn(method: str, device: str):
@@ -42,6 +45,8 @@ def loss_fn(method: str, device: str):
 
         impl = "cce" if device == "cuda" else "torch_compile"
         return lambda h, w, y: cce(h, w, y, impl=impl)
+    if method == "matmuls":
+        return _three_matmuls
     if method == "liger":
         if device != "cuda":
             raise ImportError("liger-kernel runs on CUDA only")
@@ -54,6 +59,36 @@ def loss_fn(method: str, device: str):
         return lambda h, w, y: linear_cross_entropy(h, w, y)
     return lambda h, w, y: LinearCrossEntropy.apply(h, w, None, y, "mean",
                                                     (-100, 0.0, 0.0, None, default_chunk(w.shape[0])), True)
+
+
+def _three_matmuls(h, w, y):
+    """The matmuls of ours at its default chunk, without the rest: a lower bound on its time."""
+    import torch
+
+    from scalelaw.train.cce import default_chunk
+
+    chunk = default_chunk(w.shape[0])
+    with torch.no_grad():
+        w = w.float()  # float32 throughout, as ours accumulates
+        logits = torch.empty(min(chunk, h.shape[0]), w.shape[0], device=h.device)
+        grad_h, grad_w = torch.empty(h.shape, device=h.device), torch.zeros_like(w)
+        for start in range(0, h.shape[0], chunk):
+            hc = h[start:start + chunk].float()
+            z = logits[: hc.shape[0]]
+            torch.mm(hc, w.t(), out=z)
+            torch.mm(z, w, out=grad_h[start:start + chunk])
+            grad_w.addmm_(z.t(), hc)
+    return _Done()
+
+
+class _Done:
+    """Stands in for a loss: ``backward`` does nothing, ``item`` is NaN."""
+
+    def backward(self):
+        pass
+
+    def item(self):
+        return float("nan")
 
 
 def _vm(field: str) -> int:
