@@ -22,7 +22,7 @@ from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, get_law
 from .schedules import describe, from_log, parse
-from .train.config import MODELS, TrainConfig
+from .train.config import HELP as TRAIN_HELP, MODELS, TrainConfig
 
 EXIT_INPUT, EXIT_NOT_CONVERGED = 2, 3
 
@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     for field in fields(TrainConfig):
         t.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
                        default=field.default, choices=MODELS if field.name == "model" else None,
-                       help=f"default {field.default}")
+                       help=f"{TRAIN_HELP[field.name]} (default {field.default})")
     t.add_argument("--out", type=Path, required=True, help="run folder: log.csv, run.json, checkpoint.pt")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress lines")

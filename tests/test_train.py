@@ -213,3 +213,21 @@ def test_sweep_in_processes_matches_serial(tmp_path):
     parallel = run_sweep("schedules", tmp_path / "parallel", executor="process", steps=12, workers=2,
                          progress=False)
     np.testing.assert_allclose(parallel["loss"], serial["loss"], rtol=1e-4)
+
+
+def test_stdlib_corpus_is_deterministic_and_held_out_at_the_end():
+    from scalelaw.train import TextCorpus
+
+    a, b = TextCorpus(limit_bytes=200_000), TextCorpus(limit_bytes=200_000)
+    assert torch.equal(a.splits["train"], b.splits["train"]) and torch.equal(a.splits["val"], b.splits["val"])
+    assert len(a.splits["train"]) + len(a.splits["val"]) == 200_000 and len(a.splits["val"]) == 20_000
+    x, y = a.lm_batch(3, 32, torch.Generator().manual_seed(0), "val")
+    assert torch.equal(x[:, 1:], y[:, :-1]) and int(x.max()) < 256
+
+
+def test_every_train_option_has_help():
+    from dataclasses import fields
+
+    from scalelaw.train.config import HELP
+
+    assert set(HELP) == {f.name for f in fields(TrainConfig)}

@@ -16,11 +16,11 @@ class TrainConfig:
     """Everything that defines a run. Sizes are for ``model="gpt"`` (layers, heads, width) or
     ``"encdec"`` (enc_*/dec_*, heads); ``batch_size`` is the global number of sequences per step."""
 
-    model: str = "gpt"                    # gpt | encdec
-    corpus: str = "markov"                # markov | stdlib | translation | a text file or folder
+    model: str = "gpt"
+    corpus: str = "markov"
     steps: int = 300
     batch_size: int = 32
-    context: int = 64                     # tokens per sequence (source length for translation)
+    context: int = 64
     layers: int = 2
     heads: int = 2
     width: int = 64
@@ -28,18 +28,18 @@ class TrainConfig:
     enc_width: int = 64
     dec_layers: int = 2
     dec_width: int = 64
-    schedule: str = "cosine:peak=3e-3,final=3e-5"  # scalelaw.schedules spec (see lr_schedule)
+    schedule: str = "cosine:peak=3e-3,final=3e-5"
     weight_decay: float = 0.1
-    clip: float = 1.0                     # max gradient norm (0 = off)
+    clip: float = 1.0
     seed: int = 0
     eval_every: int = 50
     eval_batches: int = 8
     checkpoint_every: int = 100
-    vocab: int = 128                      # markov and translation corpora
-    order: int = 1                        # markov
-    concentration: float = 0.1            # markov
-    noise: float = 0.1                    # translation
-    corpus_seed: int = 0                  # the synthetic corpus's own randomness
+    vocab: int = 128
+    order: int = 1
+    concentration: float = 0.1
+    noise: float = 0.1
+    corpus_seed: int = 0
 
     def lr_schedule(self) -> np.ndarray:
         """Per-step LR, shape (steps + 1,), from ``schedule``; ``total`` defaults to ``steps``
@@ -54,3 +54,23 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+HELP = {
+    "model": "gpt (decoder-only) or encdec (encoder-decoder, on the translation corpus)",
+    "corpus": "markov | stdlib | translation | a text file or folder (bytes)",
+    "steps": "optimizer steps",
+    "batch_size": "sequences per step, over all processes",
+    "context": "tokens per sequence (source and target length for translation)",
+    "layers": "gpt: transformer blocks", "heads": "attention heads (every model)", "width": "gpt: model width",
+    "enc_layers": "encdec: encoder blocks", "enc_width": "encdec: encoder width",
+    "dec_layers": "encdec: decoder blocks", "dec_width": "encdec: decoder width",
+    "schedule": "LR schedule spec (scalelaw.schedules); total defaults to --steps, warmup to a tenth",
+    "weight_decay": "AdamW weight decay of the matrices", "clip": "max gradient norm (0 = off)",
+    "seed": "initialisation and batches", "eval_every": "steps between held-out evaluations",
+    "eval_batches": "held-out batches per evaluation", "checkpoint_every": "steps between checkpoints",
+    "vocab": "markov and translation: vocabulary size", "order": "markov: order of the chain",
+    "concentration": "markov: Dirichlet concentration of each context's next-token law (smaller: lower entropy)",
+    "noise": "translation: share of target tokens replaced at random",
+    "corpus_seed": "the synthetic corpus's own randomness",
+}
