@@ -73,19 +73,21 @@ cells = [
        "A 3 x 3 grid of encoder and decoder widths (16, 24, 32; two layers each) on the synthetic "
        "translation task: each target token is the source token at the same position mapped "
        "through a fixed random dictionary over 32 tokens, and 10 % of the target tokens are "
-       "replaced at random, so the irreducible loss is known (0.651 nats/token). 1000 steps each."),
+       "replaced at random, so the irreducible loss is known (0.6508 nats/token). 2000 steps each; "
+       "the held-out loss is taken on 65k tokens, because this task's per-token loss varies a lot "
+       "(a wrong guess costs about 5.8 nats)."),
     code("grid = pd.read_csv(GENERATED / 'encdec' / 'summary.csv')\n"
          "print(grid[['run', 'ne', 'nd', 'loss', 'entropy']].to_string(index=False))\n"
          "encdec = scalelaw.fit('encdec', grid.rename(columns={'ne': 'Ne', 'nd': 'Nd', 'loss': 'y'})[['Ne', 'Nd', 'y']])\n"
          "print(encdec.report())"),
     code("axes = encdec.plot()"),
-    md("`L_inf` comes out within 1 % of the task's true conditional entropy, but the exponents are "
-       "loosely determined (wide intervals, R2 0.57), and `versus_total` finds the split barely "
-       "better than the total size by AIC. The grid is noisy: the losses are not monotone in size "
-       "(e24-d16 ends worse than e16-d16) because each run must first learn to line up target and "
-       "source positions, a plateau that ends at a different step in each run. Several seeds per "
-       "cell, or longer runs, would tighten this fit; the bivariate fit's machinery itself is "
-       "validated on synthetic data with known exponents in notebook 03 and the tests."),
+    md("The law fits the grid to 0.44 % MAPE and beats one power law in the total Ne + Nd by "
+       "about 12 in AIC: the split matters. The decoder's exponent (0.42) is larger than the "
+       "encoder's (0.09), so for this task the best split gives the decoder most of a budget "
+       "(Ne/Nd about 0.22). `L_inf` comes out at 0.613, 6 % below the true 0.6508, with a 95 % "
+       "interval (0.45 to 0.78) that holds the truth but is wide: every run ends within 6 % of the "
+       "floor, so the floor and the reducible term's scale `a` are hard to tell apart (their "
+       "correlation is -1.00). Bigger spreads of size, or smaller models, would pin it down."),
     md("## 5. The loss kernel\n\n"
        "Every run above computes its loss with `scalelaw.train.linear_cross_entropy`, which never "
        "forms the [tokens x vocabulary] logits. Measured with `benchmarks/bench_cce.py` (forward + "
