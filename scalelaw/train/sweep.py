@@ -62,7 +62,8 @@ def sweep_configs(kind: str, steps: int | None = None) -> dict[str, TrainConfig]
 
 
 def _shortened(config: TrainConfig, steps: int) -> TrainConfig:
-    """``config`` at ``steps`` steps, warmup, milestones and evaluation scaled alike."""
+    """``config`` at ``steps`` steps, warmup, milestones and evaluation scaled alike; the
+    held-out set cut to at most 8 batches (a quick look)."""
     factor = steps / config.steps
     name, _, rest = config.schedule.partition(":")
     items = []
@@ -74,7 +75,7 @@ def _shortened(config: TrainConfig, steps: int) -> TrainConfig:
             value = "/".join(str(round(float(m) * factor)) for m in value.split("/"))
         items.append(f"{key}={value}")
     return replace(config, steps=steps, schedule=f"{name}:{','.join(items)}",
-                   eval_every=max(1, round(config.eval_every * factor)),
+                   eval_every=max(1, round(config.eval_every * factor)), eval_batches=min(config.eval_batches, 8),
                    checkpoint_every=max(1, round(config.checkpoint_every * factor)))
 
 
