@@ -24,10 +24,10 @@ Run: python benchmarks/bench_cce.py [--device cpu|cuda] [--n 2048,8192] [--v 819
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
+
+from measure import median_time, peak_rise
 
 METHODS = ("baseline", "torch_op", "cce", "liger", "matmuls", "ours", "ours_recompute")
 
@@ -91,11 +91,6 @@ class _Done:
         return float("nan")
 
 
-def _vm(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
-
-
 def one(method: str, n: int, v: int, d: int, device: str, repeats: int = 5) -> dict:
     """Runs in the child process: time and peak extra memory of one method."""
     import torch
@@ -124,17 +119,8 @@ def one(method: str, n: int, v: int, d: int, device: str, repeats: int = 5) -> d
         loss = step()
         peak = torch.cuda.max_memory_allocated() - before
     else:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # reset the peak resident set to the current one
-        before = _vm("VmRSS:")
-        loss = step()
-        peak = _vm("VmHWM:") - before
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"time": statistics.median(times), "peak": peak, "loss": loss}
+        loss, peak = peak_rise(step)
+    return {"time": median_time(step, repeats), "peak": peak, "loss": loss}
 
 
 def main() -> None:

@@ -13,10 +13,10 @@ Run: python benchmarks/bench_train.py [--vocab 32768] [--steps 8]
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
+
+from measure import median_time, peak_rise
 
 
 def one(loss_path: str, vocab: int, steps: int) -> dict:
@@ -46,22 +46,8 @@ def one(loss_path: str, vocab: int, steps: int) -> dict:
 
     step()  # warm-up: AdamW's state and the allocator's pools exist from here on
     optimizer.zero_grad(set_to_none=True)
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    before = _vm("VmRSS:")
-    step()
-    peak = _vm("VmHWM:") - before
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"tokens_per_s": 16 * 128 / statistics.median(times), "peak": peak}
-
-
-def _vm(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
+    _, peak = peak_rise(step)
+    return {"tokens_per_s": 16 * 128 / median_time(step, steps), "peak": peak}
 
 
 def main() -> None:

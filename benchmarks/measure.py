@@ -1,0 +1,28 @@
+"""Helpers shared by the benchmarks: CPU peak memory of one call, and a median time."""
+import statistics
+import time
+
+
+def peak_rise(fn):
+    """Runs ``fn()`` and returns (its result, the rise in bytes of this process's peak resident
+    set over its size before the call), with the peak reset through /proc/self/clear_refs."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset the peak resident set to the current one
+    before = _vm("VmRSS:")
+    result = fn()
+    return result, _vm("VmHWM:") - before
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _vm(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
