@@ -129,16 +129,30 @@ SCHEDULES: dict[str, Callable[..., np.ndarray]] = {
 _INT_KEYS = {"total", "warmup", "every"}
 
 
-def parse(spec: str) -> np.ndarray:
-    """The per-step LR of a text spec such as ``cosine:peak=3e-4,total=24000,warmup=500``."""
+def split_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """A text spec's name and its ``key=value`` items, values as written (in order)."""
     name, _, rest = spec.strip().partition(":")
-    if name not in SCHEDULES:
-        raise InputError(f"schedule '{spec}': unknown name '{name}' (known: {', '.join(SCHEDULES)})")
-    kwargs: dict = {}
+    items: dict[str, str] = {}
     for item in filter(None, (s.strip() for s in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
             raise InputError(f"schedule '{spec}': expected key=value, got '{item}'")
+        items[key] = value
+    return name, items
+
+
+def join_spec(name: str, items: dict[str, str]) -> str:
+    """The text spec of a name and its items (the inverse of ``split_spec``)."""
+    return f"{name}:{','.join(f'{k}={v}' for k, v in items.items())}"
+
+
+def parse(spec: str) -> np.ndarray:
+    """The per-step LR of a text spec such as ``cosine:peak=3e-4,total=24000,warmup=500``."""
+    name, items = split_spec(spec)
+    if name not in SCHEDULES:
+        raise InputError(f"schedule '{spec}': unknown name '{name}' (known: {', '.join(SCHEDULES)})")
+    kwargs: dict = {}
+    for key, value in items.items():
         try:
             if key == "shape":
                 kwargs[key] = value

@@ -44,10 +44,10 @@ class TrainConfig:
     def lr_schedule(self) -> np.ndarray:
         """Per-step LR, shape (steps + 1,), from ``schedule``; ``total`` defaults to ``steps``
         and ``warmup`` to a tenth of them."""
-        name, _, rest = self.schedule.partition(":")
-        keys = {item.partition("=")[0].strip() for item in rest.split(",") if item.strip()}
-        extra = [f"total={self.steps}"] * ("total" not in keys) + [f"warmup={self.steps // 10}"] * ("warmup" not in keys)
-        spec = f"{name}:{','.join([rest.strip(',')] * bool(rest.strip(',')) + extra)}"
+        name, items = schedules.split_spec(self.schedule)
+        items.setdefault("total", str(self.steps))
+        items.setdefault("warmup", str(self.steps // 10))
+        spec = schedules.join_spec(name, items)
         return schedules.resolve(spec, total=self.steps)
 
     @classmethod

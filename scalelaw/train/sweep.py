@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +26,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import write_atomic
+from ..schedules import join_spec, split_spec
 from .trainer import TrainConfig, train
 
 EXECUTORS = ("serial", "process")
@@ -65,21 +67,18 @@ def _shortened(config: TrainConfig, steps: int) -> TrainConfig:
     """``config`` at ``steps`` steps, warmup, milestones and evaluation scaled alike; the
     held-out set cut to at most 8 batches (a quick look)."""
     factor = steps / config.steps
-    name, _, rest = config.schedule.partition(":")
-    items = []
-    for item in rest.split(","):
-        key, _, value = item.partition("=")
-        if key == "warmup":
-            value = str(max(1, round(int(value) * factor)))
-        elif key == "milestones":
-            value = "/".join(str(round(float(m) * factor)) for m in value.split("/"))
-        items.append(f"{key}={value}")
-    return replace(config, steps=steps, schedule=f"{name}:{','.join(items)}",
+    name, items = split_spec(config.schedule)
+    if "warmup" in items:
+        items["warmup"] = str(max(1, round(int(items["warmup"]) * factor)))
+    if "milestones" in items:
+        items["milestones"] = "/".join(str(round(float(m) * factor)) for m in items["milestones"].split("/"))
+    return replace(config, steps=steps, schedule=join_spec(name, items),
                    eval_every=max(1, round(config.eval_every * factor)), eval_batches=min(config.eval_batches, 8),
                    checkpoint_every=max(1, round(config.checkpoint_every * factor)))
 
 
 def _run(args: tuple) -> dict:
+    """Train (or finish) one run; ``threads``: torch threads for a worker process (None: as is)."""
     config, out, threads = args
     if threads:
         import torch
@@ -104,19 +103,17 @@ def run_sweep(kind: str, out: str | Path, executor: str = "serial", steps: int |
     if progress:
         print(f"sweep {kind}: {len(configs) - len(todo)} of {len(configs)} runs complete; training {len(todo)}",
               flush=True)
-    if executor == "serial" or len(todo) <= 1:
-        for name in todo:
-            meta = train(configs[name], out / name, resume=True, progress=False)
+    threads, pool, mapper = None, nullcontext(), map  # serial: in this process
+    if executor == "process" and len(todo) > 1:
+        workers = workers or min(len(todo), os.cpu_count() or 1)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        mapper = pool.map
+    with pool:
+        for name, meta in zip(todo, mapper(_run, [(configs[n], out / n, threads) for n in todo])):
             if progress:
                 print(f"  {name}: val loss {meta['final']['val_loss']:.4f} in {meta['final']['seconds']:.0f} s",
                       flush=True)
-    else:
-        workers = workers or min(len(todo), os.cpu_count() or 1)
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            for name, meta in zip(todo, pool.map(_run, [(configs[n], out / n, threads) for n in todo])):
-                if progress:
-                    print(f"  {name}: val loss {meta['final']['val_loss']:.4f}", flush=True)
     summary = summarize(out, list(configs))
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     return summary
