@@ -20,6 +20,7 @@ DDP averages the gradients; process 0 writes the files.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import platform
@@ -77,14 +78,18 @@ def _generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
+def held_out_batches(corpus, config: TrainConfig) -> list[tuple]:
+    """The fixed held-out set: ``eval_batches`` batches from their own seeds."""
+    return [get_batch(corpus, config, config.batch_size, _generator(config.seed, _VAL_SEED + i), "val")
+            for i in range(config.eval_batches)]
+
+
 @torch.no_grad()
-def evaluate(model, corpus, config: TrainConfig) -> float:
-    """Mean loss over ``eval_batches`` fixed held-out batches (nats/token)."""
+def evaluate(model, batches: list[tuple]) -> float:
+    """Mean loss over the held-out ``batches`` (nats/token)."""
     was_training = model.training
     model.eval()
-    losses = [float(model(*get_batch(corpus, config, config.batch_size, _generator(config.seed, _VAL_SEED + i),
-                                          "val")))
-              for i in range(config.eval_batches)]
+    losses = [float(model(*batch)) for batch in batches]
     model.train(was_training)
     return float(np.mean(losses))
 
@@ -134,6 +139,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
         write_atomic(meta_path, json.dumps(meta, indent=2))
         _truncate_log(log_path, start)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    held_out = held_out_batches(corpus, config)
     tokens_per_step = config.batch_size * config.context
     share = config.batch_size // world
     t0, val = time.perf_counter(), None
@@ -153,7 +159,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             if world > 1:
                 dist.all_reduce(loss)
                 loss /= world
-            val = evaluate(model, corpus, config) if step % config.eval_every == 0 or step == config.steps else None
+            val = evaluate(model, held_out) if step % config.eval_every == 0 or step == config.steps else None
             writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
                              "" if val is None else f"{val:.6f}"])
             fh.flush()
@@ -185,16 +191,16 @@ def _truncate_log(path: Path, step: int) -> None:
     rows = []
     if path.exists() and step > 0:
         with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh)][1:]
+            rows = list(csv.reader(fh))[1:]
         rows = [r for r in rows if r and int(r[0]) <= step]
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows([LOG_COLUMNS, *rows])
 
 
 def _save_checkpoint(path: Path, model, optimizer, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def _progress(step: int, steps: int, loss: float, val: float | None, seconds: float) -> None:
