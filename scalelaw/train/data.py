@@ -5,7 +5,7 @@
 - ``TextCorpus``: bytes of real text; by default the Python standard library's own source files,
   read from the running interpreter in a fixed order; or a user's file or folder.
 - ``Translation``: a synthetic translation task, a fixed noisy transduction of random source
-  sentences (reversed, then mapped through a random dictionary), whose conditional entropy per
+  sentences (each token mapped through a random dictionary), whose conditional entropy per
   target token is known exactly.
 
 Every corpus draws a batch from a ``torch.Generator``, so the trainer makes batches reproducible
@@ -20,15 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from ..errors import InputError
 
 IGNORE = -100
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    """Entropy in nats of each distribution along the last axis."""
-    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
 
 
 class MarkovSource:
@@ -51,7 +47,7 @@ class MarkovSource:
         self.cdf = torch.from_numpy(np.cumsum(self.transition, axis=1))
         self.cdf[:, -1] = 1.0
         self.stationary = self._stationary()
-        self.entropy = float(self.stationary @ _entropy(self.transition))
+        self.entropy = float(self.stationary @ stats.entropy(self.transition, axis=1))
 
     def _stationary(self, tol: float = 1e-13, max_iter: int = 100_000) -> np.ndarray:
         """Stationary distribution over contexts (the last ``order`` tokens), by power iteration."""
@@ -151,9 +147,9 @@ def _expand(paths) -> list[Path]:
 
 class Translation:
     """A synthetic translation task. A source sentence is ``source_length`` uniform tokens; its
-    clean translation is the sentence reversed, each token mapped through a fixed random
-    dictionary (``table``); each target token is then replaced by a uniform random one with
-    probability ``noise``. The decoder reads BOS (token 0) and the previous targets.
+    clean translation maps each token, position by position, through a fixed random dictionary
+    (``table``); each target token is then replaced by a uniform random one with probability
+    ``noise``. The decoder reads BOS (token 0) and the previous targets.
     ``entropy``: the exact conditional entropy per target token (nats), the irreducible loss."""
 
     def __init__(self, vocab: int = 64, source_length: int = 16, noise: float = 0.1, seed: int = 0):
@@ -162,7 +158,7 @@ class Translation:
         self.vocab, self.source_length, self.noise = vocab, source_length, noise
         self.table = torch.randint(0, vocab, (vocab,), generator=torch.Generator().manual_seed(seed))
         right, other = 1 - noise + noise / vocab, noise / vocab
-        self.entropy = float(_entropy(np.array([right] + [other] * (vocab - 1))))
+        self.entropy = float(stats.entropy([right] + [other] * (vocab - 1)))
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
         """The clean translation of ``source`` [B, S]."""
