@@ -22,7 +22,7 @@ from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, get_law
 from .schedules import describe, from_log, parse
-from .train.config import HELP as TRAIN_HELP, MODELS, TrainConfig
+from .train.config import EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
 EXIT_INPUT, EXIT_NOT_CONVERGED = 2, 3
 
@@ -134,10 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress lines")
 
     w = sub.add_parser("sweep", help="train a predefined sweep of tiny runs (needs the train extra)")
-    w.add_argument("kind", choices=("sizes", "schedules", "encdec", "all"),
+    w.add_argument("kind", choices=SWEEP_KINDS,
                    help="which sweep; all = the three, into --out/sizes, --out/schedules, --out/encdec")
     w.add_argument("--out", type=Path, required=True, help="folder: one subfolder per run, and summary.csv")
-    w.add_argument("--executor", choices=("serial", "process"), default="serial",
+    w.add_argument("--executor", choices=EXECUTORS, default="serial",
                    help="runs one after another, or in parallel processes (default serial)")
     w.add_argument("--workers", type=int, help="processes for --executor process (default: the CPU count)")
     w.add_argument("--steps", type=int, help="shorten every run to this many steps (a quick look)")
@@ -437,7 +437,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     summary = run_sweep(args.kind, args.out, args.executor, steps=args.steps, workers=args.workers)
     print(summary.to_string(index=False))
-    print(f"wrote {'summary.csv files under ' if args.kind == 'all' else ''}{args.out / ('' if args.kind == 'all' else 'summary.csv')}")
+    print(f"wrote {args.out / ('*' if args.kind == 'all' else '') / 'summary.csv'}")
     return 0
 
 

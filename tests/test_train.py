@@ -231,3 +231,10 @@ def test_every_train_option_has_help():
     from scalelaw.train.config import HELP
 
     assert set(HELP) == {f.name for f in fields(TrainConfig)}
+
+
+def test_the_cli_offers_every_sweep():
+    from scalelaw.train import SWEEPS
+    from scalelaw.train.config import SWEEP_KINDS
+
+    assert set(SWEEP_KINDS) == {*SWEEPS, "all"}

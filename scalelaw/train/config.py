@@ -9,6 +9,8 @@ import numpy as np
 from .. import schedules
 
 MODELS = ("gpt", "encdec")
+SWEEP_KINDS = ("sizes", "schedules", "encdec", "all")  # all: every sweep, each into out/KIND
+EXECUTORS = ("serial", "process")
 
 
 @dataclass

@@ -27,9 +27,9 @@ import pandas as pd
 from ..errors import InputError
 from ..io import write_atomic
 from ..schedules import join_spec, split_spec
-from .trainer import TrainConfig, train
+from .config import EXECUTORS, SWEEP_KINDS, TrainConfig
+from .trainer import train
 
-EXECUTORS = ("serial", "process")
 
 _MARKOV = dict(corpus="markov", vocab=128, order=1, concentration=0.1)
 _SIZES = {f"w{w}": TrainConfig(**_MARKOV, width=w, steps=800, schedule="cosine:peak=1e-2,warmup=40,final=1e-4")
@@ -48,13 +48,12 @@ _ENCDEC = {f"e{e}-d{d}": TrainConfig(model="encdec", corpus="translation", vocab
                                      eval_every=250, eval_batches=128)
            for e in (16, 24, 32) for d in (16, 24, 32)}
 SWEEPS: dict[str, dict[str, TrainConfig]] = {"sizes": _SIZES, "schedules": _SCHEDULES, "encdec": _ENCDEC}
-KINDS = (*SWEEPS, "all")  # all: every sweep, each into out/KIND
 
 
 def sweep_configs(kind: str, steps: int | None = None) -> dict[str, TrainConfig]:
     """The runs of a sweep by name; ``steps`` shortens every run (the schedules follow)."""
     if kind not in SWEEPS:
-        raise InputError(f"sweep must be one of {', '.join(KINDS)}, got '{kind}'")
+        raise InputError(f"sweep must be one of {', '.join(SWEEP_KINDS)}, got '{kind}'")
     configs = SWEEPS[kind]
     if steps is None:
         return dict(configs)
