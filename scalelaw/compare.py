@@ -9,7 +9,6 @@ import pandas as pd
 
 from .engine import fit
 from .laws import Law, get_law
-from .schedules import from_log
 
 
 def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[str, pd.DataFrame],
@@ -37,7 +36,7 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         mape, final = {}, {}
         for name, g in held_out.items():
             steps, y = g["step"].to_numpy(int), g["y"].to_numpy(float)
-            pred = result.predict(steps, from_log(steps, g["lr"].to_numpy(float)))
+            pred = result.predict(steps, (steps, g["lr"].to_numpy(float)))
             mape[name] = float(100 * np.mean(np.abs(pred - y) / y))
             final[name] = float(100 * abs(pred[-1] - y[-1]) / y[-1])
         out["mape"][law.name], out["final_error"][law.name] = mape, final

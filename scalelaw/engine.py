@@ -25,7 +25,7 @@ from scipy import optimize, special, stats
 from .errors import InputError
 from .io import write_atomic
 from .laws import Law, get_law
-from .schedules import from_log, resolve
+from .schedules import from_log, resolve, warmup_steps as schedules_warmup
 
 LOSSES = ("huber", "lsq")
 _CHUNK = 1024  # steps per batch when a step law predicts at many steps
@@ -52,6 +52,11 @@ class FitResult:
         bootstrap_samples: array (B, n_params) of refitted parameters, natural units, or None.
         data: the fitted frame (not saved to JSON).
         schedules: step laws: run -> per-step LR array used in the fit (not saved to JSON).
+        at_bounds: names of the parameters that ended on a bound of their range.
+        forecast: step laws: what the forecast intervals need (``sigma``, the relative error
+            scale and where it came from; ``S1_max``; ``identified`` and its ``reason``; and,
+            from ``law="auto"`` or references, ``alternatives``: other plausible fits, whose
+            spread widens the intervals). Empty for other laws.
     """
 
     law: Law
@@ -71,6 +76,25 @@ class FitResult:
     ci_bootstrap: dict[str, tuple[float, float]] | None = None
     data: pd.DataFrame | None = None
     schedules: dict[str, np.ndarray] | None = None
+    at_bounds: list[str] = field(default_factory=list)
+    forecast: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``"converged"``; ``"at_bound"`` (the optimiser stopped, but a parameter sits on a
+        bound: the data do not pin it down); ``"singular"`` (no covariance: the parameters are
+        not all identified); or ``"not_converged"``."""
+        if not self.converged:
+            return "not_converged"
+        if self.at_bounds:
+            return "at_bound"
+        return "singular" if self.covariance is None else "converged"
+
+    @property
+    def identified(self) -> bool:
+        """False when the fitted data cannot identify a term the law predicts with (step laws:
+        the loss drop bought by LR decay); ``forecast["reason"]`` says why."""
+        return bool(self.forecast.get("identified", True))
 
     # -- derived views -------------------------------------------------------------------
     @property
@@ -105,45 +129,82 @@ class FitResult:
 
     def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95,
                          **inputs: Any) -> tuple[np.ndarray, np.ndarray] | None:
-        """Pointwise ``level`` interval of the prediction: bootstrap percentiles when the fit
-        has bootstrap samples, else the delta method on the covariance; None without either.
-        Arguments as for ``predict``."""
-        inputs = self.inputs(X, schedule, **inputs)
+        """Pointwise ``level`` interval of the prediction; arguments as for ``predict``.
+
+        Parameter uncertainty: bootstrap percentiles when the fit has bootstrap samples, else
+        the delta method on the covariance (None for a size law without either). Step laws add
+        what goes wrong when a curve is forecast: the fit's relative error scale (``sigma``:
+        from held-out runs or a forward split with ``law="auto"``, else the in-sample scatter),
+        grown with the extrapolation in LR area (``1 + ln(S1 / S1_max)`` beyond the fitted
+        ``S1_max``); the spread of the other plausible fits (``forecast["alternatives"]``);
+        and, when the loss drop of LR decay is not identified, that whole drop.
+        """
+        _check_level(level)
+        extra, inputs = inputs, self.inputs(X, schedule, **inputs)
+        centre = np.asarray(self.law(inputs, **self.params), dtype=float)
+        z = stats.norm.ppf(0.5 + level / 2)
+        band = None
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
                               for s in self.bootstrap_samples])
-            return _percentiles(preds, level)
-        if self.covariance is None:
-            return None
-        theta = _to_theta(self.law, self.params)
-        grads = _pred_jacobian(self.law, inputs, theta)
-        var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
-        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
-        centre = self.law(inputs, **self.params)
+            band = _percentiles(preds, level)
+        elif self.covariance is not None:
+            theta = _to_theta(self.law, self.params)
+            grads = _pred_jacobian(self.law, inputs, theta)
+            var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
+            half = z * np.sqrt(np.maximum(var, 0.0))
+            band = centre - half, centre + half
+        if not self.law.step_law:
+            return band
+        f = self.forecast
+        var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+        if band is None:  # no parameter uncertainty to be had: the parameters are not identified
+            var = var + (self._decay_drop(inputs, centre)) ** 2
+        stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.get("S1_max", np.inf)))
+        var = var + (f.get("sigma", 0.0) * stretch * centre) ** 2
+        for alt in f.get("alternatives", []):
+            other = get_law(alt["law"])
+            other_in = self.inputs(X, schedule, _law=other, _options=alt["law_options"], **extra)
+            var = var + (np.asarray(other(other_in, **alt["params"]), dtype=float) - centre) ** 2 / \
+                max(1, len(f["alternatives"]))
+        if not f.get("identified", True):
+            var = var + self._decay_drop(inputs, centre) ** 2
+        half = z * np.sqrt(var)
         return centre - half, centre + half
 
-    def inputs(self, X: Any, schedule: Any = None, **extra: Any) -> dict[str, np.ndarray]:
+    def _decay_drop(self, inputs, centre) -> np.ndarray:
+        """The loss drop the fit credits to LR decay at each point (0 for laws without one)."""
+        name = self.law.decay_param
+        if name is None:
+            return np.zeros_like(centre)
+        return np.asarray(self.law(inputs, **{**self.params, name: 0.0}), dtype=float) - centre
+
+    def inputs(self, X: Any, schedule: Any = None, _law: Law | None = None, _options: Mapping | None = None,
+               **extra: Any) -> dict[str, np.ndarray]:
         """The law's inputs for ``X`` (see ``predict``)."""
-        if not self.law.step_law:
-            return _inputs(self.law, X)
+        law = self.law if _law is None else _law
+        options = self.law_options if _options is None else {**law.options, **_options}
+        if not law.step_law:
+            return _inputs(law, X)
         steps = _steps(X)
         if schedule is None:
-            raise InputError(f"law '{self.law.name}' predicts the loss under a schedule: pass one "
-                             "(a spec such as 'cosine:peak=3e-4,total=24000' or a per-step LR array)")
-        lr = resolve(schedule, total=int(steps.max()))
-        out = _stack([self.law.features(lr, chunk, self.law_options)
+            raise InputError(f"law '{law.name}' predicts the loss under a schedule: pass one "
+                             "(a spec such as 'cosine:peak=3e-4,total=24000', a per-step LR array "
+                             "or a log with step and lr)")
+        lr = resolve(schedule, total=int(steps.max()), warmup=options.get("warmup", "peak"))
+        out = _stack([law.features(lr, chunk, options)
                       for chunk in np.array_split(steps, max(1, len(steps) // _CHUNK))])
-        for role in self.law.inputs:
+        for role in law.inputs:
             if role not in out:
                 if role not in extra:
-                    raise InputError(f"law '{self.law.name}' also needs {role}: pass {role}=...")
+                    raise InputError(f"law '{law.name}' also needs {role}: pass {role}=...")
                 out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
         return out
 
     def final_loss(self, schedule: Any, **inputs: Any) -> float:
         """Predicted loss at the last step of ``schedule`` (spec or per-step array): the final
         loss of a planned run. Step laws only."""
-        lr = resolve(schedule)
+        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
         return float(self.predict([len(lr) - 1], lr, **inputs)[0])
 
     def best_schedule(self, candidates: Mapping[str, Any], **inputs: Any) -> pd.DataFrame:
@@ -152,7 +213,7 @@ class FitResult:
         the same step budget to compare like with like."""
         rows = []
         for name, schedule in candidates.items():
-            lr = resolve(schedule)
+            lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
             rows.append((str(name), len(lr) - 1, self.final_loss(lr, **inputs)))
         frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
         return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)
@@ -241,6 +302,9 @@ class FitResult:
             "metrics": self.metrics,
             "derived": self.derived,
             "converged": self.converged,
+            "status": self.status,
+            "at_bounds": self.at_bounds,
+            "identified": self.identified,
             "message": self.message,
             "warnings": self.warnings,
             "covariance": None if self.covariance is None else
@@ -249,6 +313,7 @@ class FitResult:
             "domain": self.domain,
             "columns": self.columns,
             "bootstrap_samples": None if self.bootstrap_samples is None else self.bootstrap_samples.tolist(),
+            "forecast": self.forecast or None,
         })
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -288,6 +353,8 @@ class FitResult:
                 columns=dict(d.get("columns", {})),
                 bootstrap_samples=None if samples is None else np.array(samples, dtype=float),
                 ci_bootstrap=_pairs(d.get("ci_bootstrap")),
+                at_bounds=list(d.get("at_bounds") or []),
+                forecast=dict(d.get("forecast") or {}),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{source if len(str(source)) < 200 else 'fit JSON'}: not a scalelaw fit "
@@ -328,6 +395,9 @@ def fit(
         max_iter: iteration cap of each optimisation; a fit that hits it is flagged unconverged.
     """
     law = get_law(law) if isinstance(law, str) else law
+    _check_level(level)
+    if bootstrap < 0:
+        raise InputError(f"bootstrap must be >= 0, got {bootstrap}")
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got '{loss}'")
     if not delta > 0:
@@ -336,9 +406,11 @@ def fit(
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
     frame = _frame(law, data)
     law_options = _law_options(law, options)
-    X, lrs = _step_inputs(law, frame, schedules, law_options) if law.step_law else (
-        {role: frame[role].to_numpy(float) for role in law.inputs}, None)
-    y = frame["y"].to_numpy(float)
+    if law.step_law:
+        X, y, runs, lrs = _step_inputs(law, frame, schedules, law_options)
+    else:
+        X, lrs = {role: frame[role].to_numpy(float) for role in law.inputs}, None
+        y, runs = frame["y"].to_numpy(float), frame["run"].to_numpy()
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
@@ -359,9 +431,12 @@ def fit(
         converged = bool(lm.success) and np.isfinite(lm.chisqr)
         message += f"; lmfit least_squares polish: {lm.message}"
 
-    covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level)
+    blocks = _step_blocks(runs) if law.step_law else None
+    covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
     params = _from_theta(law, polished)
-    notes += _bound_warnings(law, polished, bounds)
+    at_bounds = _at_bounds(law, polished, bounds)
+    notes += [f"{name} is at its {side} bound ({value:g}): the data do not pin it down"
+              for name, side, value in at_bounds]
 
     metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
                "starts": n_starts}
@@ -374,15 +449,57 @@ def fit(
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
         columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame, schedules=lrs,
+        at_bounds=[name for name, _, _ in at_bounds],
     )
+    if len(y) < len(frame):
+        result.warnings.append(f"{len(frame)} logged points were averaged (in log space) into {len(y)} "
+                               f"of consecutive steps, at most {law.max_points} per run, for the fit")
+    if law.step_law:
+        result.forecast = _forecast_info(result, X, y, frame, lrs)
+        if not result.forecast["identified"]:
+            result.warnings.append(result.forecast["reason"])
     if bootstrap:
-        _bootstrap(result, X, y, frame["run"].to_numpy(), polished, bounds, bootstrap, seed, level, max_iter)
+        _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter)
     return result
 
 
-def _uncertainty(law, X, y, theta, bounds, level):
-    """Covariance, stderr (natural units), ``level`` intervals and notes at the optimum ``theta``."""
-    covariance = _covariance(law, X, y, theta)
+MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
+
+
+def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
+    """What a step law's forecast intervals need: the relative scatter of the fit (``sigma``),
+    the largest fitted LR area (``S1_max``), and whether the fitted logs identify the loss drop
+    bought by LR decay (``identified``, with the ``reason`` when not)."""
+    law = result.law
+    pred = law(X, **result.params)
+    sigma = float(np.sqrt(np.mean(((pred - y) / y) ** 2)))
+    decay = 0.0
+    for run, g in frame.groupby("run", sort=False):
+        lr = lrs[str(run)]
+        seen = lr[max(schedules_warmup(lr), int(g["step"].min())): int(g["step"].max()) + 1]
+        if len(seen) and seen.max() > 0:
+            decay = max(decay, float(1 - seen.min() / seen.max()))
+    identified, reason = True, ""
+    name = law.decay_param
+    se = result.stderr.get(name) if name else None
+    if decay < MIN_DECAY:
+        identified = False
+        reason = (f"the fitted logs show at most {100 * decay:.0f} % LR decay (below {100 * MIN_DECAY:.0f} %): "
+                  f"the loss drop bought by decaying the LR ({name}) is not identified; forecasts of "
+                  "schedules that decay carry it with a wide interval (give --reference runs that decayed)")
+    elif name and (se is None or not np.isfinite(se) or se > result.params[name]):
+        identified = False
+        reason = (f"{name}, which scales the loss drop bought by LR decay, is not determined by the data "
+                  f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
+    return {"sigma": sigma, "sigma_source": "in-sample residuals", "S1_max": float(np.max(X["S1"])),
+            "lr_decay_seen": decay, "identified": identified, "reason": reason}
+
+
+def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
+    """Covariance, stderr (natural units), ``level`` intervals and notes at the optimum ``theta``.
+    With ``blocks`` (a label per point: consecutive steps of one run), the covariance is robust to
+    residuals that are correlated within each block (step laws: misfit runs along the curve)."""
+    covariance = _covariance(law, X, y, theta, blocks)
     if covariance is None:
         note = ("no covariance: the Jacobian at the optimum is singular or no degrees of freedom "
                 "are left; standard errors are not available (use --bootstrap)")
@@ -473,9 +590,11 @@ def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=-1)
 
 
-def _covariance(law, X, y, theta) -> np.ndarray | None:
+def _covariance(law, X, y, theta, blocks=None) -> np.ndarray | None:
     """Gauss-Newton covariance ``s^2 (J^T J)^-1`` of the optimiser's coordinates, with J the
-    Jacobian of the log residuals and ``s^2 = sum r^2 / (n - p)``; None where it does not exist."""
+    Jacobian of the log residuals and ``s^2 = sum r^2 / (n - p)``; None where it does not exist.
+    With ``blocks``, the block-robust (sandwich) covariance ``H^-1 (sum_b g_b g_b^T) H^-1`` with
+    ``g_b = J_b^T r_b`` instead, when it is the larger (residuals correlated along a curve)."""
     n, p = len(y), len(theta)
     if n <= p:
         return None
@@ -484,7 +603,16 @@ def _covariance(law, X, y, theta) -> np.ndarray | None:
     JTJ = J.T @ J
     if not np.all(np.isfinite(JTJ)) or np.linalg.cond(JTJ) > 1e14:
         return None
-    cov = np.linalg.inv(JTJ) * (r @ r) / (n - p)
+    inv = np.linalg.inv(JTJ)
+    cov = inv * (r @ r) / (n - p)
+    labels = None if blocks is None else np.unique(blocks, return_inverse=True)[1]
+    if labels is not None and labels.max() + 1 >= 2 * p:
+        nb = labels.max() + 1
+        g = np.zeros((nb, p))
+        np.add.at(g, labels, J * r[:, None])
+        robust = inv @ (g.T @ g) @ inv * nb / (nb - 1)
+        if np.all(np.isfinite(robust)) and np.all(np.diag(robust) > np.diag(cov)):
+            cov = robust
     return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
 
 
@@ -540,14 +668,18 @@ def _polish(law, X, y, theta, loss, delta, max_iter):
 
 
 def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max_iter) -> None:
-    """Refit on ``B`` resamples (whole runs when there are several, points otherwise)."""
+    """Refit on ``B`` resamples: step laws resample blocks of consecutive steps within each run
+    (a moving-block bootstrap: correlated misfit along a curve stays together); other laws
+    resample whole runs when there are several, points otherwise."""
     law, loss, delta = result.law, result.options["loss"], result.options["delta"]
     rng = np.random.default_rng(seed)
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None
     samples, failed = [], 0
     for _ in range(B):
-        if by_run is not None:
+        if law.step_law:
+            idx = np.concatenate([_block_resample(np.flatnonzero(runs == r), rng) for r in labels])
+        elif by_run is not None:
             idx = np.concatenate([by_run[i] for i in rng.integers(0, len(by_run), len(by_run))])
         else:
             idx = rng.integers(0, len(y), len(y))
@@ -562,12 +694,40 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
     lower, upper = _percentiles(samples, level) if len(samples) else (None, None)
     result.ci_bootstrap = {name: (float(lower[i]), float(upper[i]))
                            for i, name in enumerate(law.param_names)} if len(samples) else None
-    result.options["bootstrap_by"] = "run" if by_run is not None else "point"
+    result.options["bootstrap_by"] = ("blocks of steps" if law.step_law else
+                                      "run" if by_run is not None else "point")
     if failed:
         result.warnings.append(f"{failed} of {B} bootstrap refits did not converge and were left out")
 
 
+BLOCKS_PER_RUN = 10
+
+
+def _step_blocks(runs) -> np.ndarray:
+    """A label per point: each run cut into ``BLOCKS_PER_RUN`` blocks of consecutive points."""
+    labels = np.empty(len(runs), dtype=np.int64)
+    for i, r in enumerate(np.unique(runs)):
+        idx = np.flatnonzero(runs == r)
+        labels[idx] = i * BLOCKS_PER_RUN + np.arange(len(idx)) * BLOCKS_PER_RUN // len(idx)
+    return labels
+
+
+def _block_resample(idx: np.ndarray, rng) -> np.ndarray:
+    """A moving-block resample of one run's points ``idx`` (kept in step order): blocks of
+    ``len / BLOCKS_PER_RUN`` consecutive points drawn with replacement, wrapping around."""
+    n = len(idx)
+    width = max(1, n // BLOCKS_PER_RUN)
+    starts = rng.integers(0, n, -(-n // width))
+    picks = (starts[:, None] + np.arange(width)[None, :]).ravel()[:n] % n
+    return idx[np.sort(picks)]
+
+
 # -- helpers ---------------------------------------------------------------------------------
+
+def _check_level(level: float) -> None:
+    if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
+        raise InputError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
+
 
 def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` percentile interval over the first axis of ``draws`` (bootstrap refits)."""
@@ -616,11 +776,14 @@ def _law_options(law: Law, options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**law.options, **(options or {})}
 
 
-def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options) -> tuple[dict, dict]:
-    """Inputs of a step law for every row of ``frame`` (sorted by run, step), and the per-step
-    LR of each run: from ``schedules`` (one for all runs, or run -> schedule), else rebuilt from
-    the logged ``lr`` column."""
-    parts, lrs = [], {}
+def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options):
+    """Inputs of a step law for the points of ``frame`` (sorted by run, step), their losses and
+    run labels, and the per-step LR of each run: from ``schedules`` (one for all runs, or run ->
+    schedule), else rebuilt from the logged ``lr`` column. A run with more than
+    ``law.max_points`` points is averaged (log loss, step) over equal runs of consecutive points
+    first; its LR still comes from every logged row."""
+    parts, ys, runs, lrs = [], [], [], {}
+    warmup = options.get("warmup", "peak")
     for run, g in frame.groupby("run", sort=False):
         steps = g["step"].to_numpy(int)
         if schedules is not None:
@@ -628,21 +791,31 @@ def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options) -> tuple[dic
             if chosen is None:
                 raise InputError(f"run '{run}': no schedule given for it (schedules has "
                                  f"{', '.join(map(str, schedules))})")
-            lr = resolve(chosen, total=int(steps.max()))
+            lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
         elif "lr" in g.columns:
-            lr = from_log(steps, g["lr"].to_numpy(float))
+            lr = from_log(steps, g["lr"].to_numpy(float), warmup=warmup)
         else:
             raise InputError(f"run '{run}': law '{law.name}' needs the LR of every step: the log has no "
                              "lr column and no schedule was given (--lr COL or --schedule SPEC)")
+        y = g["y"].to_numpy(float)
+        extra = {role: g[role].to_numpy(float) for role in law.inputs if role in g.columns}
+        if law.max_points and len(steps) > law.max_points:
+            group = np.arange(len(steps)) * law.max_points // len(steps)
+            count = np.bincount(group)
+            steps = np.rint(np.bincount(group, steps) / count).astype(int)
+            y = np.exp(np.bincount(group, np.log(y)) / count)
+            extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
         inputs = law.features(lr, steps, options)
         for role in law.inputs:
             if role not in inputs:
-                if role not in g.columns:
+                if role not in extra:
                     raise InputError(f"law '{law.name}' needs a column '{role}' (e.g. model size)")
-                inputs[role] = g[role].to_numpy(float)
+                inputs[role] = extra[role]
         parts.append(inputs)
+        ys.append(y)
+        runs.append(np.full(len(y), run, dtype=object))
         lrs[str(run)] = lr
-    return _stack(parts), lrs
+    return _stack(parts), np.concatenate(ys), np.concatenate(runs), lrs
 
 
 def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
@@ -693,13 +866,13 @@ def _theta_bounds(law: Law) -> np.ndarray:
                      for p in law.params], dtype=float)
 
 
-def _bound_warnings(law: Law, theta, bounds) -> list[str]:
+def _at_bounds(law: Law, theta, bounds) -> list[tuple[str, str, float]]:
+    """(name, "lower" | "upper", bound in natural units) for each parameter at a bound."""
     out = []
     for p, t, (lo, hi) in zip(law.params, theta, bounds):
         for edge, side in ((lo, "lower"), (hi, "upper")):
             if np.isfinite(edge) and abs(t - edge) <= 1e-6 * max(1.0, abs(edge)):
-                value = 10.0**edge if p.log else edge
-                out.append(f"{p.name} is at its {side} bound ({value:g}): the data do not pin it down")
+                out.append((p.name, side, 10.0**edge if p.log else edge))
     return out
 
 

@@ -8,6 +8,11 @@ def _g(v, digits: int = 5) -> str:
     return "n/a" if v is None else f"{v:.{digits}g}"
 
 
+_STATUS = {"converged": "converged", "not_converged": "NOT CONVERGED",
+           "at_bound": "converged ON A BOUND (see warnings)",
+           "singular": "converged, SINGULAR (no covariance: some parameters not identified)"}
+
+
 def format_report(result) -> str:
     """Multi-line summary: law, data, convergence, parameter table, derived values, metrics."""
     law, m, o = result.law, result.metrics, result.options
@@ -19,7 +24,7 @@ def format_report(result) -> str:
         f"law      {law.name}: {law.formula}",
         f"data     {m['n']} points in {o.get('runs', 1)} run(s); {domain}" + (f" ({cols})" if cols else ""),
         f"fit      {loss} on log residuals, best of {m.get('starts', '?')} L-BFGS-B starts",
-        f"status   {'converged' if result.converged else 'NOT CONVERGED'}: {result.message}",
+        f"status   {_STATUS[result.status]}: {result.message}",
         "",
     ]
     header = f"{'parameter':<12}{'value':>14}{'stderr':>12}   {level}% CI"

@@ -169,27 +169,44 @@ def parse(spec: str) -> np.ndarray:
         raise InputError(f"schedule '{spec}': {exc}".replace(f"{SCHEDULES[name].__name__}() ", "")) from None
 
 
-def from_log(steps, lr, total: int | None = None) -> np.ndarray:
+def from_log(steps, lr, total: int | None = None, warmup: str = "peak") -> np.ndarray:
     """Per-step LR rebuilt from a log whose LR is logged every few steps: linear interpolation
-    between logged rows, held at the first logged value before it (so a warmup that was not
-    logged counts at peak) and at the last value after it. Returns shape (total + 1,), with
-    ``total`` the last logged step by default."""
+    between logged rows, held at the last value after it. Before the first logged row (an
+    unlogged warmup, as in most logs) the LR is held at the first logged value when ``warmup``
+    is ``"peak"`` (the warmup counts at the peak LR), and ramps linearly from 0 at step 0 when
+    it is ``"actual"`` (a linear warmup from 0, the usual one, counted at its actual LR).
+    Returns shape (total + 1,), with ``total`` the last logged step by default."""
     steps, lr = np.asarray(steps, dtype=float), np.asarray(lr, dtype=float)
+    if warmup not in WARMUP_CONVENTIONS:
+        raise InputError(f"warmup convention must be one of {', '.join(WARMUP_CONVENTIONS)}, got '{warmup}'")
     if len(steps) == 0 or steps.shape != lr.shape:
         raise InputError("LR log: need matching, non-empty step and lr columns")
     if np.any(np.diff(steps) <= 0):
         raise InputError("LR log: steps must be strictly increasing")
     if not (np.all(np.isfinite(lr)) and np.all(lr >= 0)):
         raise InputError("LR log: the learning rate must be a non-negative number at every row")
+    if not np.any(lr > 0):
+        raise InputError("LR log: the learning rate is zero at every row")
     total = int(steps[-1]) if total is None else int(total)
+    if warmup == "actual" and steps[0] > 1:
+        steps, lr = np.concatenate([[0.0], steps]), np.concatenate([[0.0], lr])
     return np.interp(np.arange(total + 1), steps, lr)
 
 
-def resolve(schedule, total: int | None = None) -> np.ndarray:
-    """A per-step LR array from a spec string or an array (checked); ``total`` steps at least."""
-    lr = parse(schedule) if isinstance(schedule, str) else np.asarray(schedule, dtype=float)
+def resolve(schedule, total: int | None = None, warmup: str = "peak") -> np.ndarray:
+    """A per-step LR array (checked; ``total`` steps at least) from a spec string, a per-step
+    array, or a log: a frame (or mapping) with ``step`` and ``lr`` columns, or a pair
+    ``(steps, lr)``, rebuilt by ``from_log`` under the ``warmup`` convention."""
+    if isinstance(schedule, str):
+        lr = parse(schedule)
+    elif isinstance(schedule, tuple) and len(schedule) == 2:
+        lr = from_log(*schedule, warmup=warmup)
+    elif hasattr(schedule, "keys") and "step" in schedule and "lr" in schedule:
+        lr = from_log(np.asarray(schedule["step"]), np.asarray(schedule["lr"]), warmup=warmup)
+    else:
+        lr = np.asarray(schedule, dtype=float)
     if lr.ndim != 1 or len(lr) < 2:
-        raise InputError("schedule: expected a spec string or a 1-D per-step LR array")
+        raise InputError("schedule: expected a spec string, a per-step LR array or a log with step and lr")
     if not (np.all(np.isfinite(lr)) and np.all(lr >= 0)):
         raise InputError("schedule: the learning rate must be non-negative and finite at every step")
     if total is not None and len(lr) <= total:
@@ -238,4 +255,4 @@ def describe(lr: np.ndarray) -> str:
 
 __all__ = ["constant", "cosine", "linear", "wsd", "step", "multistep", "parse", "from_log", "resolve",
            "warmup_steps", "hold_warmup", "forward_area", "annealing_area", "describe", "SCHEDULES",
-           "WARMUP_CONVENTIONS", "math"]
+           "WARMUP_CONVENTIONS", "split_spec", "join_spec"]

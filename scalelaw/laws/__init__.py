@@ -73,6 +73,13 @@ class Law:
         budget: bivariate laws: how to spend a budget best (``Budget``), or None.
         refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
             the start); None runs it from all of them.
+        decay_param: step laws: the parameter that scales the loss drop bought by LR decay
+            (``C`` of the annealing law, ``B`` of the multi-power law). Setting it to 0 gives
+            the loss without that benefit; forecasts use it to widen their intervals when the
+            fitted logs saw too little decay to identify it.
+        max_points: step laws: the most points per run the engine fits; longer logs (a loss at
+            every step) are averaged in log space over equal runs of consecutive steps. None
+            fits every point.
     """
 
     name: str
@@ -89,6 +96,8 @@ class Law:
     refine: int | None = None
     setup: Callable[[Inputs, Mapping], dict] | None = None
     budget: Budget | None = None
+    decay_param: str | None = None
+    max_points: int | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -11,9 +11,9 @@ Conventions (explicit, since they differ between the paper and its code):
 - S1(t) includes the warmup. By default (``warmup="peak"``) warmup steps count at the peak LR,
   as in our annealing law; ``warmup="actual"`` sums the logged warmup LRs (the paper's
   S1 + S_W).
-- Only LR changes after the warmup enter LD. The authors' code also sums the LR *increases* of
-  the warmup into LD (as negative drops); we do not, so that a schedule's warmup, which is not
-  logged in most curves, cannot change the predicted effect of its decay.
+- By default only LR changes after the warmup enter LD. The authors' code also sums the LR
+  *increases* of the warmup into LD (as negative drops): option ``warmup_drops=True`` (with
+  ``warmup="actual"``, the authors' conventions; ``--law auto`` tries them).
 - LR increases after warmup (cyclic schedules, re-warming) enter LD with a negative sign.
 
 Computation: LD needs, for every step t asked for, a sum over all earlier steps. The LR changes
@@ -34,8 +34,7 @@ from .. import schedules
 from . import Inputs, Law, Param, register
 from .annealing import AREA_PARAMS
 
-OPTIONS = {"warmup": "peak", "block": 128, "tol": 0.02}
-MAX_CELLS = 50_000_000  # points x blocks held at once by a fit (about 1.2 GB for three arrays)
+OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}
 
 
 def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str, np.ndarray]:
@@ -49,7 +48,8 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
     if width < 1:
         raise InputError(f"multipower: block must be at least 1 step, got {options['block']}")
     s1 = schedules.forward_area(schedules.hold_warmup(lr, options["warmup"]))
-    change = -np.diff(schedules.hold_warmup(lr, "peak"))  # change[k-1] = lr[k-1] - lr[k]
+    rises = "actual" if options.get("warmup_drops") else "peak"
+    change = -np.diff(schedules.hold_warmup(lr, rises))  # change[k-1] = lr[k-1] - lr[k]
     total = len(lr) - 1
     log_lr = np.log(np.maximum(lr[1:], 1e-12 * max(lr.max(), 1e-300)))
     steps = np.asarray(steps, int)
@@ -152,4 +152,6 @@ MULTIPOWER = register(Law(
     features=drop_terms,
     options=OPTIONS,
     refine=2,
+    decay_param="B",
+    max_points=1024,
 ))
