@@ -2,7 +2,8 @@
 from . import schedules
 from .compare import compare, versus_total
 from .errors import InputError
-from .engine import FitResult, fit
+from .engine import FitResult
+from .forecast import fit
 from .io import load_runs
 from .laws import Law, Param, available_laws, get_law
 from .laws.annealing import ANNEALING, ANNEALING_SIZE

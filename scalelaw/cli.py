@@ -16,7 +16,8 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
-from .engine import FitResult, fit
+from .engine import FitResult
+from .forecast import fit
 from .compare import compare, format_comparison, format_versus_total, versus_total
 from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
@@ -44,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="fit a law to one or more logs (CSV, JSON lines, trainer_state.json)")
     f.add_argument("files", nargs="+", help="log files; several files are several runs")
-    f.add_argument("--law", default="power", help=f"law to fit ({', '.join(available_laws())}); default power")
+    f.add_argument("--law", default="power", help=f"law to fit ({', '.join(available_laws())}), or auto for step "
+                   "logs (chooses the step law and its warmup convention by held-out error); default power")
+    f.add_argument("--reference", nargs="+", type=Path, metavar="FINISHED", help="step laws: finished runs "
+                   "(other sizes, earlier runs, with their own lr) that lend a short curve the loss drop of LR "
+                   "decay it cannot identify; read with the same column options")
     cols = f.add_argument_group("columns (recognised by name when not given)")
     cols.add_argument("--x", help="size column: parameters, tokens or compute")
     cols.add_argument("--y", "--loss", dest="y", help="loss column")
@@ -167,7 +172,13 @@ def _check_output(path: Path | None) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    law = get_law(args.law)
+    auto = args.law == "auto"
+    law = get_law("annealing" if auto else args.law)  # auto: the roles and options of the step laws
+    if auto and (args.schedule or args.decay is not None or args.warmup):
+        raise InputError("--law auto chooses the warmup convention itself and reads each log's lr column: "
+                         "drop --schedule/--decay/--warmup, or name a law")
+    if args.reference and not law.step_law:
+        raise InputError(f"--reference applies to step laws (or --law auto), not to '{law.name}'")
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     if not 0 < args.level < 1:
@@ -199,12 +210,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
         attrs = data.attrs
         data = data.drop(data["y"].nlargest(args.drop_top_loss).index).reset_index(drop=True)
         data.attrs = attrs
+    references = None
+    if args.reference:
+        references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
     try:
-        result = fit(law, data, schedules=args.schedule, options=options or None, loss=args.objective,
+        result = fit("auto" if auto else law, data, references=references, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
-                     max_iter=args.max_iter)
+                     max_iter=args.max_iter,
+                     **({} if auto else {"schedules": args.schedule, "options": options or None}))
     except InputError as exc:
-        raise InputError(f"{', '.join(args.files)}: {exc}") from None
+        raise InputError(f"{', '.join(map(str, args.files))}: {exc}") from None
     explicit = {k for k, v in columns.items() if v} | ({"D"} if from_compute else set())
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
@@ -340,10 +355,12 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     steps = data["step"].to_numpy()
     if np.any(steps < 1) or np.any(steps != np.round(steps)):
         raise InputError(f"{args.log}: column '{data.attrs['columns']['step']}': steps must be whole numbers >= 1")
-    lr = from_log(steps, data["lr"].to_numpy())
-    loss = result.predict(steps.astype(int), lr, **extra)
-    out = {"law": result.law.name, "log": str(args.log), "step": steps.astype(int).tolist(),
-           "loss": loss.tolist()}
+    log = (steps, data["lr"].to_numpy())
+    lr = from_log(*log, warmup=result.law_options.get("warmup", "peak"))
+    loss = result.predict(steps.astype(int), log, **extra)
+    lo, hi = result.predict_interval(steps.astype(int), log, level=args.level, **extra)
+    out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
+           "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified}
     if "y" in data:
         y = data["y"].to_numpy()
         out["observed"] = y.tolist()
@@ -355,9 +372,12 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     print(f"{args.log}: {describe(lr)}")
     if "mape" in out:
         print(f"MAPE {out['mape']:.3f} % over {len(steps)} steps; final-step error {out['final_error']:.3f} %")
-    print(f"{'step':>10}  {'loss':>10}" + (f"  {'observed':>10}" if "y" in data else ""))
+    if not result.identified:
+        print(f"warning: {result.forecast.get('reason')}")
+    level = int(round(100 * args.level))
+    print(f"{'step':>10}  {'loss':>10}  {str(level) + '% interval':>22}" + (f"  {'observed':>10}" if "y" in data else ""))
     for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
-        row = f"{steps[i]:>10.0f}  {loss[i]:>10.5g}"
+        row = f"{steps[i]:>10.0f}  {loss[i]:>10.5g}  {'[' + f'{lo[i]:.5g}, {hi[i]:.5g}' + ']':>22}"
         print(row + (f"  {data['y'].iloc[i]:>10.5g}" if "y" in data else ""))
     return 0
 
@@ -374,15 +394,17 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
         band = result.predict_interval(steps, lr, level=args.level, **extra)
         preds.append({"schedule": spec, "step": steps.tolist(),
                       "loss": result.predict(steps, lr, **extra).tolist(),
-                      "lower": None if band is None else band[0].tolist(),
-                      "upper": None if band is None else band[1].tolist(),
+                      "lo": band[0].tolist(), "hi": band[1].tolist(),
+                      "lower": band[0].tolist(), "upper": band[1].tolist(),
                       "final_loss": result.final_loss(lr, **extra)})
     best = min(preds, key=lambda p: p["final_loss"])["schedule"]
-    out = {"law": result.law.name, "level": args.level, **preds[0]} if len(preds) == 1 else \
-        {"law": result.law.name, "level": args.level, "schedules": preds, "best": best}
+    head = {"law": result.law.name, "level": args.level, "identified": result.identified}
+    out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}
     if args.json:
         print(json.dumps(out))
         return 0
+    if not result.identified:
+        print(f"warning: {result.forecast.get('reason')}")
     for p in preds:
         mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == best else ""
         print(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")
@@ -412,7 +434,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         best = table["best"]
         result = table["fits"][best]
-        others = {name: (from_log(g["step"], g["lr"]), g) for name, g in held.items()}
+        others = {name: ((g["step"].to_numpy(), g["lr"].to_numpy()), g) for name, g in held.items()}
         save_figure(plot_steps(result, others), args.plot)
     return 0
 

@@ -174,7 +174,7 @@ class FitResult:
 
     def _decay_drop(self, inputs, centre) -> np.ndarray:
         """The loss drop the fit credits to LR decay at each point (0 for laws without one)."""
-        name = self.law.decay_param
+        name = self.law.decay_params[0] if self.law.decay_params else None
         if name is None:
             return np.zeros_like(centre)
         return np.asarray(self.law(inputs, **{**self.params, name: 0.0}), dtype=float) - centre
@@ -314,6 +314,7 @@ class FitResult:
             "columns": self.columns,
             "bootstrap_samples": None if self.bootstrap_samples is None else self.bootstrap_samples.tolist(),
             "forecast": self.forecast or None,
+            "auto": self.options.get("auto"),
         })
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -480,9 +481,11 @@ def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
         if len(seen) and seen.max() > 0:
             decay = max(decay, float(1 - seen.min() / seen.max()))
     identified, reason = True, ""
-    name = law.decay_param
+    name = law.decay_params[0] if law.decay_params else None
     se = result.stderr.get(name) if name else None
-    if decay < MIN_DECAY:
+    if name is None:
+        pass  # no decay term left to identify (its parameters are fixed)
+    elif decay < MIN_DECAY:
         identified = False
         reason = (f"the fitted logs show at most {100 * decay:.0f} % LR decay (below {100 * MIN_DECAY:.0f} %): "
                   f"the loss drop bought by decaying the LR ({name}) is not identified; forecasts of "

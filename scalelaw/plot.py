@@ -66,8 +66,8 @@ def plot_steps(result, others=None, level: float = 0.95):
     Args:
         result: a fitted step law (``FitResult``); its fitted runs are drawn when it still holds
             their data and schedules (a fit loaded from JSON does not).
-        others: name -> ``(schedule, data)``: other schedules to predict (spec or per-step LR
-            array) and their logged losses (a frame with ``step`` and ``y``), or None.
+        others: name -> ``(schedule, data)``: other schedules to predict (spec, per-step LR
+            array or a ``(steps, lr)`` log) and their logged losses (a frame with ``step`` and ``y``), or None.
     Returns:
         array of the three axes.
     """
@@ -82,7 +82,7 @@ def plot_steps(result, others=None, level: float = 0.95):
         for run, g in result.data.groupby("run", sort=False):
             curves.append((str(run), result.schedules[str(run)], g, "-"))
     for name, (schedule, data) in (others or {}).items():
-        curves.append((str(name), resolve(schedule), data, "--"))
+        curves.append((str(name), resolve(schedule, warmup=result.law_options.get("warmup", "peak")), data, "--"))
     for i, (name, lr, data, style) in enumerate(curves):
         color = f"C{i % 10}"
         # the law describes the loss after warmup: draw from the first logged step (or the peak)

@@ -51,6 +51,20 @@ def format_report(result) -> str:
                  for j in range(i + 1, len(names)) if np.isfinite(corr[i, j]) and abs(corr[i, j]) > 0.5]
         if pairs:
             lines.append("corr     " + ", ".join(pairs))
+    auto = o.get("auto")
+    if auto:
+        lines += ["", f"auto     chose {auto['chosen']}: {auto['why']}"]
+        for c in auto["candidates"]:
+            lines.append(f"         {c['name']:<48} held-out MAPE {c['mape']:.3f} %, worst final-step "
+                         f"error {c['final_error']:.3f} %")
+    f = result.forecast
+    if f:
+        refs = f.get("references")
+        lines += ["", f"forecast error scale {100 * f['sigma']:.3f} % of the loss ({f['sigma_source']}); "
+                      f"LR decay seen {100 * f['lr_decay_seen']:.0f} %; decay term "
+                      + ("identified" if f["identified"] else "NOT identified")
+                      + (f" (from references: {', '.join(f'{k}={v:.4g}' for k, v in refs['fixed'].items())})"
+                         if refs else "")]
     for w in result.warnings:
         lines.append(f"warning  {w}")
     return "\n".join(lines)

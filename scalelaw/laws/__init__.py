@@ -73,10 +73,11 @@ class Law:
         budget: bivariate laws: how to spend a budget best (``Budget``), or None.
         refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
             the start); None runs it from all of them.
-        decay_param: step laws: the parameter that scales the loss drop bought by LR decay
-            (``C`` of the annealing law, ``B`` of the multi-power law). Setting it to 0 gives
-            the loss without that benefit; forecasts use it to widen their intervals when the
-            fitted logs saw too little decay to identify it.
+        decay_params: step laws: the parameters of the loss drop bought by LR decay, its scale
+            first (``C`` of the annealing law; ``B, C, beta, gamma`` of the multi-power law).
+            The scale set to 0 gives the loss without that benefit: forecasts widen their
+            intervals by it when the fitted logs saw too little decay to identify it, and take
+            these parameters from finished reference runs when given.
         max_points: step laws: the most points per run the engine fits; longer logs (a loss at
             every step) are averaged in log space over equal runs of consecutive steps. None
             fits every point.
@@ -96,7 +97,7 @@ class Law:
     refine: int | None = None
     setup: Callable[[Inputs, Mapping], dict] | None = None
     budget: Budget | None = None
-    decay_param: str | None = None
+    decay_params: tuple[str, ...] = ()
     max_points: int | None = None
 
     @property
@@ -120,6 +121,34 @@ class Law:
         options = {k: options[k] for k in self.options}
         return replace(self, func=partial(self.func, **options), options=options,
                        jacobian=None if self.jacobian is None else partial(self.jacobian, **options))
+
+
+    def fix(self, values: Mapping[str, float]) -> "Law":
+        """This law with the parameters in ``values`` held at those values (lmfit's
+        ``vary=False``): they leave ``params``, ``func`` and ``jacobian`` receive them, and the
+        starts drop them. The name stays, so a fit can be reported as the full law."""
+        if not values:
+            return self
+        unknown = set(values) - set(self.param_names)
+        if unknown:
+            raise ValueError(f"law '{self.name}' has no parameter {', '.join(sorted(unknown))}")
+        fixed = {k: float(v) for k, v in values.items()}
+        keep = [i for i, p in enumerate(self.params) if p.name not in fixed]
+        func, jacobian, starts = self.func, self.jacobian, self.starts
+
+        def fixed_func(inputs, **params):
+            return func(inputs, **params, **fixed)
+
+        def fixed_jacobian(inputs, **params):
+            return jacobian(inputs, **params, **fixed)[:, keep]
+
+        def fixed_starts(inputs, y):
+            for start in starts(inputs, y):
+                yield {k: v for k, v in start.items() if k not in fixed}
+
+        return replace(self, params=tuple(self.params[i] for i in keep), func=fixed_func,
+                       jacobian=None if jacobian is None else fixed_jacobian, starts=fixed_starts,
+                       decay_params=tuple(p for p in self.decay_params if p not in fixed))
 
 
 _REGISTRY: dict[str, Law] = {}

@@ -105,7 +105,7 @@ ANNEALING = register(Law(
     features=areas,
     options=OPTIONS,
     refine=1,
-    decay_param="C",
+    decay_params=("C",),
 ))
 
 ANNEALING_SIZE = register(Law(
@@ -122,5 +122,5 @@ ANNEALING_SIZE = register(Law(
     features=areas,  # N comes from the data (or predict's N=...)
     options=OPTIONS,
     refine=1,
-    decay_param="C",
+    decay_params=("C",),
 ))

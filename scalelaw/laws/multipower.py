@@ -152,6 +152,6 @@ MULTIPOWER = register(Law(
     features=drop_terms,
     options=OPTIONS,
     refine=2,
-    decay_param="B",
+    decay_params=("B", "C", "beta", "gamma"),
     max_points=1024,
 ))

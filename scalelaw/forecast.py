@@ -1,0 +1,235 @@
+"""Forecasts of a loss curve: ``law="auto"`` chooses the step law and its conventions by how well
+each predicts runs it did not see, and finished reference runs lend a short curve what it cannot
+identify.
+
+``scalelaw.fit`` is this module's ``fit``: any law by name goes straight to the engine; ``"auto"``
+or ``references=`` come here.
+
+How ``auto`` chooses. Each candidate (a step law with a warmup convention, ``CANDIDATES``) is
+scored by its error on points it was not fitted on:
+
+- several runs: leave one run out (fit on the others, predict the one left out from its LR);
+  a fold whose fitting runs show too little LR decay to identify the loss drop of decay
+  (``engine.MIN_DECAY``) is skipped unless references supply it;
+- one run, or no usable fold: a forward split of each run (fit on the first 60 % of its steps,
+  predict the rest), which is what forecasting a running job asks of a law.
+
+The candidate with the lowest mean held-out MAPE is refitted on everything and returned. Its
+forecast intervals use the RMS relative error of those held-out predictions (at least the
+in-sample scatter) as their error scale, and the spread of the candidates that scored within
+``CREDIBLE`` times the best as model uncertainty (``FitResult.predict_interval``).
+
+References. With finished runs given as ``references`` (other model sizes, earlier runs, with
+their own schedules), each candidate is first fitted on them, and its decay parameters
+(``law.decay_params``: how much the loss drop of LR decay is worth, and how it unfolds) are held
+at those values while the rest (level, scale and exponent of the LR-area power law) is fitted
+on the user's runs. Measured on the curves of Luo et al. (benchmarks/bench_forecast.py), that
+holds the final loss of a 72k-step run within 1 % from its first 20 %, where a free fit can be
+off by several percent. The variant that also takes the exponent from the references enters
+the interval as an alternative.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import engine
+from .engine import FitResult, MIN_DECAY
+from .errors import InputError
+from .laws import Law, get_law
+
+CANDIDATES: tuple[tuple[str, dict], ...] = (
+    ("annealing", {"warmup": "peak"}),
+    ("annealing", {"warmup": "actual"}),
+    ("multipower", {"warmup": "actual"}),
+    ("multipower", {"warmup": "actual", "warmup_drops": True}),
+)
+CREDIBLE = 2.0  # candidates within this factor of the best held-out MAPE widen the interval
+FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
+
+
+def fit(law: Law | str, data, *, references=None, **kwargs: Any) -> FitResult:
+    """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
+
+    Args:
+        law: as for ``scalelaw.engine.fit``, or ``"auto"``: choose the step law and its warmup
+            convention by held-out error (see the module docstring).
+        data: as for ``scalelaw.engine.fit``.
+        references: step laws: finished runs (a tidy frame with ``run``, ``step``, ``y``,
+            ``lr``, or a list of them) whose decay parameters the fit takes over.
+        **kwargs: passed to ``scalelaw.engine.fit`` (``options``, ``loss``, ``bootstrap``, ...).
+    """
+    if isinstance(law, str) and law == "auto":
+        return fit_auto(data, references=references, **kwargs)
+    if references is None:
+        return engine.fit(law, data, **kwargs)
+    law = get_law(law) if isinstance(law, str) else law
+    if not law.step_law:
+        raise InputError(f"references apply to step laws, not to '{law.name}'")
+    options = dict(kwargs.pop("options", None) or {})
+    return fit_auto(data, references=references, candidates=[(law.name, options)], **kwargs)
+
+
+def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]] = CANDIDATES,
+             **kwargs: Any) -> FitResult:
+    """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
+    on all of ``data``; the result says what was chosen and why (``options["auto"]``)."""
+    for key in ("options", "schedules"):
+        if kwargs.get(key) is not None:
+            raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
+                             f"'{key}' does not apply (name a law to set them)")
+        kwargs.pop(key, None)
+    frame = engine._frame(get_law("annealing"), data)
+    refs = None if references is None else _reference_frame(references)
+    candidates = [(name, dict(options)) for name, options in candidates]
+    quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
+    folds, split = _folds(frame, refs is not None)
+
+    scores = []
+    for name, options in candidates:
+        law = get_law(name)
+        fixed, ref_fit = _from_references(law, options, refs, quick)
+        errors, finals, failed = [], [], 0
+        for train, test in folds:
+            try:
+                r = _fit_fixed(law, train, options, fixed, quick)
+            except InputError:
+                failed += 1
+                continue
+            for run, g in test.groupby("run", sort=False):
+                whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
+                pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
+                rel = (pred - g["y"].to_numpy()) / g["y"].to_numpy()
+                errors.append(rel)
+                finals.append(rel[-1])
+        if not errors:
+            continue
+        rel = np.concatenate(errors)
+        scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
+                       "mape": float(100 * np.mean(np.abs(rel))),
+                       "final_error": float(100 * np.max(np.abs(finals))),
+                       "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
+                       "reference_params": None if ref_fit is None else ref_fit.params})
+    if not scores:
+        raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
+                         f"({split}); the logs are too short")
+    best = min(scores, key=lambda c: c["mape"])
+    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
+    alternatives = []
+    for c in scores:
+        if c is best or c["mape"] > CREDIBLE * best["mape"]:
+            continue
+        alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
+        alternatives.append({"name": c["name"], "law": c["law"], "law_options": c["law_options"],
+                             "params": alt.params})
+    if refs is not None and best["fixed"]:  # the exponent from the references too
+        law = get_law(best["law"])
+        more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
+        try:
+            alt = _fit_fixed(law, frame, best["law_options"], more, quick)
+            alternatives.append({"name": best["name"] + " (alpha from references)", "law": best["law"],
+                                 "law_options": best["law_options"], "params": alt.params})
+        except InputError:
+            pass
+    f = result.forecast
+    f["sigma"] = max(best["rms"], f["sigma"])
+    f["sigma_source"] = f"held-out error ({split})"
+    f["alternatives"] = alternatives
+    if best["fixed"]:
+        f["identified"], f["reason"] = True, ""
+        f["references"] = {"runs": sorted(map(str, refs["run"].unique())), "fixed": best["fixed"]}
+        result.warnings = [w for w in result.warnings if "not identified" not in w]
+    why = (f"lowest held-out MAPE ({best['mape']:.3f} %) of {len(scores)} candidates, {split}"
+           + ("; decay parameters taken from the references" if best["fixed"] else ""))
+    result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
+                              "split": split, "why": why,
+                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params",)}
+                                             for c in scores]}
+    return result
+
+
+def _label(name: str, options: Mapping) -> str:
+    return name + "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
+
+
+def _reference_frame(references) -> pd.DataFrame:
+    if isinstance(references, (list, tuple)):
+        parts = [r.assign(run=r["run"] if "run" in r else f"reference {i}") for i, r in enumerate(references)]
+        references = pd.concat(parts, ignore_index=True)
+    if not isinstance(references, pd.DataFrame) or not {"step", "y", "lr"} <= set(references.columns):
+        raise InputError("references: give finished runs as a frame with step, y (loss) and lr columns")
+    return references if "run" in references else references.assign(run="reference")
+
+
+def _from_references(law: Law, options, refs, kwargs) -> tuple[dict, FitResult | None]:
+    """The law's decay parameters fitted on the reference runs (empty without references)."""
+    if refs is None or not law.decay_params:
+        return {}, None
+    ref_fit = engine.fit(law, refs, options=options, **kwargs)
+    if not ref_fit.identified:
+        raise InputError(f"references: {ref_fit.forecast['reason']}")
+    return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
+
+
+def _folds(frame: pd.DataFrame, decay_known: bool) -> tuple[list, str]:
+    """(train, test) frames: leave one run out where the remaining runs can identify the law,
+    else a forward split of every run."""
+    runs = list(frame["run"].unique())
+    folds = []
+    if len(runs) > 1:
+        for run in runs:
+            train = frame[frame["run"] != run]
+            if decay_known or _decay_seen(train) >= MIN_DECAY:
+                folds.append((train, frame[frame["run"] == run]))
+        if folds:
+            return folds, f"leave one run out, {len(folds)} of {len(runs)} runs"
+    train, test = [], []
+    for _, g in frame.groupby("run", sort=False):
+        cut = g["step"].min() + FORWARD * (g["step"].max() - g["step"].min())
+        train.append(g[g["step"] <= cut])
+        test.append(g[g["step"] > cut])
+    return ([(pd.concat(train), pd.concat(test))],
+            f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
+
+
+def _decay_seen(frame: pd.DataFrame) -> float:
+    """The largest fractional LR decay inside any run of ``frame`` (logged rows)."""
+    if "lr" not in frame:
+        return 0.0
+    return float(max(1 - g["lr"].min() / g["lr"].max() for _, g in frame.groupby("run") if g["lr"].max() > 0))
+
+
+def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
+    """Fit ``law`` with ``fixed`` parameters held, reported as the full law (held parameters have
+    standard error 0 and zero rows in the covariance)."""
+    result = engine.fit(law.fix(fixed), data, options=options, **kwargs)
+    if not fixed:
+        return result
+    names = law.param_names
+    free = [i for i, n in enumerate(names) if n not in fixed]
+    cov = None
+    if result.covariance is not None:
+        cov = np.zeros((len(names), len(names)))
+        cov[np.ix_(free, free)] = result.covariance
+    samples = result.bootstrap_samples
+    if samples is not None:
+        full = np.empty((len(samples), len(names)))
+        full[:, free] = samples
+        for i, n in enumerate(names):
+            if n in fixed:
+                full[:, i] = fixed[n]
+        samples = full
+    result.law = law.bind(result.law_options)
+    result.params = {n: fixed.get(n, result.params.get(n)) for n in names}
+    result.stderr = {n: 0.0 if n in fixed else result.stderr.get(n) for n in names}
+    if result.ci is not None:
+        result.ci = {n: (fixed[n], fixed[n]) if n in fixed else result.ci[n] for n in names}
+    if result.ci_bootstrap is not None:
+        result.ci_bootstrap = {n: (fixed[n], fixed[n]) if n in fixed else result.ci_bootstrap[n] for n in names}
+    result.covariance, result.bootstrap_samples = cov, samples
+    result.theta_names = engine._theta_names(law)
+    result.options["fixed"] = dict(fixed)
+    return result
+
