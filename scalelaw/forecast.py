@@ -87,10 +87,14 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
     folds, split = _folds(frame, refs is not None)
 
-    scores = []
+    scores, skipped = [], []
     for name, options in candidates:
         law = get_law(name)
         fixed, ref_fit = _from_references(law, options, refs, quick)
+        if fixed is None:
+            skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
+                           f"({ref_fit.forecast.get('reason') or ref_fit.status})")
+            continue
         errors, finals, failed = [], [], 0
         for train, test in folds:
             try:
@@ -114,7 +118,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                        "reference_params": None if ref_fit is None else ref_fit.params})
     if not scores:
         raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
-                         f"({split}); the logs are too short")
+                         f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
     best = min(scores, key=lambda c: c["mape"])
     result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
     alternatives = []
@@ -144,7 +148,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     why = (f"lowest held-out MAPE ({best['mape']:.3f} %) of {len(scores)} candidates, {split}"
            + ("; decay parameters taken from the references" if best["fixed"] else ""))
     result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
-                              "split": split, "why": why,
+                              "split": split, "why": why, "skipped": skipped,
                               "candidates": [{k: v for k, v in c.items() if k not in ("reference_params",)}
                                              for c in scores]}
     return result
@@ -163,13 +167,21 @@ def _reference_frame(references) -> pd.DataFrame:
     return references if "run" in references else references.assign(run="reference")
 
 
-def _from_references(law: Law, options, refs, kwargs) -> tuple[dict, FitResult | None]:
-    """The law's decay parameters fitted on the reference runs (empty without references)."""
+_REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
+
+
+def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None]:
+    """The law's decay parameters fitted on the reference runs: ``({}, None)`` without references,
+    ``(None, fit)`` when the references do not identify them either (the candidate is skipped)."""
     if refs is None or not law.decay_params:
         return {}, None
-    ref_fit = engine.fit(law, refs, options=options, **kwargs)
-    if not ref_fit.identified:
-        raise InputError(f"references: {ref_fit.forecast['reason']}")
+    key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
+           int(pd.util.hash_pandas_object(refs, index=False).sum()))
+    if key not in _REFERENCE_FITS:
+        _REFERENCE_FITS[key] = engine.fit(law, refs, options=options, **kwargs)
+    ref_fit = _REFERENCE_FITS[key]
+    if not ref_fit.identified or ref_fit.status != "converged":
+        return None, ref_fit
     return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
 
 

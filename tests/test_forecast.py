@@ -1,0 +1,187 @@
+"""Forecasts (issue 13): warmup conventions, law='auto', references, identification, intervals on
+predicted curves, fit status, and multipower on a per-step log."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelaw
+from scalelaw import InputError, schedules
+from scalelaw.cli import main
+from scalelaw.laws import get_law
+
+from conftest import DATA
+
+PEAK = 3e-4
+SPECS = {
+    "constant": f"constant:peak={PEAK},total=8000,warmup=400",
+    "cosine": f"cosine:peak={PEAK},total=8000,warmup=400,final=3e-5",
+    "wsd": f"wsd:peak={PEAK},total=8000,warmup=400,decay=0.25,final=1e-5",
+    "step": f"multistep:peak={PEAK},total=8000,warmup=400,milestones=5000,gamma=0.3",
+}
+ANNEALING = {"L0": 3.0, "A": 0.5, "alpha": 0.55, "C": 0.4}
+MULTIPOWER = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "B": 300.0, "C": 2.0, "beta": 0.6, "gamma": 0.5}
+
+
+def curves(law, params, names, options, noise=5e-4, seed=0, start=450, every=50):
+    """Synthetic logs of ``law`` under ``options`` (warmup convention), logged every ``every``
+    steps from ``start`` with the lr of that step (the warmup before it is not logged)."""
+    law, rng, frames = get_law(law), np.random.default_rng(seed), []
+    for name in names:
+        lr = schedules.parse(SPECS[name])
+        steps = np.arange(start, len(lr), every)
+        y = law(law.features(lr, steps, {**law.options, **options}), **params)
+        frames.append(pd.DataFrame({"run": name, "step": steps, "lr": lr[steps],
+                                    "y": y * np.exp(rng.normal(0, noise, len(steps)))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("law, true", [("annealing", ANNEALING), ("multipower", MULTIPOWER)])
+@pytest.mark.parametrize("warmup", ["peak", "actual"])
+def test_recovers_known_parameters_under_both_warmup_conventions(law, true, warmup):
+    data = curves(law, true, ["constant", "cosine", "step"], {"warmup": warmup})
+    result = scalelaw.fit(law, data, schedules={n: SPECS[n] for n in SPECS}, options={"warmup": warmup})
+    assert result.converged
+    for name in ("L0", "A", "alpha"):
+        assert result.params[name] == pytest.approx(true[name], rel=0.05), name
+    held = curves(law, true, ["wsd"], {"warmup": warmup}, noise=0)
+    pred = result.predict(held["step"], SPECS["wsd"])
+    assert np.max(np.abs(pred - held["y"]) / held["y"]) < 3e-3
+
+
+def test_actual_warmup_ramps_an_unlogged_warmup_from_zero():
+    peak = schedules.from_log([100, 200], [1.0, 1.0], warmup="peak")
+    actual = schedules.from_log([100, 200], [1.0, 1.0], warmup="actual")
+    assert np.all(peak[:100] == 1.0)
+    assert actual[0] == 0.0 and actual[50] == pytest.approx(0.5) and actual[100] == 1.0
+    assert np.array_equal(actual[100:], peak[100:])
+    with pytest.raises(InputError, match="zero at every row"):
+        schedules.from_log([1, 2], [0.0, 0.0])
+
+
+def test_auto_chooses_the_generating_convention_and_round_trips(tmp_path):
+    data = curves("annealing", ANNEALING, ["constant", "cosine", "step"], {"warmup": "actual"}, seed=3)
+    result = scalelaw.fit("auto", data)
+    auto = result.options["auto"]
+    assert auto["law_options"]["warmup"] == "actual" and "leave one run out" in auto["split"]
+    assert {c["name"] for c in auto["candidates"]} >= {"annealing(warmup=peak)", "annealing(warmup=actual)"}
+    assert result.identified and result.status == "converged"
+    path = tmp_path / "auto.json"
+    result.to_json(path)
+    back = scalelaw.FitResult.from_json(path)
+    d = json.loads(path.read_text())
+    assert d["auto"]["chosen"] == auto["chosen"] and d["identified"] is True
+    held = curves("annealing", ANNEALING, ["wsd"], {"warmup": "actual"}, noise=0)
+    log = (held["step"].to_numpy(), held["lr"].to_numpy())
+    assert np.allclose(back.predict(held["step"], log), result.predict(held["step"], log))
+    assert np.allclose(back.predict_interval(held["step"], log)[0], result.predict_interval(held["step"], log)[0])
+
+
+def test_one_short_run_without_decay_is_not_identified_and_its_interval_is_wide():
+    full = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, noise=1e-3, every=20)
+    part = full[full["step"] <= 1600]  # a cosine to 8000 has decayed by a few % at step 1600
+    result = scalelaw.fit("auto", part)
+    assert result.identified is False and "not identified" in result.forecast["reason"]
+    assert "forward split" in result.options["auto"]["split"]
+    assert json.loads(result.to_json())["identified"] is False
+    last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
+    lo, hi = result.predict_interval(last, (full["step"], full["lr"]))
+    assert lo[0] <= y <= hi[0]  # wide, so it holds the truth rather than being confidently wrong
+    drop = ANNEALING["C"] * get_law("annealing").features(schedules.parse(SPECS["cosine"]), np.array(last),
+                                                         {"decay": 0.999, "warmup": "actual"})["S2"][0]
+    assert hi[0] - lo[0] > drop  # at least as wide as the whole loss drop of the decay
+
+
+def test_references_lend_the_decay_term_to_a_short_curve():
+    # a family: two "sizes" share alpha and C; the reference finished its runs, the target has
+    # only its first 20 %
+    small = {**ANNEALING, "L0": 3.3, "A": 0.6}
+    reference = curves("annealing", small, ["constant", "cosine"], {"warmup": "actual"}, seed=1)
+    full = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, seed=2, every=20)
+    part = full[full["step"] <= 1600]
+    alone = scalelaw.fit("auto", part)
+    helped = scalelaw.fit("auto", part, references=reference)
+    assert not alone.identified and helped.identified
+    assert set(helped.forecast["references"]["fixed"]) == set(helped.law.decay_params)
+    last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
+    log = (full["step"], full["lr"])
+    pred = helped.predict(last, log)[0]
+    lo, hi = helped.predict_interval(last, log)
+    assert abs(pred - y) / y < 0.01 and lo[0] <= y <= hi[0]
+    assert hi[0] - lo[0] < (alone.predict_interval(last, log)[1] - alone.predict_interval(last, log)[0])[0]
+
+
+def test_interval_coverage_on_synthetic_curves_is_near_nominal():
+    inside, total = 0, 0
+    for seed in range(12):
+        data = curves("annealing", ANNEALING, ["constant", "cosine"], {"warmup": "peak"}, noise=2e-3, seed=seed)
+        result = scalelaw.fit("annealing", data, schedules=SPECS)
+        held = curves("annealing", ANNEALING, ["wsd"], {"warmup": "peak"}, noise=2e-3, seed=100 + seed)
+        lo, hi = result.predict_interval(held["step"], SPECS["wsd"])
+        inside += int(np.sum((held["y"] >= lo) & (held["y"] <= hi)))
+        total += len(held)
+    assert 0.88 <= inside / total <= 0.995
+
+
+def test_status_flags_a_parameter_on_its_bound():
+    # a constant-LR curve cannot tell how much decay is worth: C ends on its bound of 0 or is singular
+    data = curves("annealing", {**ANNEALING, "C": 0.0}, ["constant"], {"warmup": "peak"}, noise=1e-3)
+    result = scalelaw.fit("annealing", data)
+    assert result.status in ("at_bound", "singular")
+    assert result.identified is False
+    d = json.loads(result.to_json())
+    assert d["status"] == result.status and d["converged"] is True
+    assert "converged" != d["status"]
+
+
+def test_level_is_validated():
+    data = curves("annealing", ANNEALING, ["constant", "cosine"], {"warmup": "peak"})
+    with pytest.raises(InputError, match="level"):
+        scalelaw.fit("annealing", data, level=1.5)
+
+
+def test_multipower_on_a_per_step_72k_log_stays_within_memory(tmp_path):
+    script = textwrap.dedent("""
+        import resource, numpy as np, pandas as pd, scalelaw
+        from scalelaw import schedules
+        from scalelaw.laws.annealing import ANNEALING, areas
+        lr = schedules.parse("cosine:peak=3e-4,total=72000,warmup=1000,final=3e-5")
+        steps = np.arange(1, 72001)
+        y = ANNEALING(areas(lr, steps, ANNEALING.options), L0=3.0, A=0.5, alpha=0.55, C=0.4)
+        y = y * np.exp(np.random.default_rng(0).normal(0, 0.005, len(steps)))
+        r = scalelaw.fit("multipower", pd.DataFrame({"step": steps, "lr": lr[1:], "y": y}))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, r.metrics["mape"])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    peak_mb, mape = map(float, out.stdout.split())
+    assert peak_mb < 1024 and mape < 1.0
+
+
+def test_cli_auto_fit_then_predict_with_intervals(tmp_path, capsys):
+    curves_dir = DATA / "multipower_law" / "csv_100"
+    fit_path = tmp_path / "auto.json"
+    files = [str(curves_dir / f"{n}.csv") for n in ("constant_24000", "cosine_24000")]
+    assert main(["fit", *files, "--law", "auto", "--save", str(fit_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["auto"]["chosen"] and out["status"] in ("converged", "at_bound", "singular")
+    assert main(["predict", str(fit_path), "--log", str(curves_dir / "wsd_20000_24000.csv"), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert len(pred["lo"]) == len(pred["hi"]) == len(pred["loss"])
+    assert all(lo < p < hi for lo, p, hi in zip(pred["lo"], pred["loss"], pred["hi"]))
+    assert main(["predict", str(fit_path), "--schedule", "cosine:peak=3e-4,total=72000,warmup=2160,final=3e-5",
+                 "--at", "24000,72000", "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["lo"][1] < pred["loss"][1] < pred["hi"][1]
+    # early run with a reference from the other size
+    part = tmp_path / "part.csv"
+    pd.read_csv(curves_dir / "cosine_72000.csv").query("step <= 14400").to_csv(part, index=False)
+    ref = DATA / "multipower_law" / "csv_25" / "cosine_72000.csv"
+    assert main(["fit", str(part), "--law", "auto", "--reference", str(ref), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["identified"] is True and out["forecast"]["references"]["fixed"]
+    assert main(["fit", str(part), "--law", "auto", "--warmup", "actual"]) == 2
