@@ -158,8 +158,9 @@ class FitResult:
             return band
         f = self.forecast
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
-        if band is None:  # no parameter uncertainty to be had: the parameters are not identified
-            var = var + (self._decay_drop(inputs, centre)) ** 2
+        if band is None or not f.get("identified", True):
+            # no parameter uncertainty to be had, or a decay term the data do not identify
+            var = var + self._decay_drop(X, schedule, extra, inputs, centre) ** 2
         stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.get("S1_max", np.inf)))
         var = var + (f.get("sigma", 0.0) * stretch * centre) ** 2
         for alt in f.get("alternatives", []):
@@ -167,17 +168,21 @@ class FitResult:
             other_in = self.inputs(X, schedule, _law=other, _options=alt["law_options"], **extra)
             var = var + (np.asarray(other(other_in, **alt["params"]), dtype=float) - centre) ** 2 / \
                 max(1, len(f["alternatives"]))
-        if not f.get("identified", True):
-            var = var + self._decay_drop(inputs, centre) ** 2
         half = z * np.sqrt(var)
         return centre - half, centre + half
 
-    def _decay_drop(self, inputs, centre) -> np.ndarray:
-        """The loss drop the fit credits to LR decay at each point (0 for laws without one)."""
-        name = self.law.decay_params[0] if self.law.decay_params else None
-        if name is None:
+    def _decay_drop(self, X, schedule, extra, inputs, centre) -> np.ndarray:
+        """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
+        prediction with the decay scale (``law.decay_params[0]``) at 0, less the prediction, less
+        the same for the schedule held at its running maximum (which has no decay, so what
+        remains there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term."""
+        if not self.law.decay_params:
             return np.zeros_like(centre)
-        return np.asarray(self.law(inputs, **{**self.params, name: 0.0}), dtype=float) - centre
+        off = {**self.params, self.law.decay_params[0]: 0.0}
+        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
+        flat = self.inputs(X, np.maximum.accumulate(lr), **extra)
+        return (np.asarray(self.law(inputs, **off), dtype=float) - centre
+                - (np.asarray(self.law(flat, **off), dtype=float) - np.asarray(self.law(flat, **self.params), dtype=float)))
 
     def inputs(self, X: Any, schedule: Any = None, _law: Law | None = None, _options: Mapping | None = None,
                **extra: Any) -> dict[str, np.ndarray]:
