@@ -28,7 +28,8 @@ from .laws import Law, get_law
 from .schedules import from_log, resolve, warmup_steps as schedules_warmup
 
 LOSSES = ("huber", "lsq")
-_CHUNK = 1024  # steps per batch when a step law predicts at many steps
+_CHUNK = 2048  # steps per batch when a step law predicts at many steps (multipower's inputs
+# grow as steps x LR blocks)
 
 
 @dataclass
@@ -125,6 +126,8 @@ class FitResult:
         Returns:
             array of X's shape (number of steps for step laws), loss units.
         """
+        if self.law.step_law and np.size(X) > _CHUNK:
+            return np.concatenate([self.predict(s, schedule, **e) for s, e in _chunks(X, inputs)])
         return np.asarray(self.law(self.inputs(X, schedule, **inputs), **self.params), dtype=float)
 
     def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95,
@@ -140,6 +143,9 @@ class FitResult:
         and, when the loss drop of LR decay is not identified, that whole drop.
         """
         _check_level(level)
+        if self.law.step_law and np.size(X) > _CHUNK:
+            parts = [self.predict_interval(s, schedule, level, **e) for s, e in _chunks(X, inputs)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         extra, inputs = inputs, self.inputs(X, schedule, **inputs)
         centre = np.asarray(self.law(inputs, **self.params), dtype=float)
         z = stats.norm.ppf(0.5 + level / 2)
@@ -197,8 +203,7 @@ class FitResult:
                              "(a spec such as 'cosine:peak=3e-4,total=24000', a per-step LR array "
                              "or a log with step and lr)")
         lr = resolve(schedule, total=int(steps.max()), warmup=options.get("warmup", "peak"))
-        out = _stack([law.features(lr, chunk, options)
-                      for chunk in np.array_split(steps, max(1, len(steps) // _CHUNK))])
+        out = law.features(lr, steps, options)
         for role in law.inputs:
             if role not in out:
                 if role not in extra:
@@ -426,8 +431,12 @@ def fit(
 
     bounds = _theta_bounds(law)
     starts, n_starts = _ranked_starts(law, X, y, bounds, loss, delta)
-    best = min((_lbfgsb(law, X, y, theta, bounds, loss, delta, max_iter) for theta in starts),
+    # several starts: each run to a loose tolerance, and the best one on to the tight one
+    loose = len(starts) > 1
+    best = min((_lbfgsb(law, X, y, theta, bounds, loss, delta, max_iter, loose) for theta in starts),
                key=lambda res: res.fun)
+    if loose:
+        best = _lbfgsb(law, X, y, best.x, bounds, loss, delta, max_iter)
     message = f"L-BFGS-B from {len(starts)} of {n_starts} starts: {_text(best.message)}"
     if law.jacobian is not None and best.success and np.isfinite(best.fun):
         # exact gradients and a converged L-BFGS-B: a polish would not move the optimum
@@ -624,9 +633,10 @@ def _covariance(law, X, y, theta, blocks=None) -> np.ndarray | None:
     return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
 
 
-def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter) -> optimize.OptimizeResult:
+def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optimize.OptimizeResult:
     """L-BFGS-B from ``theta0``. The objective is divided by its size at a perfect fit scale
-    (n * delta^2), so that the stopping tolerances are relative to the fit's own scale."""
+    (n * delta^2), so that the stopping tolerances are relative to the fit's own scale;
+    ``loose``: to a relative tolerance of 1e-9 instead of 1e-13 (to compare starts)."""
     theta0 = np.clip(theta0, bounds[:, 0], bounds[:, 1])
     scale = 1.0 / (len(y) * (delta**2 if loss == "huber" else 1e-6))
     if law.jacobian is not None:
@@ -637,7 +647,7 @@ def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter) -> optimize.Optimi
         def fun(t):
             return _objective(t, law, X, y, loss, delta) * scale
     return optimize.minimize(fun, theta0, jac=law.jacobian is not None, method="L-BFGS-B",
-                             bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-13, "gtol": 1e-9})
+                             bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-9 if loose else 1e-13, "gtol": 1e-9})
 
 
 def _ranked_starts(law, X, y, bounds, loss, delta) -> tuple[list[np.ndarray], int]:
@@ -844,6 +854,15 @@ def _steps(X: Any) -> np.ndarray:
             or np.any(steps != np.round(steps)):
         raise InputError("steps must be a non-empty list of whole numbers >= 1")
     return steps.astype(int)
+
+
+def _chunks(X: Any, extra: Mapping[str, Any]):
+    """(steps, extra inputs) of a step law's prediction in batches of at most ``_CHUNK`` steps;
+    per-step extra inputs are cut alongside, scalars passed whole."""
+    steps = _steps(X)
+    for idx in np.array_split(np.arange(len(steps)), -(-len(steps) // _CHUNK)):
+        yield steps[idx], {k: np.asarray(v)[idx] if np.ndim(v) == 1 and len(v) == len(steps) else v
+                           for k, v in extra.items()}
 
 
 def _inputs(law: Law, X: Any) -> dict[str, np.ndarray]:

@@ -154,6 +154,8 @@ def test_multipower_on_a_per_step_72k_log_stays_within_memory(tmp_path):
         y = ANNEALING(areas(lr, steps, ANNEALING.options), L0=3.0, A=0.5, alpha=0.55, C=0.4)
         y = y * np.exp(np.random.default_rng(0).normal(0, 0.005, len(steps)))
         r = scalelaw.fit("multipower", pd.DataFrame({"step": steps, "lr": lr[1:], "y": y}))
+        lo, hi = r.predict_interval(steps, (steps, lr[1:]))  # every step: inputs in batches
+        assert lo.shape == (72000,) and np.all(lo < hi)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, r.metrics["mape"])
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)

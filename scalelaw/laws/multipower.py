@@ -17,11 +17,15 @@ Conventions (explicit, since they differ between the paper and its code):
 - LR increases after warmup (cyclic schedules, re-warming) enter LD with a negative sign.
 
 Computation: LD needs, for every step t asked for, a sum over all earlier steps. The LR changes
-are gathered into blocks of at most ``block`` steps (128 by default), cut also at every step
-asked for and wherever log LR has moved by ``tol`` (0.02); within a block a change is
-represented by its total, at the change-weighted mean position and log LR. A single drop in a
-block is therefore exact. Measured against one block per step on the published curves, the
-loss differs by at most 2e-5 (cosine to 72k steps) and 2e-4 (WSD 20k-24k); the tests bound it.
+are gathered into blocks of at most ``block`` steps (128 by default), cut also wherever log LR
+has moved by ``tol`` (0.02); within a block a change is represented by its total, at the
+change-weighted mean position and log LR. The block a point lies in enters only up to the
+point's own step, exactly (from cumulative sums). The blocks depend on the schedule alone, so a
+point costs one row of K blocks (K ~ 700 for a 72k-step cosine), and the law sums only the
+blocks before each point. Measured against one block per step, the loss differs by at most
+1.2e-5 (cosine to 72k steps) and 1.2e-4 (cosine to 8k); the tests bound it. Fits average
+per-step logs to ``max_points`` per run first, and predictions at many steps go in batches
+(``FitResult.predict``), so memory stays bounded (benchmarks/bench_lr_speed.py).
 """
 from __future__ import annotations
 
@@ -40,9 +44,10 @@ OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}
 def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str, np.ndarray]:
     """Inputs of the law at ``steps`` (integers) from the per-step LR ``lr``.
 
-    Returns ``S1`` (n,), and ``drop``, ``gap``, ``log_lr`` (n, K): for each point and each block
-    of LR changes before it, the LR change, the LR area travelled since it, and the log LR just
-    after it (zero columns where a block lies after the point).
+    Returns ``S1`` (n,), and ``drop``, ``gap``, ``log_lr`` (n, K + 2): for each point, each block
+    of LR changes wholly before it, then the part of the block it lies in up to its own step
+    (drops, then rises): the LR change, the LR area travelled since it, and the log LR just after
+    it (zeros where a block lies after the point). K depends on the schedule, not on ``steps``.
     """
     width = int(options["block"])
     if width < 1:
@@ -53,67 +58,94 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
     total = len(lr) - 1
     log_lr = np.log(np.maximum(lr[1:], 1e-12 * max(lr.max(), 1e-300)))
     steps = np.asarray(steps, int)
-    marks = np.unique(np.concatenate([steps, [0, total]]))
-    grid = np.arange(0, total, width)
-    near = np.searchsorted(marks, grid)  # grid edges closer than width/2 to a step are not needed
-    gap_to_mark = np.minimum(np.abs(grid - marks[np.maximum(near - 1, 0)]),
-                             np.abs(marks[np.minimum(near, len(marks) - 1)] - grid))
-    # and where the LR changes fast, a cut each time log LR has moved by another ``tol``
+    # block edges every ``width`` steps, and where the LR changes fast, each time log LR has
+    # moved by another ``tol``
     travel = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(log_lr)))]) / float(options["tol"])
     fast = np.flatnonzero(np.diff(np.floor(travel)) > 0) + 1  # k - 1 of the first step past a cut
-    edges = np.unique(np.concatenate([marks, grid[gap_to_mark >= width / 2], fast]))
-    edges = edges[edges <= total]
+    edges = np.unique(np.concatenate([np.arange(0, total, width), fast, [total]]))
     start, end = edges[:-1], edges[1:]  # block b holds steps k in (start, end]
-    blocks = []
+    # the block a point lies in holds steps (edge, point]: its part up to the point, exactly
+    edge = edges[np.searchsorted(edges, steps, side="right") - 1]
+    at = s1[steps]
+    drop, gap, loglr = [], [], []
     for sign in (1.0, -1.0):  # drops and rises apart, so that weights never cancel
         w = np.maximum(sign * change, 0.0)
-        size = np.add.reduceat(w, start)
+        sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (w, w * s1[:-1], w * log_lr)]
+        size, pos, mean_log = ((s[end] - s[start]) for s in sums)
         keep = size > 0
-        if keep.any():
-            pos = np.add.reduceat(w * s1[:-1], start)[keep] / size[keep]  # weighted S1(k-1)
-            loglr = np.add.reduceat(w * log_lr, start)[keep] / size[keep]
-            blocks.append((sign * size[keep], pos, loglr, end[keep]))
-    if not blocks:
-        zero = np.zeros((len(steps), 1))
-        return {"S1": s1[steps], "drop": zero, "gap": zero, "log_lr": zero}
-    size, pos, loglr, last = (np.concatenate(parts) for parts in zip(*blocks))
-    before = last[None, :] <= steps[:, None]
-    return {
-        "S1": s1[steps],
-        "drop": np.where(before, size[None, :], 0.0),
-        "gap": np.where(before, s1[steps][:, None] - pos[None, :], 0.0),
-        "log_lr": np.broadcast_to(loglr, before.shape).copy(),
-    }
+        size, pos, mean_log, last = size[keep], pos[keep] / size[keep], mean_log[keep] / size[keep], end[keep]
+        before = last[None, :] <= steps[:, None]
+        part = [s[steps] - s[edge] for s in sums]
+        has = part[0] > 0
+        own = np.where(has, part[0], 1.0)
+        drop += [np.where(before, sign * size, 0.0), np.where(has, sign * part[0], 0.0)[:, None]]
+        gap += [np.where(before, at[:, None] - pos, 0.0), np.where(has, at - part[1] / own, 0.0)[:, None]]
+        loglr += [np.where(before, mean_log, 0.0), np.where(has, part[2] / own, 0.0)[:, None]]
+    return {"S1": at, "drop": np.hstack(drop), "gap": np.hstack(gap), "log_lr": np.hstack(loglr)}
+
+
+_LAST: list = [None, None]  # [inputs["gap"], its entries]; [key, _parts' result]
+
+
+def _entries(inputs: Inputs):
+    """The (point, block) pairs where a block lies before its point, flat and point by point:
+    (the points that have any, where each one's entries start), drop, gap, log LR. The (n, K)
+    inputs are about half zeros (blocks after their point)."""
+    if _LAST[0] is None or _LAST[0][0] is not inputs["gap"]:  # holding the array keeps its id its own
+        rows, cols = np.nonzero(inputs["drop"])  # row by row
+        count = np.bincount(rows, minlength=len(inputs["drop"]))
+        points = (count > 0, np.cumsum(count)[count > 0] - count[count > 0])  # points with entries, their starts
+        _LAST[0] = (inputs["gap"], (points, inputs["drop"][rows, cols], inputs["gap"][rows, cols],
+                                    inputs["log_lr"][rows, cols]))
+        _LAST[1] = None
+    return _LAST[0][1]
 
 
 def _parts(inputs: Inputs, C: float, beta: float, gamma: float):
-    """scaled = lr_k^-gamma * S_k(t); u = C*scaled + 1; q = u^-beta; log u."""
-    scaled = np.exp(-gamma * inputs["log_lr"]) * inputs["gap"]
+    """The entries of ``_entries``, with scaled = lr_k^-gamma * S_k(t), log u with u = C*scaled
+    + 1, and q = u^-beta. The optimiser asks for the loss and then its Jacobian at the same
+    parameters: the last result is kept for that."""
+    entries = _entries(inputs)
+    if _LAST[1] is not None and _LAST[1][0] == (C, beta, gamma):
+        return _LAST[1][1]
+    rows, drop, gap, log_lr = entries
+    scaled = np.exp(-gamma * log_lr) * gap
     log_u = np.log1p(C * scaled)
-    return scaled, log_u, np.exp(-beta * log_u)
+    out = rows, drop, log_lr, scaled, log_u, np.exp(-beta * log_u)
+    _LAST[1] = ((C, beta, gamma), out)
+    return out
+
+
+def _by_point(rows, values: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (flat entries, as from ``_entries``) point by point; 0 for a point with none."""
+    has, starts = rows
+    out = np.zeros(len(has))
+    if len(starts):
+        out[has] = np.add.reduceat(values, starts)
+    return out
 
 
 def multipower_law(inputs: Inputs, L0: float, A: float, alpha: float, B: float, C: float,
                    beta: float, gamma: float) -> np.ndarray:
     """Loss at the points of ``inputs`` (from ``drop_terms``), loss units."""
-    _, _, q = _parts(inputs, C, beta, gamma)
-    return L0 + A * inputs["S1"] ** -alpha - B * np.sum(inputs["drop"] * (1.0 - q), axis=-1)
+    rows, drop, _, _, _, q = _parts(inputs, C, beta, gamma)
+    return L0 + A * inputs["S1"] ** -alpha - B * _by_point(rows, drop * (1.0 - q))
 
 
 def _jacobian(inputs: Inputs, L0: float, A: float, alpha: float, B: float, C: float, beta: float,
               gamma: float) -> np.ndarray:
-    scaled, log_u, q = _parts(inputs, C, beta, gamma)
-    drop, s1 = inputs["drop"], inputs["S1"]
+    rows, drop, log_lr, scaled, log_u, q = _parts(inputs, C, beta, gamma)
+    s1 = inputs["S1"]
     power = s1**-alpha
     d_scaled = drop * beta * q / (1.0 + C * scaled) * scaled  # drop * dG/du * scaled
     return np.stack([
         np.ones_like(s1),
         power,
         -A * power * np.log(s1),
-        -np.sum(drop * (1.0 - q), axis=-1),
-        -B * np.sum(d_scaled, axis=-1),
-        -B * np.sum(drop * q * log_u, axis=-1),
-        B * C * np.sum(d_scaled * inputs["log_lr"], axis=-1),
+        -_by_point(rows, drop * (1.0 - q)),
+        -B * _by_point(rows, d_scaled),
+        -B * _by_point(rows, drop * q * log_u),
+        B * C * _by_point(rows, d_scaled * log_lr),
     ], axis=-1)
 
 
@@ -151,7 +183,7 @@ MULTIPOWER = register(Law(
     jacobian=_jacobian,
     features=drop_terms,
     options=OPTIONS,
-    refine=2,
+    refine=3,
     decay_params=("B", "C", "beta", "gamma"),
     max_points=1024,
 ))
