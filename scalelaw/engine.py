@@ -57,7 +57,8 @@ class FitResult:
         forecast: step laws: what the forecast intervals need (``sigma``, the relative error
             scale and where it came from; ``S1_max``; ``identified`` and its ``reason``; and,
             from ``law="auto"`` or references, ``alternatives``: other plausible fits, whose
-            spread widens the intervals). Empty for other laws.
+            spread widens the intervals; with references, ``transfer``: the relative error of
+            a decay term taken from other runs). Empty for other laws.
     """
 
     law: Law
@@ -140,7 +141,8 @@ class FitResult:
         from held-out runs or a forward split with ``law="auto"``, else the in-sample scatter),
         grown with the extrapolation in LR area (``1 + ln(S1 / S1_max)`` beyond the fitted
         ``S1_max``); the spread of the other plausible fits (``forecast["alternatives"]``);
-        and, when the loss drop of LR decay is not identified, that whole drop.
+        and, when the loss drop of LR decay is not identified, that whole drop, or, when it was
+        taken from reference runs, ``forecast["transfer"]`` (a relative error) times that drop.
         """
         _check_level(level)
         if self.law.step_law and np.size(X) > _CHUNK:
@@ -164,9 +166,14 @@ class FitResult:
             return band
         f = self.forecast
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+        drop = 0.0
+        if band is None or not f.get("identified", True) or f.get("transfer"):
+            drop = self._decay_drop(X, schedule, extra, inputs, centre)
         if band is None or not f.get("identified", True):
             # no parameter uncertainty to be had, or a decay term the data do not identify
-            var = var + self._decay_drop(X, schedule, extra, inputs, centre) ** 2
+            var = var + drop ** 2
+        elif f.get("transfer"):  # a decay term taken over from other runs: a relative error on it
+            var = var + (f["transfer"] * drop) ** 2
         stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.get("S1_max", np.inf)))
         var = var + (f.get("sigma", 0.0) * stretch * centre) ** 2
         for alt in f.get("alternatives", []):

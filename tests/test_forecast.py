@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
-from scalelaw import InputError, schedules
+from scalelaw import InputError, forecast, schedules
 from scalelaw.cli import main
 from scalelaw.laws import get_law
 
@@ -112,7 +112,11 @@ def test_references_lend_the_decay_term_to_a_short_curve():
     pred = helped.predict(last, log)[0]
     lo, hi = helped.predict_interval(last, log)
     assert abs(pred - y) / y < 0.01 and lo[0] <= y <= hi[0]
-    assert hi[0] - lo[0] < (alone.predict_interval(last, log)[1] - alone.predict_interval(last, log)[0])[0]
+    # the decay term taken over carries forecast.TRANSFER as a relative error: the band is as wide
+    # as that error on the decay drop, not wider
+    assert helped.forecast["transfer"] == forecast.TRANSFER
+    drop = helped._decay_drop(last, log, {}, helped.inputs(last, log), np.array([pred]))[0]
+    assert 0.9 * 2 * 1.96 * forecast.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * forecast.TRANSFER * drop
 
 
 def test_interval_coverage_on_synthetic_curves_is_near_nominal():

@@ -79,7 +79,9 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
         has = part[0] > 0
         own = np.where(has, part[0], 1.0)
         drop += [np.where(before, sign * size, 0.0), np.where(has, sign * part[0], 0.0)[:, None]]
-        gap += [np.where(before, at[:, None] - pos, 0.0), np.where(has, at - part[1] / own, 0.0)[:, None]]
+        # (>= 0: positions come from differences of cumulative sums, which can round past the point)
+        gap += [np.where(before, np.maximum(at[:, None] - pos, 0.0), 0.0),
+                np.where(has, np.maximum(at - part[1] / own, 0.0), 0.0)[:, None]]
         loglr += [np.where(before, mean_log, 0.0), np.where(has, part[2] / own, 0.0)[:, None]]
     return {"S1": at, "drop": np.hstack(drop), "gap": np.hstack(gap), "log_lr": np.hstack(loglr)}
 
