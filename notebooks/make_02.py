@@ -106,7 +106,7 @@ cells = [
     md("Alone, the early fits flag the decay term as not identified and their bands open wide "
        "enough to hold the truth. With the references the forecast is within 1 % from the first "
        "20 % of the run. What the decay is worth differs between model sizes (the 25M model's C "
-       "is about 25 % below the 100M model's), so a decay term taken from references carries that "
+       "is about 20 % below the 100M model's), so a decay term taken from references carries that "
        "as a relative error (`forecast['transfer']`): the bands are about 3 % of the loss wide "
        "for this cosine, and they hold the truth even though the forecasts from 20 % and 40 % "
        "are 0.8-0.9 % high. The figures for both sizes and both schedules are printed by "

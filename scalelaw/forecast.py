@@ -50,7 +50,7 @@ CANDIDATES: tuple[tuple[str, dict], ...] = (
 CREDIBLE = 2.0  # candidates within this factor of the best held-out MAPE widen the interval
 # Relative error of a decay term taken from reference runs (1 sd): the loss drop of LR decay is
 # not the same for every model size. On the curves of Luo et al., the annealing law's C fitted
-# on the 72k-step runs is 0.333 at 25M and 0.426 at 100M (25 % apart), while A and alpha are 7 %
+# on the 72k-step runs is 0.333 at 25M and 0.426 at 100M (28 % higher), while A and alpha are 7 %
 # and 3 % apart; benchmarks/bench_forecast.py measures the effect on the intervals.
 TRANSFER = 0.25
 FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
