@@ -86,35 +86,42 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
     return {"S1": at, "drop": np.hstack(drop), "gap": np.hstack(gap), "log_lr": np.hstack(loglr)}
 
 
-_LAST: list = [None, None]  # [inputs["gap"], its entries]; [key, _parts' result]
+# The last inputs seen and their entries, and the last (entries, C, beta, gamma) and _parts'
+# result. Each is one tuple, read once and replaced whole, so that threads never mix them up;
+# holding the inputs' array keeps its id its own.
+_ENTRIES: tuple = (None, None)
+_PARTS: tuple = (None, None, None)
 
 
 def _entries(inputs: Inputs):
     """The (point, block) pairs where a block lies before its point, flat and point by point:
     (the points that have any, where each one's entries start), drop, gap, log LR. The (n, K)
     inputs are about half zeros (blocks after their point)."""
-    if _LAST[0] is None or _LAST[0][0] is not inputs["gap"]:  # holding the array keeps its id its own
+    global _ENTRIES
+    key, entries = _ENTRIES
+    if key is not inputs["gap"]:
         rows, cols = np.nonzero(inputs["drop"])  # row by row
         count = np.bincount(rows, minlength=len(inputs["drop"]))
         points = (count > 0, np.cumsum(count)[count > 0] - count[count > 0])  # points with entries, their starts
-        _LAST[0] = (inputs["gap"], (points, inputs["drop"][rows, cols], inputs["gap"][rows, cols],
-                                    inputs["log_lr"][rows, cols]))
-        _LAST[1] = None
-    return _LAST[0][1]
+        entries = (points, inputs["drop"][rows, cols], inputs["gap"][rows, cols], inputs["log_lr"][rows, cols])
+        _ENTRIES = (inputs["gap"], entries)
+    return entries
 
 
 def _parts(inputs: Inputs, C: float, beta: float, gamma: float):
     """The entries of ``_entries``, with scaled = lr_k^-gamma * S_k(t), log u with u = C*scaled
     + 1, and q = u^-beta. The optimiser asks for the loss and then its Jacobian at the same
     parameters: the last result is kept for that."""
+    global _PARTS
     entries = _entries(inputs)
-    if _LAST[1] is not None and _LAST[1][0] == (C, beta, gamma):
-        return _LAST[1][1]
+    key, values, out = _PARTS
+    if key is entries and values == (C, beta, gamma):
+        return out
     rows, drop, gap, log_lr = entries
     scaled = np.exp(-gamma * log_lr) * gap
     log_u = np.log1p(C * scaled)
     out = rows, drop, log_lr, scaled, log_u, np.exp(-beta * log_u)
-    _LAST[1] = ((C, beta, gamma), out)
+    _PARTS = (entries, (C, beta, gamma), out)
     return out
 
 
