@@ -19,6 +19,7 @@ from .errors import InputError
 from .engine import FitResult
 from .forecast import fit
 from .compare import compare, format_comparison, format_versus_total, versus_total
+from . import io
 from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, get_law
@@ -112,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="budget(s), comma-separated: FLOPs for chinchilla, total parameters Ne + Nd for encdec")
     a.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
+
+    i = sub.add_parser("inspect", help="what scalelaw reads from logs: format, rows, runs, each column's role")
+    i.add_argument("files", nargs="+", type=Path, help="log files or TensorBoard folders")
+    for flag, role in (("--step", "step"), ("--y", "y"), ("--lr", "lr")):
+        i.add_argument(flag, *(["--loss"] if role == "y" else []), dest=role, help=f"{role} column, when not recognised")
+    i.add_argument("--group", help="column that tells runs apart inside one file")
+    i.add_argument("--json", action="store_true", help="print one JSON object per file, one per line")
 
     c = sub.add_parser("compare", help="fit several step laws on some logs, report their error on others")
     c.add_argument("files", nargs="+", help="logs to fit on")
@@ -353,10 +361,13 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     if data["run"].nunique() > 1:
         raise InputError(f"{args.log}: holds several runs; give one run per file")
     steps = data["step"].to_numpy()
-    if np.any(steps < 1) or np.any(steps != np.round(steps)):
-        raise InputError(f"{args.log}: column '{data.attrs['columns']['step']}': steps must be whole numbers >= 1")
+    if np.any(steps != np.round(steps)) or not np.any(steps >= 1):
+        raise InputError(f"{args.log}: column '{data.attrs['columns']['step']}': steps must be whole numbers, "
+                         "some of them >= 1")
     log = (steps, data["lr"].to_numpy())
     lr = from_log(*log, warmup=result.law_options.get("warmup", "peak"))
+    data = data[steps >= 1]  # step 0 lends its LR to the schedule; the loss is predicted after it
+    steps = data["step"].to_numpy()
     loss = result.predict(steps.astype(int), log, **extra)
     lo, hi = result.predict_interval(steps.astype(int), log, level=args.level, **extra)
     out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
@@ -467,10 +478,36 @@ def _step_laws() -> list[str]:
     return [name for name in available_laws() if get_law(name).step_law]
 
 
+def cmd_inspect(args) -> int:
+    columns = {"step": args.step, "y": args.y, "lr": args.lr}
+    reports = [io.inspect(path, columns, args.group) for path in args.files]  # all read before printing
+    for r in reports:
+        if args.json:
+            print(json.dumps(r))
+            continue
+        runs = r["runs"]
+        print(f"{r['file']}: {r['format']}, {r['rows']} rows, {len(runs)} run(s)"
+              + (f" by column '{r['run_column']}'" if r["run_column"] else "")
+              + (f": {', '.join(runs[:8])}{' ...' if len(runs) > 8 else ''}" if len(runs) > 1 else ""))
+        print(f"  {'column':<28} {'role':<6} {'values':>8}")
+        for c in r["columns"]:
+            print(f"  {c['name'][:28]:<28} {c['role'] or '':<6} {c['values']:>8}")
+        if "curve" in r:
+            k = r["curve"]
+            steps = f", steps {k['steps'][0]:g}-{k['steps'][1]:g}" if "steps" in k else ""
+            print(f"  as a loss curve ({', '.join(k['roles'])}): {k['rows']} rows in {k['runs']} run(s){steps}")
+            for note in k["notes"]:
+                print(f"  note: {note}")
+        if "problem" in r:
+            print(f"  problem: {r['problem']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
+                    "inspect": cmd_inspect,
                     "train": cmd_train, "sweep": cmd_sweep}
         return commands[args.command](args)
     except InputError as exc:

@@ -465,7 +465,7 @@ def fit(
     result = FitResult(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
-        warnings=notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
+        warnings=frame.attrs.get("notes", []) + notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
                                  "seed": seed, "runs": int(frame["run"].nunique()),
                                  **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
@@ -781,15 +781,22 @@ def _frame(law: Law, data) -> pd.DataFrame:
         raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
     if "run" not in frame.columns:
         frame["run"] = "run"
+    notes = list(frame.attrs.get("notes", []))
     if law.step_law:
         steps = frame["step"].to_numpy()
-        if np.any(steps < 1) or np.any(steps != np.round(steps)):
-            raise InputError("column 'step': steps must be whole numbers >= 1")
+        if np.any(steps < 0) or np.any(steps != np.round(steps)):
+            raise InputError("column 'step': steps must be whole numbers >= 0")
+        if np.any(steps == 0):  # the loss before the first update: no LR area yet to fit it by
+            if "lr" in frame.columns and np.all(steps == 0):
+                raise InputError("column 'step': every row is at step 0")
+            notes.append(f"step 0 (the loss before any update) is not fitted: {int(np.sum(steps == 0))} row(s)")
+            frame = frame[steps > 0]
         frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
         dup = frame.duplicated(["run", "step"])
         if dup.any():
             raise InputError(f"column 'step': step {frame['step'][dup].iloc[0]:g} appears twice in run "
                              f"'{frame['run'][dup].iloc[0]}'")
+    frame.attrs["notes"] = notes
     return frame
 
 
@@ -817,8 +824,9 @@ def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options):
                 raise InputError(f"run '{run}': no schedule given for it (schedules has "
                                  f"{', '.join(map(str, schedules))})")
             lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
-        elif "lr" in g.columns:
-            lr = from_log(steps, g["lr"].to_numpy(float), warmup=warmup)
+        elif "lr" in g.columns:  # from every row of the log that had an lr (load_runs), else these
+            logged = frame.attrs.get("lr_log", {}).get(str(run)) or (steps, g["lr"].to_numpy(float))
+            lr = from_log(*logged, total=int(max(steps.max(), logged[0][-1])), warmup=warmup)
         else:
             raise InputError(f"run '{run}': law '{law.name}' needs the LR of every step: the log has no "
                              "lr column and no schedule was given (--lr COL or --schedule SPEC)")

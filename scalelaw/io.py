@@ -1,7 +1,20 @@
 """Read training logs into one tidy pandas frame and validate them; write output files atomically.
 
-Formats: CSV (also a Weights & Biases chart export, one ``RUN - metric`` column per run),
-JSON lines, and Hugging Face ``trainer_state.json`` (its ``log_history``).
+Formats, recognised from the file (``read_table``):
+
+- delimited text: CSV, TSV, semicolon- or whitespace-separated, spaces after the commas;
+- Weights & Biases exports: run history (``_step`` column; metrics logged at different steps
+  leave empty cells) and chart/panel exports (one ``RUN - metric`` column per run);
+- JSON lines, and Hugging Face ``trainer_state.json`` (its ``log_history``);
+- TensorBoard event files, or folders of them (one run per folder; needs ``tbparse``:
+  ``pip install 'scalelaw[tensorboard]'``);
+- nanoGPT-style text logs (``iter 100: loss 3.2145, time 45.12ms`` and
+  ``step 250: train loss 3.1, val loss 3.2``).
+
+Logs as trainers write them: an lr logged less often than the loss is interpolated by step;
+step 0 is a step; a resumed run that logged some steps again keeps the last occurrence of each
+(``frame.attrs["notes"]`` says so); a run column (``run``, ``run_id``, ``name``, ``seed``, ...)
+splits curves into runs.
 
 The tidy frame has a ``run`` column plus one column per *role* that a law needs:
 ``x`` (size: parameters, tokens or compute), ``y`` (loss), ``step`` and ``lr``; for the
@@ -25,10 +38,11 @@ from .errors import InputError
 
 # Recognised column names per role, in order of preference (matched case-insensitively).
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
-    "step": ("step", "_step", "global_step", "iter", "iteration", "trainer/global_step"),
-    "y": ("loss", "train/loss", "train_loss", "eval_loss", "eval/loss", "val_loss", "val/loss",
-          "validation_loss"),
-    "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr"),
+    "step": ("step", "_step", "global_step", "iter", "iteration", "trainer/global_step", "steps"),
+    "y": ("loss", "train/loss", "train_loss", "loss/train", "eval_loss", "eval/loss", "val_loss",
+          "val/loss", "loss/val", "validation_loss"),
+    "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr", "lr-adamw", "lr-adam", "lr-sgd",
+           "learning-rate", "learning rate"),
     "x": ("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
           "flops"),
     "N": ("n", "n_params", "params", "parameters", "model_size", "model size"),
@@ -45,35 +59,103 @@ ROLE_CHECKS = {
     "lr": ("a non-negative number", lambda v: v >= 0),
     **{role: ("a positive number", lambda v: v > 0) for role in ("N", "D", "C", "Ne", "Nd")},
 }
+# Columns that tell runs apart in one file of curves (``--group`` names another).
+RUN_NAMES = ("run", "run_id", "run_name", "runid", "name", "experiment", "seed", "dir_name")
+# nanoGPT-style lines: "iter 100: loss 3.2145, time 45.12ms, mfu 12.3%", "step 250: train loss 3.1, val loss 3.2"
+_TEXT_LINE = re.compile(r"^\s*(?P<kind>iter|step)\s+(?P<step>\d+)\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
+_TEXT_PAIR = re.compile(r"(?P<key>[A-Za-z][A-Za-z _/-]*?)\s*[:=]?\s+(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\s*(?:ms|s|%)?\s*(?:,|$)")
 _WANDB_COLUMN = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
-    """Read one log file into a raw frame.
+    """Read one log (a file, or a folder of TensorBoard event files) into a raw frame.
 
     Returns ``(frame, sparse)``; ``sparse`` is True for formats where each record logs only some
-    metrics (JSON lines, trainer_state.json, W&B exports), whose rows missing a needed value are
-    dropped rather than rejected.
+    metrics (JSON lines, trainer_state.json, W&B exports, TensorBoard, text logs), whose rows
+    missing a needed value are dropped rather than rejected. ``frame.attrs["format"]`` names
+    the format that was recognised.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if not path.is_file():
+    if path.is_dir() or path.name.startswith("events.out.tfevents"):
+        frame, sparse, fmt = _read_tensorboard(path), True, "TensorBoard"
+    elif not path.is_file():
         raise InputError(f"{path}: not a file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            return _read_trainer_state(path), True
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True), True
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: cannot be read as a {suffix.lstrip('.') or 'CSV'} table ({first})") from None
+    else:
+        frame, sparse, fmt = _read_file(path)
     if frame.empty:
         raise InputError(f"{path}: has a header but no data rows")
     wandb = _from_wandb_export(frame)
-    return (wandb, True) if wandb is not None else (frame, False)
+    if wandb is not None:
+        frame, sparse, fmt = wandb, True, "W&B chart export"
+    elif any(str(c) in ("_step", "_runtime", "_timestamp") for c in frame.columns):
+        sparse, fmt = True, "W&B run history"  # each metric logged at its own steps: empty cells
+    frame.attrs["format"] = fmt
+    return frame, sparse
+
+
+def _read_file(path: Path) -> tuple[pd.DataFrame, bool, str]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return _read_trainer_state(path), True, "trainer_state.json"
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True), True, "JSON lines"
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(1 << 16)
+        if any(_text_record(line) for line in head.splitlines()[:2000]):
+            return _read_text_log(path), True, "text log (nanoGPT style)"
+        header = next((line for line in head.splitlines() if line.strip()), "")
+        for sep, name in (("\t", "TSV"), (";", "semicolon-separated"), (",", "CSV")):
+            if sep in header:
+                return pd.read_csv(path, sep=sep, skipinitialspace=True), False, name
+        if len(header.split()) > 1:
+            return pd.read_csv(path, sep=r"\s+"), False, "whitespace-separated"
+        return pd.read_csv(path), False, "CSV"
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot be read as a {suffix.lstrip('.') or 'CSV'} table ({first})") from None
+
+
+def _text_record(line: str) -> dict | None:
+    """``{"step": .., name: value, ...}`` from a nanoGPT-style line, or None."""
+    m = _TEXT_LINE.match(line)
+    if not m:
+        return None
+    pairs = {re.sub(r"[\s/-]+", "_", p["key"].strip().lower()): float(p["value"])
+             for p in _TEXT_PAIR.finditer(m["rest"])}
+    return {"step": int(m["step"]), **pairs} if pairs else None
+
+
+def _read_text_log(path: Path) -> pd.DataFrame:
+    """Training-loop prints, one record per ``iter N: ...`` or ``step N: ...`` line; other lines
+    (configuration, warnings) are skipped."""
+    with open(path, encoding="utf-8") as fh:
+        records = [r for r in map(_text_record, fh) if r]
+    return pd.DataFrame.from_records(records)
+
+
+def _read_tensorboard(path: Path) -> pd.DataFrame:
+    """Scalars of an event file or of a folder of runs (one run per folder holding events)."""
+    try:
+        from tbparse import SummaryReader
+    except ImportError:
+        raise InputError(f"{path}: reading TensorBoard logs needs tbparse: pip install 'scalelaw[tensorboard]'") from None
+    try:
+        frame = SummaryReader(str(path), pivot=True, extra_columns={"dir_name"}).scalars
+    except Exception as exc:  # a corrupt event file: tbparse and tensorboard raise many types
+        raise InputError(f"{path}: cannot be read as TensorBoard events ({type(exc).__name__}: {exc})") from None
+    if frame is None or frame.empty:
+        raise InputError(f"{path}: no TensorBoard scalars found (expected events.out.tfevents.* files)")
+    # a tag written twice at one step (a resumed run) comes back as a list: its last value
+    for col in frame.columns:
+        if frame[col].dtype == object and col != "dir_name":
+            frame[col] = frame[col].map(lambda v: v[-1] if isinstance(v, list) else v)
+    if "dir_name" in frame.columns:
+        frame = frame.rename(columns={"dir_name": "run"})
+        frame["run"] = frame["run"].replace("", path.stem if path.is_file() else path.name)
+    return frame
 
 
 def _read_trainer_state(path: Path) -> pd.DataFrame:
@@ -114,7 +196,8 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
         if name in lower:
             return lower[name]
     flag = {"y": "--y/--loss", "N": "--n/--size", "D": "--d (or compute with --c)"}.get(role, f"--{role.lower()}")
-    raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present})")
+    raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present}; "
+                     f"see: scalelaw inspect {path})")
 
 
 def _show(value) -> str:
@@ -128,29 +211,59 @@ def _row_label(path: Path, index: int, sparse: bool) -> str:
     return f"record {index + 1}" if sparse or path.suffix.lower() != ".csv" else f"line {index + 2}"
 
 
-def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
-              sparse_y: bool = False) -> pd.DataFrame:
-    """Coerce the role columns to float and check them; returns a frame with role names.
-    ``sparse_y``: rows without a loss are dropped (a loss logged every k steps, such as val_loss)."""
+def _numeric(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool) -> pd.DataFrame:
+    """The role columns as floats, named by role (NaN where a cell is empty)."""
     out = pd.DataFrame(index=frame.index)
     for role, col in mapping.items():
         raw = frame[col]
         values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna()
+        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if bad.any():
             i = bad.idxmax()
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
                              f"{_show(raw[i])} is not a number")
         out[role] = values.astype(float)
+    return out
+
+
+def _fill_lr(out: pd.DataFrame, col: str, path: Path) -> list[str]:
+    """Interpolate, by step within each run, an lr logged less often than the other columns
+    (held at the first and last logged values beyond them). Returns notes."""
+    if not out["lr"].isna().any():
+        return []
+    notes = []
+    for run, g in out.groupby("run", sort=False):
+        known = g[g["lr"].notna() & g["step"].notna()].drop_duplicates("step", keep="last").sort_values("step")
+        if known.empty:
+            raise InputError(f"{path}: column '{col}' has no value in run '{run}' (an lr logged at least "
+                             "once per run is needed; or give --schedule)")
+        fill = g.index[g["lr"].isna() & g["step"].notna()]
+        if len(fill):
+            out.loc[fill, "lr"] = np.interp(out.loc[fill, "step"], known["step"], known["lr"])
+            notes.append(f"{path}: run '{run}': column '{col}' logged at {len(known)} steps; "
+                         f"interpolated by step at {len(fill)} more")
+    return notes
+
+
+def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
+              sparse_y: bool = False, out: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Coerce the role columns to float and check them; returns a frame with role names.
+    ``sparse_y``: rows without a loss are dropped (a loss logged every k steps, such as val_loss).
+    ``out``: the role columns already made numeric (``_numeric``)."""
+    out = _numeric(frame, mapping, path, sparse) if out is None else out
     if sparse_y and "y" in out and out["y"].notna().any():
         out = out[out["y"].notna()]
-    missing = out.isna().any(axis=1)
+    roles = [r for r in mapping if r in out.columns]
+    missing = out[roles].isna().any(axis=1)
     if sparse:
         out = out[~missing]
     elif missing.any():
         i = missing.idxmax()
-        col = mapping[out.columns[out.loc[i].isna()][0]]
+        col = mapping[out[roles].columns[out.loc[i, roles].isna()][0]]
         raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: value is missing (NaN)")
+    if out.empty:
+        raise InputError(f"{path}: no row has all of {', '.join(repr(mapping[r]) for r in roles)} "
+                         "(see: scalelaw inspect FILE)")
     for role, col in mapping.items():
         values = out[role].to_numpy()
         what, ok = ROLE_CHECKS[role]
@@ -161,6 +274,12 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
                              f"{float(values[np.argmax(bad)])!r} is not {what}")
     return out
+
+
+def run_column(frame: pd.DataFrame) -> str | None:
+    """The column that tells runs apart in a file of curves, by its name (``RUN_NAMES``)."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    return next((lower[n] for n in RUN_NAMES if n in lower and frame[lower[n]].notna().any()), None)
 
 
 def run_names(paths: Iterable[str | Path]) -> list[str]:
@@ -193,7 +312,9 @@ def load_runs(
         step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
 
     Returns:
-        Frame sorted by run then step/x. ``frame.attrs["columns"]`` maps role -> chosen column.
+        Frame sorted by run then step/x. ``frame.attrs["columns"]`` maps role -> chosen column,
+        ``attrs["notes"]`` says what was dropped or filled, and ``attrs["lr_log"]`` (run ->
+        (steps, lr)) keeps the LR of rows that logged no loss (the schedule of step laws).
 
     Raises:
         InputError: one line naming the file, column and row, for any unusable input.
@@ -207,6 +328,8 @@ def load_runs(
     roles = tuple(roles)
     columns = dict(columns or {})
     frames, chosen = [], {}
+    notes: list[str] = []
+    lr_logs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for path, name in zip(paths, names):
         raw, sparse = read_table(path)
         if where:
@@ -217,18 +340,28 @@ def load_runs(
             if raw.empty:
                 raise InputError(f"{path}: no rows left after --where {where!r}")
         mapping = {role: pick_column(raw, role, columns.get(role), path) for role in roles}
-        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None)
-        if group is not None:
-            if group not in raw.columns:
-                present = ", ".join(map(str, raw.columns))
-                raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
-            labels = raw.loc[tidy.index, group].astype(str)
-            tidy.insert(0, "run", labels if len(paths) == 1 else name + "/" + labels)
-        elif "run" in raw.columns and sparse:
-            tidy.insert(0, "run", raw.loc[tidy.index, "run"].astype(str))
+        if group is not None and group not in raw.columns:
+            present = ", ".join(map(str, raw.columns))
+            raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
+        by = group if group is not None else run_column(raw) if "step" in roles else \
+            "run" if sparse and "run" in raw.columns else None
+        values = _numeric(raw, mapping, path, sparse)
+        if by is not None:
+            labels = raw[by].astype(str)
+            values.insert(0, "run", labels if len(paths) == 1 else name + "/" + labels)
         else:
-            tidy.insert(0, "run", name if len(paths) > 1 else "run")
-        _check_duplicate_steps(tidy, mapping, path, sparse)
+            values.insert(0, "run", name if len(paths) > 1 else "run")
+        if "lr" in mapping and "step" in mapping:
+            notes += _fill_lr(values, mapping["lr"], path)
+        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None, out=values)
+        if "step" in tidy.columns:
+            tidy, dropped = _resumed(tidy, mapping, path, sparse, split=by is None)
+            notes += dropped
+        if "lr" in mapping and "step" in mapping:  # rows with an lr but no loss still tell the schedule
+            for run, g in values[values["step"].notna() & values["lr"].notna()].groupby("run", sort=False):
+                g = g.drop_duplicates("step", keep="last").sort_values("step")
+                if len(g) > (tidy["run"] == run).sum():
+                    lr_logs[str(run)] = (g["step"].to_numpy(float), g["lr"].to_numpy(float))
         frames.append(tidy)
         for role, col in mapping.items():
             chosen.setdefault(role, col)
@@ -243,23 +376,71 @@ def load_runs(
     tidy = tidy.sort_values(["run", key], kind="stable").reset_index(drop=True)
     tidy.attrs["columns"] = chosen
     tidy.attrs["files"] = [str(p) for p in paths]
+    tidy.attrs["notes"] = notes
+    if lr_logs:  # run -> (steps, lr) of every row that logged an lr, for the schedule of step laws
+        tidy.attrs["lr_log"] = lr_logs
     return tidy
 
 
-def _check_duplicate_steps(tidy: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool) -> None:
-    if "step" not in tidy.columns:
-        return
-    dup = tidy.duplicated(["run", "step"])
-    if dup.any():
-        i = dup.idxmax()
-        raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: "
-                         f"step {tidy.at[i, 'step']:g} appears twice in run '{tidy.at[i, 'run']}'")
-    back = tidy.groupby("run", sort=False)["step"].diff() < 0  # in file order
-    if back.any():
-        i = back.idxmax()
-        raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: "
-                         f"step {tidy.at[i, 'step']:g} comes after a larger step; steps must increase "
-                         "down the file (a resumed run logged twice?)")
+def _resumed(tidy: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
+             split: bool) -> tuple[pd.DataFrame, list[str]]:
+    """Steps logged again by a resumed run: the last occurrence of each step is kept, and rows
+    that a restart from an earlier checkpoint superseded are dropped (with a note). Steps that
+    start over at or below a run's first step are another run: an error pointing at --group,
+    when ``split`` (no run column)."""
+    keep = np.ones(len(tidy), bool)
+    notes = []
+    for run, idx in tidy.groupby("run", sort=False).indices.items():
+        steps = tidy["step"].to_numpy()[idx]
+        back = np.flatnonzero(np.diff(steps) <= 0) + 1
+        if not len(back):
+            continue
+        over = back[steps[back] <= steps[0]]
+        if split and len(over):
+            i = tidy.index[idx[over[0]]]
+            raise InputError(f"{path}: column '{mapping['step']}', {_row_label(path, i, sparse)}: the steps start "
+                             f"over ({steps[over[0] - 1]:g} -> {steps[over[0]]:g}): several runs in one file? name the "
+                             "column that tells them apart with --group COL")
+        later = np.append(np.minimum.accumulate(steps[::-1])[::-1][1:], np.inf)  # least step after each row
+        gone = steps >= later
+        keep[idx[gone]] = False
+        notes.append(f"{path}: run '{run}': {int(gone.sum())} rows logged again by a resumed run (steps "
+                     f"{steps[gone].min():g}-{steps[gone].max():g}); the last occurrence of each step is kept")
+    return tidy[keep], notes
+
+
+def inspect(path: str | Path, columns: Mapping[str, str | None] | None = None,
+            group: str | None = None) -> dict:
+    """What scalelaw reads from one log: its format, rows, each column's role and how many
+    values it holds, the runs, and the rows a loss curve (step, loss, lr) keeps, with what was
+    dropped or filled and why (``notes``), or the ``problem`` that stops it."""
+    raw, _ = read_table(path)
+    columns = dict(columns or {})
+    roles = {}
+    for role in ("step", "y", "lr", "x", "N", "D", "C", "Ne", "Nd"):
+        try:
+            col = pick_column(raw, role, columns.get(role), Path(path))
+        except InputError:
+            continue
+        roles.setdefault(col, role)
+    by = group if group is not None else run_column(raw)
+    out = {"file": str(path), "format": raw.attrs.get("format"), "rows": len(raw),
+           "columns": [{"name": str(c), "role": roles.get(c), "values": int(raw[c].notna().sum())}
+                       for c in raw.columns],
+           "run_column": None if by is None else str(by),
+           "runs": sorted(map(str, raw[by].dropna().unique())) if by in raw.columns else ["run"]}
+    curve = [r for r in ("step", "y", "lr") if r in roles.values() or columns.get(r)]
+    try:
+        tidy = load_runs(path, roles=curve, columns=columns, group=group) if "y" in curve else None
+    except InputError as exc:
+        out["problem"] = str(exc)
+    else:
+        if tidy is not None:
+            out["curve"] = {"roles": curve, "rows": len(tidy), "runs": int(tidy["run"].nunique()),
+                            **({"steps": [float(tidy["step"].min()), float(tidy["step"].max())]}
+                               if "step" in tidy else {}),
+                            "notes": tidy.attrs.get("notes", [])}
+    return out
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:

@@ -78,7 +78,7 @@ MALFORMED = {
     "too few points": "params,loss\n1e6,3\n1e7,2.5\n1e8,2.2\n",
     "ragged rows": "params,loss\n1e6,3\n1e7,2.5,9,9\n1e8,2.2\n1e9,2.0\n",
     "binary": "\x00\x01\x02\xff\xfe",
-    "duplicate steps": "step,loss\n1,3\n2,2.5\n2,2.4\n3,2.2\n4,2.0\n",
+    "steps start over": "step,loss\n1,3\n2,2.5\n3,2.2\n1,2.4\n2,2.0\n",
 }
 
 
@@ -88,7 +88,7 @@ def test_malformed_csv_exits_2_with_one_line(tmp_path, name, capsys):
     path.write_bytes(MALFORMED[name].encode("latin-1"))
     out = tmp_path / "fit.json"
     args = ["fit", str(path), "--save", str(out)]
-    if name == "duplicate steps":
+    if name == "steps start over":
         args += ["--x", "step", "--step", "step"]
     assert main(args) == 2
     err = capsys.readouterr().err

@@ -53,12 +53,12 @@ def write(path, text):
 
 @pytest.mark.parametrize("body, words", [
     ("step,loss\n100,3.5\n200,3.4\n300,3.3\n400,3.2\n500,3.1\n", "found no lr column"),
-    ("step,lr,loss\n100,1e-3,3.5\n300,1e-3,3.4\n200,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
-     "line 4: step 200 comes after a larger step"),
+    ("step,lr,loss\n100,1e-3,3.5\n300,1e-3,3.4\n200,1e-3,3.3\n400,1e-3,3.2\n100,1e-3,3.1\n",
+     "line 6: the steps start over (400 -> 100): several runs in one file? name the column"),
     ("step,lr,loss\n100,1e-3,3.5\n200,-1e-3,3.4\n300,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
      "column 'lr', line 3: -0.001 is not a non-negative number"),
-    ("step,lr,loss\n100,1e-3,3.5\n100,1e-3,3.4\n300,1e-3,3.3\n400,1e-3,3.2\n500,1e-3,3.1\n",
-     "step 100 appears twice"),
+    ("step,lr,loss\n100,0,3.5\n200,0,3.4\n300,0,3.3\n400,0,3.2\n500,0,3.1\n",
+     "the learning rate is zero at every row"),
 ])
 def test_bad_logs_exit_2_with_one_line(tmp_path, capsys, body, words):
     log = write(tmp_path / "bad.csv", body)

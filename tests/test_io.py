@@ -77,7 +77,7 @@ def test_wandb_chart_export_becomes_one_run_per_column(tmp_path):
     ("step,loss\n1,3\n2,\n", "line 3: value is missing"),
     ("step,loss\n1,3\n2,inf\n", "not a positive number"),
     ("step,loss\n1,3\n2,-1\n", "not a positive number"),
-    ("step,loss\n1,3\n1,2\n", "step 1 appears twice"),
+    ("step,loss\n1,3\n1,2\n", "the steps start over (1 -> 1): several runs in one file? name the column that tells them apart with --group COL"),
     ("step,loss\n", "no data rows"),
     ("", "cannot be read"),
     ("step,acc\n1,3\n", "found no y column"),
