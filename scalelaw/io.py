@@ -28,6 +28,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -143,7 +144,9 @@ def _read_tensorboard(path: Path) -> pd.DataFrame:
     except ImportError:
         raise InputError(f"{path}: reading TensorBoard logs needs tbparse: pip install 'scalelaw[tensorboard]'") from None
     try:
-        frame = SummaryReader(str(path), pivot=True, extra_columns={"dir_name"}).scalars
+        with warnings.catch_warnings():  # tbparse's own pandas deprecation warnings are not the user's
+            warnings.simplefilter("ignore")
+            frame = SummaryReader(str(path), pivot=True, extra_columns={"dir_name"}).scalars
     except Exception as exc:  # a corrupt event file: tbparse and tensorboard raise many types
         raise InputError(f"{path}: cannot be read as TensorBoard events ({type(exc).__name__}: {exc})") from None
     if frame is None or frame.empty:
@@ -207,8 +210,8 @@ def _show(value) -> str:
 
 
 def _row_label(path: Path, index: int, sparse: bool) -> str:
-    # CSV rows: the line in the file (header is line 1). Other formats: the record number.
-    return f"record {index + 1}" if sparse or path.suffix.lower() != ".csv" else f"line {index + 2}"
+    # Delimited tables: the line in the file (header is line 1). Other formats: the record number.
+    return f"record {index + 1}" if sparse else f"line {index + 2}"
 
 
 def _numeric(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool) -> pd.DataFrame:
