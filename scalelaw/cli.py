@@ -174,9 +174,13 @@ def _law_options(args: argparse.Namespace, law) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _check_output(path: Path | None) -> None:
+def _check_output(path: Path | None, figure: bool = False) -> None:
     if path is not None and not path.resolve().parent.is_dir():
         raise InputError(f"{path}: its folder does not exist")
+    if path is not None and figure:
+        from .plot import figure_format
+
+        figure_format(path)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -191,8 +195,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
-    for path in (args.save, args.plot):
-        _check_output(path)
+    _check_output(args.save)
+    _check_output(args.plot, figure=True)
     if args.drop_top_loss < 0:
         raise InputError(f"--drop-top-loss must be >= 0, got {args.drop_top_loss}")
     columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size, "D": args.d,
@@ -242,12 +246,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if args.save or args.plot:
             print("scalelaw: the fit did not converge; nothing saved", file=sys.stderr)
         return EXIT_NOT_CONVERGED
+    image = None
+    if args.plot:  # rendered before anything is written: a figure that fails leaves no fit behind
+        from .plot import render
+
+        image = render(result.plot(), args.plot)
     if args.save:
         result.to_json(args.save)
-    if args.plot:
-        from .plot import save_figure
-
-        save_figure(result.plot(), args.plot)
+    if image is not None:
+        io.write_atomic(args.plot, image)
     return 0
 
 
@@ -429,7 +436,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     laws = [get_law(name.strip()) for name in args.laws.split(",") if name.strip()]
     if not laws or any(not law.step_law for law in laws):
         raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
-    _check_output(args.plot)
+    _check_output(args.plot, figure=True)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
     train = load_runs(args.files, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)
     held = {name: load_runs(p, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)

@@ -1,6 +1,8 @@
 """Plots of fitted laws (matplotlib). Nothing here fits anything."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -44,18 +46,36 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     return ax
 
 
-def save_figure(ax, path) -> None:
-    """Save the figure of ``ax`` atomically (rendered in memory, then written in one go)."""
-    import io
+def figure_format(path) -> str:
+    """The image format of ``path`` from its extension (png without one), checked against what
+    matplotlib can write: an InputError before any work is done, not after."""
+    from matplotlib.backend_bases import FigureCanvasBase
 
-    from .io import write_atomic
+    from .errors import InputError
+
+    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in Path(path).name else "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise InputError(f"{path}: cannot write a '{fmt}' image (use one of {', '.join(sorted(supported))})")
+    return fmt
+
+
+def render(ax, path) -> bytes:
+    """The figure of ``ax`` as the bytes of an image file in the format of ``path``."""
+    import io
 
     if isinstance(ax, np.ndarray):  # several panels of one figure
         ax = ax.flat[0]
     buf = io.BytesIO()
-    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
-    ax.figure.savefig(buf, format=fmt, dpi=130)
-    write_atomic(path, buf.getvalue())
+    ax.figure.savefig(buf, format=figure_format(path), dpi=130)
+    return buf.getvalue()
+
+
+def save_figure(ax, path) -> None:
+    """Save the figure of ``ax`` atomically (rendered in memory, then written in one go)."""
+    from .io import write_atomic
+
+    write_atomic(path, render(ax, path))
 
 
 def plot_steps(result, others=None, level: float = 0.95):

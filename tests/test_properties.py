@@ -1,0 +1,94 @@
+"""Property tests (hypothesis): malformed tables and argument combinations fed to the readers and
+the CLI end in exit 0, 2 or 3, never a traceback, and nothing is written when a command fails."""
+import json
+import warnings
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from scalelaw import InputError, load_runs  # noqa: E402
+from scalelaw.cli import main  # noqa: E402
+
+COLUMNS = ["step", "loss", "lr", "params", "tokens", "run", "eval_loss", "x y", "", "step"]
+CELLS = st.one_of(
+    st.integers(-5, 10_000).map(str),
+    st.floats(allow_nan=True, allow_infinity=True, width=32).map(repr),
+    st.sampled_from(["", "nan", "inf", "-inf", "1e308", "1e-320", "abc", "3,5", "\"", "0", "-0"]),
+)
+SUFFIXES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".log"]
+
+
+def valid(kind: str) -> tuple[list[str], list[list[str]]]:
+    """A table that fits: a power law over sizes, or a loss curve with its lr."""
+    if kind == "power":
+        return ["params", "loss"], [[f"{n:g}", f"{2 + 8 * n ** -0.3:.6f}"] for n in (1e6, 1e7, 1e8, 1e9, 1e10, 1e11)]
+    steps = range(10, 1001, 30)
+    return ["step", "lr", "loss"], [[str(t), f"{1e-3 * (1 - t / 2000):.6g}", f"{3 + 2 * (t * 1e-3) ** -0.4:.6f}"]
+                                    for t in steps]
+
+
+@st.composite
+def tables(draw):
+    base = draw(st.sampled_from(["random", "power", "steps"]))
+    if base == "random":
+        header = draw(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=5))
+        rows = draw(st.lists(st.lists(CELLS, min_size=0, max_size=len(header) + 1), max_size=10))
+    else:  # a good table, with some cells spoilt
+        header, rows = valid(base)
+        for _ in range(draw(st.integers(0, 2))):
+            i, j = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))
+            rows[i][j] = draw(CELLS)
+    sep = draw(st.sampled_from([",", "\t", ";", " ", ", "]))
+    suffix = draw(st.sampled_from(SUFFIXES))
+    if suffix in (".jsonl", ".json") and draw(st.booleans()):
+        records = [dict(zip(header, r)) for r in rows]
+        text = (json.dumps({"log_history": records}) if suffix == ".json"
+                else "".join(json.dumps(r) + "\n" for r in records))
+    else:
+        text = "\n".join(sep.join(r) for r in [header, *rows]) + draw(st.sampled_from(["", "\n"]))
+    return suffix, text
+
+
+ARGS = st.lists(st.sampled_from([
+    ["--law", "power"], ["--law", "annealing"], ["--law", "annealing"], ["--law", "chinchilla"], ["--law", "nope"],
+    ["--y", "loss"], ["--y", "eval_loss"], ["--x", "params"], ["--group", "run"], ["--step-min", "5"],
+    ["--bootstrap", "-1"], ["--level", "2"], ["--schedule", "cosine:peak=1e-3,total=100"],
+    ["--schedule", "bogus"], ["--warmup", "actual"], ["--plot", "OUT.xyz"], ["--json"],
+]), max_size=4)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=tables(), args=ARGS)
+def test_cli_fit_never_crashes_and_writes_nothing_on_failure(tmp_path_factory, table, args):
+    tmp = tmp_path_factory.mktemp("prop")
+    suffix, text = table
+    path = tmp / f"log{suffix}"
+    path.write_text(text)
+    saved = tmp / "fit.json"
+    argv = ["fit", str(path), "--save", str(saved)] + [a.replace("OUT", str(tmp / "out")) for a in sum(args, [])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    assert rc in (0, 2, 3)
+    if rc != 0:
+        assert not saved.exists() and not list(tmp.glob("out*"))
+    assert {p.name for p in tmp.iterdir()} <= {path.name, "fit.json", "out.xyz", "out.png"}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=tables())
+def test_readers_raise_only_input_errors(tmp_path_factory, table):
+    tmp = tmp_path_factory.mktemp("read")
+    suffix, text = table
+    path = tmp / f"log{suffix}"
+    path.write_text(text)
+    for roles in (("step", "y", "lr"), ("x", "y"), ("step", "y")):
+        try:
+            frame = load_runs(path, roles=roles)
+        except InputError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+        else:
+            assert len(frame) > 0 and frame[list(roles)].notna().all().all()
+    assert main(["inspect", str(path), "--json"]) in (0, 2)
