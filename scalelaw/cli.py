@@ -26,7 +26,7 @@ from .laws import available_laws, get_law
 from .schedules import describe, from_log, parse
 from .train.config import EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
-EXIT_INPUT, EXIT_NOT_CONVERGED = 2, 3
+EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def _floats(text: str) -> list[float]:
@@ -526,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. an output file that cannot be written
         print(f"scalelaw: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically, so nothing is left half-way
+        print("scalelaw: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

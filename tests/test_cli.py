@@ -120,3 +120,17 @@ def test_predict_bad_fit_file(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["predict", str(bad), "--x", "1e9"]) == 2
     assert "not a scalelaw fit file" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_no_file(tmp_path, capsys, monkeypatch):
+    import scalelaw.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    path = tmp_path / "p.csv"
+    path.write_text("params,loss\n1e6,3.0\n1e7,2.6\n1e8,2.3\n1e9,2.1\n1e10,2.0\n")
+    monkeypatch.setattr(cli, "fit", interrupted)
+    saved = tmp_path / "fit.json"
+    assert cli.main(["fit", str(path), "--save", str(saved)]) == 130
+    assert capsys.readouterr().err == "scalelaw: interrupted\n" and not saved.exists()

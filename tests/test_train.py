@@ -238,3 +238,19 @@ def test_the_cli_offers_every_sweep():
     from scalelaw.train.config import SWEEP_KINDS
 
     assert set(SWEEP_KINDS) == {*SWEEPS, "all"}
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--heads", "0"], "--heads must be at least 1, got 0"),
+    (["--context", "0"], "--context must be at least 1, got 0"),
+    (["--width", "65", "--heads", "2"], "--width 65 must be a multiple of --heads 2"),
+    (["--model", "encdec", "--corpus", "translation", "--dec-width", "30", "--heads", "4"],
+     "--dec-width 30 must be a multiple of --heads 4"),
+    (["--noise", "1.5"], "--noise must lie in [0, 1]"),
+])
+def test_train_rejects_impossible_settings_before_writing(tmp_path, capsys, flags, words):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

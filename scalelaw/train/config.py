@@ -52,6 +52,29 @@ class TrainConfig:
         spec = schedules.join_spec(name, items)
         return schedules.resolve(spec, total=self.steps)
 
+    def check(self) -> None:
+        """InputError naming the first setting that cannot make a run (before anything is written)."""
+        from ..errors import InputError
+
+        positive = ["steps", "batch_size", "context", "heads", "eval_every", "eval_batches", "checkpoint_every",
+                    "vocab", "order"]
+        positive += ["layers", "width"] if self.model == "gpt" else ["enc_layers", "enc_width", "dec_layers", "dec_width"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        widths = ["width"] if self.model == "gpt" else ["enc_width", "dec_width"]
+        for name in widths:
+            if getattr(self, name) % self.heads:
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)} must be a multiple of "
+                                 f"--heads {self.heads}")
+        for name in ("weight_decay", "clip"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not self.concentration > 0:
+            raise InputError(f"--concentration must be positive, got {self.concentration}")
+        if not 0 <= self.noise <= 1:
+            raise InputError(f"--noise must lie in [0, 1], got {self.noise}")
+
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}

@@ -102,9 +102,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     """
     out = Path(out)
     log_path, meta_path, ckpt_path = out / "log.csv", out / "run.json", out / "checkpoint.pt"
+    config.check()
     lr = config.lr_schedule()
-    if config.steps < 1 or config.batch_size < 1 or config.eval_every < 1 or config.checkpoint_every < 1:
-        raise InputError("steps, batch_size, eval_every and checkpoint_every must be at least 1")
     rank, world = _init_distributed()
     if config.batch_size % world:
         raise InputError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
