@@ -50,13 +50,16 @@ def _sqrt(u, peak, final):
 _DECAY_SHAPES: dict[str, Callable] = {"cosine": _cosine, "linear": _linear, "sqrt": _sqrt}
 
 
+MAX_STEPS = 20_000_000  # a per-step LR array of 160 MB; longer is a typo (or a units mix-up)
+
+
 def _frame(total: int, peak: float, warmup: int) -> tuple[np.ndarray, np.ndarray]:
     """The array with its warmup filled in, and the steps after warmup."""
     total, warmup = int(total), int(warmup)
-    if total < 1:
-        raise InputError(f"schedule: total must be at least 1 step, got {total}")
+    if not 1 <= total <= MAX_STEPS:
+        raise InputError(f"schedule: total must lie between 1 and {MAX_STEPS:,} steps, got {total:,}")
     if not 0 <= warmup < total:
-        raise InputError(f"schedule: warmup must lie in [0, total), got {warmup} with total {total}")
+        raise InputError(f"schedule: warmup must lie in [0, total), got {float(warmup):g} with total {total:,}")
     if not (np.isfinite(peak) and peak > 0):
         raise InputError(f"schedule: peak must be a positive LR, got {peak}")
     lr = np.full(total + 1, float(peak))
@@ -160,6 +163,8 @@ def parse(spec: str) -> np.ndarray:
                 kwargs[key] = [float(v) for v in value.split("/")]
             else:
                 number = float(value)
+                if not np.isfinite(number):
+                    raise ValueError(value)
                 kwargs[key] = int(number) if key in _INT_KEYS and number == int(number) else number
         except ValueError:
             raise InputError(f"schedule '{spec}': {key}={value} is not a number") from None
@@ -188,6 +193,8 @@ def from_log(steps, lr, total: int | None = None, warmup: str = "peak") -> np.nd
     if not np.any(lr > 0):
         raise InputError("LR log: the learning rate is zero at every row")
     total = int(steps[-1]) if total is None else int(total)
+    if total > MAX_STEPS:
+        raise InputError(f"LR log: step {total:,} is beyond the {MAX_STEPS:,} steps a schedule may hold")
     if warmup == "actual" and steps[0] > 1:
         steps, lr = np.concatenate([[0.0], steps]), np.concatenate([[0.0], lr])
     return np.interp(np.arange(total + 1), steps, lr)

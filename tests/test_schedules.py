@@ -1,4 +1,5 @@
 """LR schedules, the text spec, LR rebuilt from logs, and the S1/S2 areas."""
+import re
 import numpy as np
 import pytest
 
@@ -86,3 +87,15 @@ def test_warmup_conventions():
     assert schedules.forward_area(schedules.hold_warmup(lr, "actual"))[100] == pytest.approx(80 + 10.5)
     with pytest.raises(InputError, match="warmup convention"):
         schedules.hold_warmup(lr, "half")
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("cosine:peak=1e-3,total=1e12", "total must lie between 1 and 20,000,000 steps"),
+    ("cosine:peak=1e-3,total=1e400", "total=1e400 is not a number"),
+    ("cosine:peak=1e-3,total=100,warmup=1e300", "warmup must lie in [0, total), got 1e+300"),
+])
+def test_absurd_schedules_are_refused_before_allocating(spec, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        schedules.parse(spec)
+    with pytest.raises(InputError, match="beyond the 20,000,000 steps"):
+        schedules.from_log([1, 10], [1e-3, 1e-3], total=10**12)
