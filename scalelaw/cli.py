@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -243,8 +244,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         print(result.report() + (f"\n{format_versus_total(versus)}" if versus else ""))
     if not result.converged:
-        if args.save or args.plot:
-            print("scalelaw: the fit did not converge; nothing saved", file=sys.stderr)
+        why = f"not a result: {result.message}" if result.status == "not_a_result" else "the fit did not converge"
+        print(f"scalelaw: {why}" + ("; nothing saved" if args.save or args.plot else ""), file=sys.stderr)
         return EXIT_NOT_CONVERGED
     image = None
     if args.plot:  # rendered before anything is written: a figure that fails leaves no fit behind
@@ -516,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
                     "inspect": cmd_inspect,
                     "train": cmd_train, "sweep": cmd_sweep}
-        return commands[args.command](args)
+        with warnings.catch_warnings():  # numeric noise (overflow in a trial step): the report says what matters
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return commands[args.command](args)
     except InputError as exc:
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

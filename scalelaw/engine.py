@@ -85,9 +85,10 @@ class FitResult:
     def status(self) -> str:
         """``"converged"``; ``"at_bound"`` (the optimiser stopped, but a parameter sits on a
         bound: the data do not pin it down); ``"singular"`` (no covariance: the parameters are
-        not all identified); or ``"not_converged"``."""
+        not all identified); ``"not_converged"``; or ``"not_a_result"`` (the optimiser stopped
+        on something that is not a fit of the law: ``options["not_a_result"]`` says why)."""
         if not self.converged:
-            return "not_converged"
+            return "not_a_result" if self.options.get("not_a_result") else "not_converged"
         if self.at_bounds:
             return "at_bound"
         return "singular" if self.covariance is None else "converged"
@@ -460,13 +461,18 @@ def fit(
     notes += [f"{name} is at its {side} bound ({value:g}): the data do not pin it down"
               for name, side, value in at_bounds]
 
-    metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
-               "starts": n_starts}
+    with np.errstate(all="ignore"):
+        metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
+                   "starts": n_starts}
+    problem = _not_a_result(law, frame, y, metrics)
+    if problem:
+        converged, message = False, problem
     result = FitResult(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
         theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
         warnings=frame.attrs.get("notes", []) + notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
                                  "seed": seed, "runs": int(frame["run"].nunique()),
+                                 **({"not_a_result": problem} if problem else {}),
                                  **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
@@ -535,6 +541,25 @@ def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
     lo = _from_theta(law, np.clip(theta - z * se_theta, bounds[:, 0], bounds[:, 1]))
     hi = _from_theta(law, np.clip(theta + z * se_theta, bounds[:, 0], bounds[:, 1]))
     return covariance, stderr, {k: (lo[k], hi[k]) for k in law.param_names}, []
+
+
+def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping[str, float]) -> str | None:
+    """Why a fit that the optimiser finished is still not a fit of the law, or None."""
+    if not all(np.isfinite(metrics[k]) for k in ("r2", "mape", "rmse")):
+        return f"the loss values (up to {np.max(y):g}) overflow the fit's metrics; give the loss in nats or bits"
+    for role in law.inputs:
+        if role in frame.columns and frame[role].nunique() == 1:
+            return (f"column '{role}' has one distinct value ({frame[role].iloc[0]:g}): nothing to fit a law "
+                    f"over it by (its parameters stay where they started)")
+    trend = "step" if law.step_law else law.inputs[0] if law.inputs == ("x",) else None
+    if trend is not None and len(frame) > 3:
+        rho, p = stats.spearmanr(frame[trend], frame["y"])
+        if rho > 0 and p < 0.01:
+            return (f"the loss rises with {trend} (Spearman {rho:+.2f}), while law '{law.name}' has it fall "
+                    "(the wrong loss column, or a run that diverged?)")
+    if metrics["r2"] < 0:
+        return f"R2 is {metrics['r2']:.2f}: the law fits the loss worse than its mean does"
+    return None
 
 
 def _metrics(law, X, y, theta) -> dict[str, float]:

@@ -105,18 +105,28 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, bool, str]:
             return pd.read_json(path, lines=True), True, "JSON lines"
         with open(path, encoding="utf-8") as fh:
             head = fh.read(1 << 16)
-        if any(_text_record(line) for line in head.splitlines()[:2000]):
-            return _read_text_log(path), True, "text log (nanoGPT style)"
-        header = next((line for line in head.splitlines() if line.strip()), "")
-        for sep, name in (("\t", "TSV"), (";", "semicolon-separated"), (",", "CSV")):
-            if sep in header:
-                return pd.read_csv(path, sep=sep, skipinitialspace=True), False, name
-        if len(header.split()) > 1:
-            return pd.read_csv(path, sep=r"\s+"), False, "whitespace-separated"
-        return pd.read_csv(path), False, "CSV"
+        with warnings.catch_warnings():  # a row longer than the header is an error, not a truncation
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return _read_delimited(path, head)
+    except pd.errors.ParserWarning:
+        raise InputError(f"{path}: a row has more fields than the header") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot be read as a {suffix.lstrip('.') or 'CSV'} table ({first})") from None
+
+
+def _read_delimited(path: Path, head: str) -> tuple[pd.DataFrame, bool, str]:
+    """A text log of training-loop prints, or a table with a header, its separator guessed from
+    the header line."""
+    if any(_text_record(line) for line in head.splitlines()[:2000]):
+        return _read_text_log(path), True, "text log (nanoGPT style)"
+    header = next((line for line in head.splitlines() if line.strip()), "")
+    for sep, name in (("\t", "TSV"), (";", "semicolon-separated"), (",", "CSV")):
+        if sep in header:
+            return pd.read_csv(path, sep=sep, skipinitialspace=True, index_col=False), False, name
+    if len(header.split()) > 1:
+        return pd.read_csv(path, sep=r"\s+", index_col=False), False, "whitespace-separated"
+    return pd.read_csv(path, index_col=False), False, "CSV"
 
 
 def _text_record(line: str) -> dict | None:
@@ -219,6 +229,8 @@ def _numeric(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse
     out = pd.DataFrame(index=frame.index)
     for role, col in mapping.items():
         raw = frame[col]
+        if isinstance(raw, pd.DataFrame):
+            raise InputError(f"{path}: column '{col}' appears {raw.shape[1]} times; rename one of them")
         values = pd.to_numeric(raw, errors="coerce")
         bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if bad.any():
@@ -447,16 +459,23 @@ def inspect(path: str | Path, columns: Mapping[str, str | None] | None = None,
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file.
+    An error names ``path``, never the temporary file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise

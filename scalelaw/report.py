@@ -8,7 +8,7 @@ def _g(v, digits: int = 5) -> str:
     return "n/a" if v is None else f"{v:.{digits}g}"
 
 
-_STATUS = {"converged": "converged", "not_converged": "NOT CONVERGED",
+_STATUS = {"converged": "converged", "not_converged": "NOT CONVERGED", "not_a_result": "NOT A RESULT",
            "at_bound": "converged ON A BOUND (see warnings)",
            "singular": "converged, SINGULAR (no covariance: some parameters not identified)"}
 

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -134,3 +135,22 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_file(tmp_path, capsys, monkey
     saved = tmp_path / "fit.json"
     assert cli.main(["fit", str(path), "--save", str(saved)]) == 130
     assert capsys.readouterr().err == "scalelaw: interrupted\n" and not saved.exists()
+
+
+@pytest.mark.parametrize("body, words", [
+    ("params,loss\n1e6,2.0\n1e7,2.2\n1e8,2.5\n1e9,2.7\n1e10,3.0\n", "the loss rises with x (Spearman +1.00)"),
+    ("params,loss\n1e9,2.0\n1e9,2.2\n1e9,2.5\n1e9,2.7\n1e9,3.0\n", "column 'x' has one distinct value (1e+09)"),
+    ("params,loss\n1e6,1e308\n1e7,9e307\n1e8,8e307\n1e9,7e307\n1e10,6e307\n", "overflow the fit's metrics"),
+    ("params,loss\n1e6,2.5\n1e7,2.4\n1e8,2.3\n1e9,2.25\n1e10,60\n", "R2 is -"),
+])
+def test_a_fit_that_is_not_a_result_exits_3_and_saves_nothing(tmp_path, capsys, body, words):
+    path = tmp_path / "p.csv"
+    path.write_text(body)
+    saved = tmp_path / "fit.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", str(path), "--save", str(saved)]) == 3
+    out, err = capsys.readouterr()
+    assert "NOT A RESULT" in out and "not a result: " in err and words in err and not saved.exists()
+    assert main(["fit", str(path), "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["status"] == "not_a_result"

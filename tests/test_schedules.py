@@ -1,5 +1,6 @@
 """LR schedules, the text spec, LR rebuilt from logs, and the S1/S2 areas."""
 import re
+
 import numpy as np
 import pytest
 
