@@ -310,10 +310,7 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     inputs = _size_inputs(result, args)
     loss = result.predict(inputs)
     band = result.predict_interval(inputs, level=args.level)
-    outside = np.zeros(len(loss), dtype=bool)
-    for role, values in inputs.items():
-        lo, hi = result.domain[role]
-        outside |= (values < lo) | (values > hi)
+    outside = result.extrapolated(inputs)
     out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, "loss": loss.tolist(),
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),
@@ -345,9 +342,11 @@ def cmd_allocate(args: argparse.Namespace) -> int:
                           "allocations": table.to_dict(orient="records")}))
         return 0
     print(f"{result.law.name}: best sizes per budget of {result.law.budget.name}")
-    keys = [k for k in table.columns if k != "budget" and not k.endswith(("_lower", "_upper"))]
+    keys = [k for k in table.columns if k not in ("budget", "extrapolated") and not k.endswith(("_lower", "_upper"))]
+    ranges = ", ".join(f"{r} {result.domain[r][0]:.3g}-{result.domain[r][1]:.3g}" for r in result.law.inputs)
     for _, row in table.iterrows():
-        print(f"budget {row['budget']:.4g}")
+        print(f"budget {row['budget']:.4g}" + (f"  (EXTRAPOLATED: beyond the fitted {ranges})"
+                                               if row["extrapolated"] else ""))
         for key in keys:
             interval = (f"  [{row[key + '_lower']:.4g}, {row[key + '_upper']:.4g}]"
                         if key + "_lower" in table else "")

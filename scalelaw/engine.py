@@ -249,7 +249,7 @@ class FitResult:
             frame with one row per budget: ``budget``, the optimal value of each input role
             (e.g. ``N``, ``D``), the law's extra quantities (e.g. ``tokens_per_parameter``),
             ``loss``, and ``<column>_lower`` / ``<column>_upper`` for each of them where an
-            interval can be had.
+            interval can be had; ``extrapolated``: an optimal size outside the fitted range.
         """
         if self.law.budget is None:
             raise InputError(f"law '{self.law.name}' has no budget to allocate (bivariate laws: "
@@ -263,12 +263,13 @@ class FitResult:
             return {**best, "loss": np.asarray(self.law(best, **params), dtype=float)}
 
         out = {"budget": budget, **table(self.params)}
+        out["extrapolated"] = self.extrapolated({k: out[k] for k in self.law.inputs})
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             draws = [table(dict(zip(self.law.param_names, s))) for s in self.bootstrap_samples]
             for key in draws[0]:
                 out[f"{key}_lower"], out[f"{key}_upper"] = _percentiles([d[key] for d in draws], level)
         elif self.covariance is not None:
-            keys = list(out)[1:]
+            keys = [k for k in out if k not in ("budget", "extrapolated")]
             theta = _to_theta(self.law, self.params)
             with np.errstate(all="ignore"):
                 def logs(t):
@@ -283,6 +284,17 @@ class FitResult:
                     out[f"{key}_lower"] = out[key] * np.exp(-z * se[i])
                     out[f"{key}_upper"] = out[key] * np.exp(z * se[i])
         return pd.DataFrame(out)
+
+    def extrapolated(self, inputs: Mapping[str, Any]) -> np.ndarray:
+        """True where any of ``inputs`` (role -> values, as for ``predict``) lies outside the
+        range of the fitted data (``domain``)."""
+        out = None
+        for role, values in inputs.items():
+            values = np.atleast_1d(np.asarray(values, dtype=float))
+            lo, hi = self.domain.get(role, (-np.inf, np.inf))
+            outside = (values < lo) | (values > hi)
+            out = outside if out is None else out | outside
+        return np.zeros(0, bool) if out is None else out
 
     @property
     def law_options(self) -> dict[str, Any]:

@@ -69,6 +69,10 @@ def test_allocate_reports_optimum_loss_and_intervals():
     assert {"N_lower", "N_upper"} <= set(delta.columns)
     with pytest.raises(InputError, match="budget"):
         result.allocate([-1.0])
+    # a budget of 1 FLOP puts the optimum far below the fitted sizes: flagged, as predict does
+    flagged = result.allocate([1.0, 1e20])
+    inside = all(result.domain[r][0] <= flagged[r][1] <= result.domain[r][1] for r in ("N", "D"))
+    assert flagged["extrapolated"].tolist() == [True, not inside]
 
 
 @pytest.mark.parametrize("law, params, inputs", [
