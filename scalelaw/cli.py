@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, NotAResult
 from .engine import FitResult
 from .forecast import fit
 from .compare import compare, format_comparison, format_versus_total, versus_total
@@ -528,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. an output file that cannot be written
         print(f"scalelaw: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
+    except NotAResult as exc:
+        print(f"scalelaw: error: {exc}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically, so nothing is left half-way
         print("scalelaw: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

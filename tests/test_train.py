@@ -254,3 +254,38 @@ def test_train_rejects_impossible_settings_before_writing(tmp_path, capsys, flag
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_diverging_run_stops_with_exit_3_and_keeps_its_log(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--steps", "60", "--schedule", "constant:peak=50", "--clip", "0", "--quiet"]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "diverged" in err and "log.csv" in err and len(err.strip().splitlines()) == 1
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[-1].split(",")[3] in ("nan", "inf", "-inf") and len(rows) < 61
+    assert json.loads((out / "run.json").read_text())["diverged_at"] == len(rows) - 1
+
+
+def test_resume_drops_a_torn_last_line_and_leftover_temporary_files(tmp_path, capsys, monkeypatch):
+    from scalelaw.train import trainer
+
+    args = ["--steps", "40", "--checkpoint-every", "20", "--eval-every", "20", "--quiet"]
+    assert main(["train", "--out", str(tmp_path / "whole"), *args]) == 0
+    make = trainer._generator
+
+    def interrupted(seed, step):
+        if step == 26:
+            raise KeyboardInterrupt
+        return make(seed, step)
+
+    out = tmp_path / "cut"
+    monkeypatch.setattr(trainer, "_generator", interrupted)
+    assert main(["train", "--out", str(out), *args]) == 130  # Ctrl-C after step 25; checkpoint at 20
+    with open(out / "log.csv", "a") as fh:
+        fh.write("26,3328,0.00")  # a row torn by a kill mid-write
+    (out / ".checkpoint.pt.x1y2z3").write_bytes(b"half a checkpoint")
+    monkeypatch.setattr(trainer, "_generator", make)
+    assert main(["train", "--out", str(out), *args, "--resume"]) == 0
+    assert not list(out.glob(".checkpoint.pt.*"))
+    assert (out / "log.csv").read_text() == (tmp_path / "whole" / "log.csv").read_text()

@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, NotAResult
 from ..io import write_atomic
 from .data import MarkovSource, TextCorpus, Translation
 from .config import MODELS, TrainConfig
@@ -135,6 +135,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             "processes": world, "complete": False}
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        for name in (ckpt_path.name, meta_path.name):  # temporary files of a write that was killed
+            for leftover in out.glob(f".{name}.*"):
+                leftover.unlink(missing_ok=True)
         write_atomic(meta_path, json.dumps(meta, indent=2))
         _truncate_log(log_path, start)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -162,6 +165,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
                              "" if val is None else f"{val:.6f}"])
             fh.flush()
+            if not np.isfinite(float(loss)) or (val is not None and not np.isfinite(val)):
+                if rank == 0:
+                    meta["diverged_at"] = step
+                    write_atomic(meta_path, json.dumps(meta, indent=2))
+                raise NotAResult(f"{out}: step {step}: the loss is {float(loss)}: the run diverged (a lower "
+                                 f"peak LR or --clip may help); {log_path} holds the log up to that step")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 if rank == 0:
                     _save_checkpoint(ckpt_path, model, optimizer, step)
@@ -186,12 +195,16 @@ def _init_distributed() -> tuple[int, int]:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Keep the header and the rows up to ``step`` (all of a fresh log: just the header)."""
+    """Keep the header and the rows up to ``step`` (all of a fresh log: just the header). A last
+    line without its newline was torn by a kill mid-write: it is dropped, as is any row without
+    every field."""
     rows = []
     if path.exists() and step > 0:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))[1:]
-        rows = [r for r in rows if r and int(r[0]) <= step]
+        text = path.read_text()
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        rows = list(csv.reader(io.StringIO(text)))[1:]
+        rows = [r for r in rows if len(r) == len(LOG_COLUMNS) and r[0].isdigit() and int(r[0]) <= step]
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows([LOG_COLUMNS, *rows])
 
