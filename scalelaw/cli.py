@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--delta", type=float, default=1e-3, help="Huber threshold (default 1e-3)")
     opt.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap refits (default 0)")
     opt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    opt.add_argument("--bootstrap-seconds", type=float, metavar="S", help="stop the bootstrap after S seconds, "
+                     "with the refits done by then (a progress bar shows on a terminal)")
     opt.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     opt.add_argument("--max-iter", type=int, default=2000, help="iteration cap per optimisation")
     _add_step_options(f)
@@ -194,6 +196,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--reference applies to step laws (or --law auto), not to '{law.name}'")
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.bootstrap_seconds is not None and not args.bootstrap_seconds > 0:
+        raise InputError(f"--bootstrap-seconds must be positive, got {args.bootstrap_seconds}")
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     _check_output(args.save)
@@ -229,6 +233,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         result = fit("auto" if auto else law, data, references=references, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
+                     bootstrap_seconds=args.bootstrap_seconds, progress=sys.stderr.isatty(),
                      max_iter=args.max_iter,
                      **({} if auto else {"schedules": args.schedule, "options": options or None}))
     except InputError as exc:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import time
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,6 +408,8 @@ def fit(
     seed: int = 0,
     level: float = 0.95,
     max_iter: int = 2000,
+    bootstrap_seconds: float | None = None,
+    progress: bool = False,
 ) -> FitResult:
     """Fit ``law`` to ``data``.
 
@@ -424,11 +428,16 @@ def fit(
         seed: seed of the bootstrap resampling.
         level: confidence level of the intervals.
         max_iter: iteration cap of each optimisation; a fit that hits it is flagged unconverged.
+        bootstrap_seconds: a time budget for the bootstrap: it stops when it is spent, with the
+            refits done so far (the result's warnings say how many).
+        progress: show a progress bar of the bootstrap on stderr (tqdm, when installed).
     """
     law = get_law(law) if isinstance(law, str) else law
     _check_level(level)
     if bootstrap < 0:
         raise InputError(f"bootstrap must be >= 0, got {bootstrap}")
+    if bootstrap_seconds is not None and not bootstrap_seconds > 0:
+        raise InputError(f"bootstrap_seconds must be positive, got {bootstrap_seconds}")
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got '{loss}'")
     if not delta > 0:
@@ -499,7 +508,8 @@ def fit(
         if not result.forecast["identified"]:
             result.warnings.append(result.forecast["reason"])
     if bootstrap:
-        _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter)
+        _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
+                   bootstrap_seconds, progress)
     return result
 
 
@@ -729,16 +739,38 @@ def _polish(law, X, y, theta, loss, delta, max_iter):
     return polished, lm
 
 
-def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max_iter) -> None:
+LONG_BOOTSTRAP = 60.0  # seconds: a bootstrap expected to take longer says so in the warnings
+
+
+def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max_iter,
+               seconds=None, progress=False) -> None:
     """Refit on ``B`` resamples: step laws resample blocks of consecutive steps within each run
     (a moving-block bootstrap: correlated misfit along a curve stays together); other laws
-    resample whole runs when there are several, points otherwise."""
+    resample whole runs when there are several, points otherwise. Stops when ``seconds`` are
+    spent; ``progress``: a tqdm bar on stderr."""
     law, loss, delta = result.law, result.options["loss"], result.options["delta"]
     rng = np.random.default_rng(seed)
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None
-    samples, failed = [], 0
-    for _ in range(B):
+    samples, failed, done = [], 0, 0
+    refits = range(B)
+    if progress:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # optional: pip install 'scalelaw[progress]'
+            pass
+        else:
+            refits = tqdm(refits, desc="bootstrap", unit="refit", file=sys.stderr, leave=False)
+    start = time.perf_counter()
+    for i in refits:
+        elapsed = time.perf_counter() - start
+        if seconds is not None and elapsed > seconds:
+            result.warnings.append(f"bootstrap stopped at its time budget ({seconds:g} s): {done} of {B} refits")
+            break
+        if i == 1 and seconds is None and elapsed * B > LONG_BOOTSTRAP:
+            result.warnings.append(f"the bootstrap took about {elapsed * B:.0f} s ({B} refits); "
+                                   "bootstrap_seconds (--bootstrap-seconds) caps it")
+        done += 1
         if law.step_law:
             idx = np.concatenate([_block_resample(np.flatnonzero(runs == r), rng) for r in labels])
         elif by_run is not None:

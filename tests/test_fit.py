@@ -126,3 +126,14 @@ def test_plot_draws_fit_band_and_asymptote():
     styles = [line.get_linestyle() for line in ax.get_lines()]
     assert "-" in styles and "--" in styles and ":" in styles
     assert ax.get_xscale() == "log" and ax.collections  # data points and band
+
+
+def test_bootstrap_stops_at_its_time_budget_and_says_so():
+    x = np.geomspace(1e6, 1e10, 12)
+    data = pd.DataFrame({"x": x, "y": 2.0 + (3e5 / x) ** 0.3})
+    result = scalelaw.fit("power", data, bootstrap=100_000, bootstrap_seconds=0.3)
+    done = len(result.bootstrap_samples)
+    assert 0 < done < 100_000
+    assert any(f"{done} of 100000 refits" in w for w in result.warnings)
+    with pytest.raises(scalelaw.InputError, match="bootstrap_seconds"):
+        scalelaw.fit("power", data, bootstrap=10, bootstrap_seconds=0)
