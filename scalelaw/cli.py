@@ -40,8 +40,15 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors in one line, like every other error (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INPUT, f"scalelaw: error: {message} (see: {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="scalelaw", description="Fit scaling laws to training logs.")
+    ap = _Parser(prog="scalelaw", description="Fit scaling laws to training logs.")
     ap.add_argument("--version", action="version", version=f"scalelaw {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 

@@ -154,3 +154,44 @@ def test_a_fit_that_is_not_a_result_exits_3_and_saves_nothing(tmp_path, capsys, 
     assert "NOT A RESULT" in out and "not a result: " in err and words in err and not saved.exists()
     assert main(["fit", str(path), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["status"] == "not_a_result"
+
+
+def test_plot_format_is_checked_before_fitting_and_nothing_is_written(tmp_path, capsys, monkeypatch):
+    import scalelaw.cli as cli
+
+    path = tmp_path / "p.csv"
+    path.write_text("params,loss\n1e6,3.0\n1e7,2.6\n1e8,2.3\n1e9,2.1\n1e10,2.0\n")
+    monkeypatch.setattr(cli, "fit", lambda *a, **k: pytest.fail("fitted before checking --plot"))
+    saved, image = tmp_path / "fit.json", tmp_path / "fit.xyz"
+    assert cli.main(["fit", str(path), "--save", str(saved), "--plot", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "fit.xyz: cannot write a 'xyz' image" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
+def test_an_absurd_schedule_is_refused_before_allocating(tmp_path, capsys):
+    path = tmp_path / "p.csv"
+    steps = np.arange(100, 3001, 100)
+    path.write_text("step,lr,loss\n" + "".join(f"{s},1e-3,{3 + (s * 1e-3) ** -0.5}\n" for s in steps))
+    saved = tmp_path / "fit.json"
+    assert main(["fit", str(path), "--law", "annealing", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(saved), "--schedule", "constant:peak=1e-3,total=1e12", "--at", "1e12"]) == 2
+    assert "total must lie between 1 and 20,000,000 steps" in capsys.readouterr().err
+
+
+def test_write_errors_name_the_file_not_a_temporary_one(tmp_path):
+    from scalelaw.io import write_atomic
+
+    target = tmp_path / "missing" / "fit.json"
+    with pytest.raises(OSError) as err:
+        write_atomic(target, "{}")
+    assert err.value.filename == str(target)
+
+
+def test_usage_errors_are_one_line_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "x.csv", "--bootstrap", "many"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scalelaw: error: argument --bootstrap: invalid int value: 'many'") and err.count("\n") == 1

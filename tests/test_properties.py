@@ -92,3 +92,52 @@ def test_readers_raise_only_input_errors(tmp_path_factory, table):
         else:
             assert len(frame) > 0 and frame[list(roles)].notna().all().all()
     assert main(["inspect", str(path), "--json"]) in (0, 2)
+
+
+@pytest.fixture(scope="module")
+def saved_fits(tmp_path_factory):
+    """A saved power-law fit and a saved step-law fit to point predict/allocate at."""
+    tmp = tmp_path_factory.mktemp("fits")
+    for name, law, (header, rows) in (("power", "power", valid("power")), ("steps", "annealing", valid("steps"))):
+        (tmp / f"{name}.csv").write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+        assert main(["fit", str(tmp / f"{name}.csv"), "--law", law, "--save", str(tmp / f"{name}.json")]) == 0
+    return tmp
+
+
+VALUES = st.sampled_from(["0", "-1", "1", "2", "1e9", "1e30", "nan", "inf", "abc", "", "1,2", "3e-4"])
+COMMANDS = st.one_of(
+    st.tuples(st.just("predict-size"), st.lists(st.tuples(st.sampled_from(["--x", "--level", "--n", "--d"]), VALUES),
+                                                max_size=3)),
+    st.tuples(st.just("predict-step"), st.lists(st.tuples(st.sampled_from(["--at", "--level", "--schedule"]), st.one_of(
+        VALUES, st.sampled_from(["cosine:peak=1e-3,total=1000", "wsd:peak=1e-3,total=1e13", "cosine:total=5"]))),
+        max_size=3)),
+    st.tuples(st.just("allocate"), st.lists(st.tuples(st.sampled_from(["--budget", "--level"]), VALUES), max_size=2)),
+    st.tuples(st.just("train"), st.lists(st.tuples(st.sampled_from(
+        ["--steps", "--heads", "--width", "--context", "--batch-size", "--layers", "--vocab", "--noise"]),
+        st.sampled_from(["0", "-1", "1", "2", "3", "8", "abc", "0.5"])), max_size=4)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=COMMANDS)
+def test_other_commands_never_crash(tmp_path_factory, saved_fits, command):
+    kind, flags = command
+    tmp = tmp_path_factory.mktemp("cmd")
+    args = [a for pair in flags for a in pair]
+    if kind == "predict-size":
+        argv = ["predict", str(saved_fits / "power.json"), *args]
+    elif kind == "predict-step":
+        argv = ["predict", str(saved_fits / "steps.json"), *args]
+    elif kind == "allocate":
+        argv = ["allocate", str(saved_fits / "power.json"), *args]
+    else:
+        pytest.importorskip("torch")
+        argv = ["train", "--out", str(tmp / "run"), "--steps", "2", "--eval-every", "1", "--eval-batches", "1",
+                "--batch-size", "2", "--context", "8", "--width", "8", "--quiet", *args]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse: a value of the wrong type is its usage error, exit 2
+        rc = exc.code
+    assert rc in (0, 2, 3)
+    if rc != 0:
+        assert not (tmp / "run").exists() or kind != "train" or (tmp / "run" / "log.csv").exists()
