@@ -261,24 +261,36 @@ def _fill_lr(out: pd.DataFrame, col: str, path: Path) -> list[str]:
 
 
 def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
-              sparse_y: bool = False, out: pd.DataFrame | None = None) -> pd.DataFrame:
+              sparse_y: bool = False, out: pd.DataFrame | None = None, notes: list | None = None) -> pd.DataFrame:
     """Coerce the role columns to float and check them; returns a frame with role names.
     ``sparse_y``: rows without a loss are dropped (a loss logged every k steps, such as val_loss).
-    ``out``: the role columns already made numeric (``_numeric``)."""
+    ``out``: the role columns already made numeric (``_numeric``); ``notes``: what was skipped
+    is said there."""
     out = _numeric(frame, mapping, path, sparse) if out is None else out
-    if sparse_y and "y" in out and out["y"].notna().any():
-        out = out[out["y"].notna()]
     roles = [r for r in mapping if r in out.columns]
-    missing = out[roles].isna().any(axis=1)
-    if sparse:
-        out = out[~missing]
-    elif missing.any():
-        i = missing.idxmax()
+    missing = out[roles].isna()
+    if sparse_y and "y" in out and out["y"].notna().any():
+        skip = missing["y"] if not sparse else missing.any(axis=1)
+    elif sparse:
+        skip = missing.any(axis=1)
+    else:
+        skip = pd.Series(False, index=out.index)
+        if missing.any(axis=None):
+            i = missing.any(axis=1).idxmax()
+            col = mapping[missing.columns[missing.loc[i]][0]]
+            raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: value is missing (NaN)")
+    if skip.any() and notes is not None:
+        lacking = [mapping[r] for r in roles if missing.loc[skip, r].any()]
+        notes.append(f"{path}: {int(skip.sum())} of {len(skip)} records lack {' or '.join(map(repr, lacking))} "
+                     "and were skipped")
+    out = out[~skip]
+    if out[roles].isna().any(axis=None):  # explicit loss column logged every k steps, other roles complete
+        i = out[roles].isna().any(axis=1).idxmax()
         col = mapping[out[roles].columns[out.loc[i, roles].isna()][0]]
         raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: value is missing (NaN)")
     if out.empty:
         raise InputError(f"{path}: no row has all of {', '.join(repr(mapping[r]) for r in roles)} "
-                         "(see: scalelaw inspect FILE)")
+                         f"(see: scalelaw inspect {path})")
     for role, col in mapping.items():
         values = out[role].to_numpy()
         what, ok = ROLE_CHECKS[role]
@@ -368,7 +380,8 @@ def load_runs(
             values.insert(0, "run", name if len(paths) > 1 else "run")
         if "lr" in mapping and "step" in mapping:
             notes += _fill_lr(values, mapping["lr"], path)
-        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None, out=values)
+        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None, out=values,
+                         notes=notes)
         if "step" in tidy.columns:
             tidy, dropped = _resumed(tidy, mapping, path, sparse, split=by is None)
             notes += dropped
