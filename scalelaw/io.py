@@ -45,7 +45,7 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr", "lr-adamw", "lr-adam", "lr-sgd",
            "learning-rate", "learning rate"),
     "x": ("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
-          "flops"),
+          "flops", "step", "_step", "global_step", "iter", "iteration", "steps"),  # last: L(step), constant LR
     "N": ("n", "n_params", "params", "parameters", "model_size", "model size"),
     "D": ("d", "d_tokens", "tokens", "n_tokens", "training_tokens"),
     "C": ("c", "compute", "flops", "training_flop", "training flop", "training_flops"),
@@ -373,6 +373,10 @@ def load_runs(
         by = group if group is not None else run_column(raw) if "step" in roles else \
             "run" if sparse and "run" in raw.columns else None
         values = _numeric(raw, mapping, path, sparse)
+        if "x" in mapping and str(mapping["x"]).lower() in ROLE_NAMES["step"] and (values["x"] == 0).any():
+            notes.append(f"{path}: step 0 (the loss before any update) is not fitted by a law over steps: "
+                         f"{int((values['x'] == 0).sum())} row(s)")
+            values, raw = values[values["x"] != 0], raw[values["x"] != 0]
         if by is not None:
             labels = raw[by].astype(str)
             values.insert(0, "run", labels if len(paths) == 1 else name + "/" + labels)

@@ -72,6 +72,20 @@ def test_wandb_panel_export_holds_several_runs(tmp_path):
     assert sorted(data["run"].unique()) == ["a", "b"] and len(data) == 2 * len(steps)
 
 
+def test_curves_without_lr_fit_a_power_law_in_steps_with_no_flag(tmp_path, capsys):
+    steps = np.arange(0, 5001, 50)
+    loss = 2.0 + (np.maximum(steps, 1) / 40.0) ** -0.4
+    pd.DataFrame({"Step": steps, "a - train/loss": loss, "b - train/loss": loss * 1.0005}).to_csv(
+        tmp_path / "panel.csv", index=False)
+    lines = [f"iter {s}: loss {y:.6f}, time 45.12ms, mfu 12.30%" for s, y in zip(steps, loss)]
+    (tmp_path / "train.log").write_text("\n".join(["compiling the model...", *lines]) + "\n")
+    for name in ("panel.csv", "train.log"):
+        assert main(["fit", str(tmp_path / name), "--json"]) == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert out["params"]["alpha"] == pytest.approx(0.4, abs=0.02) and out["status"] == "converged"
+        assert any("step 0" in w for w in out["warnings"])
+
+
 def test_trainer_state_eval_loss_takes_its_lr_from_the_training_entries(tmp_path, capsys):
     steps, lr, loss = curve()
     records = []
