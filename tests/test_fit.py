@@ -137,3 +137,16 @@ def test_bootstrap_stops_at_its_time_budget_and_says_so():
     assert any(f"{done} of 100000 refits" in w for w in result.warnings)
     with pytest.raises(scalelaw.InputError, match="bootstrap_seconds"):
         scalelaw.fit("power", data, bootstrap=10, bootstrap_seconds=0)
+
+
+def test_a_long_bootstrap_says_so_and_shows_progress(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    from scalelaw import engine
+
+    monkeypatch.setattr(engine, "LONG_BOOTSTRAP", 0.0)  # every bootstrap counts as long
+    x = np.geomspace(1e6, 1e10, 12)
+    data = pd.DataFrame({"x": x, "y": 2.0 + (3e5 / x) ** 0.3})
+    result = scalelaw.fit("power", data, bootstrap=20, progress=True)
+    assert len(result.bootstrap_samples) == 20
+    assert any("the bootstrap took about" in w and "--bootstrap-seconds" in w for w in result.warnings)
+    assert "bootstrap" in capsys.readouterr().err  # the tqdm bar
