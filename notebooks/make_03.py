@@ -90,7 +90,7 @@ cells = [
          "encdec.allocate([2e8, 1e9, 5e9]).round(4)"),
     md("Is the split worth modelling, or does the total size explain the loss? `versus_total` fits "
        "one power law in Ne + Nd to the same points and compares AIC:"),
-    code("from scalelaw.compare import format_versus_total\n\n"
+    code("from scalelaw.analysis import format_versus_total\n\n"
          "print(format_versus_total(scalelaw.versus_total(encdec)))"),
     code("axes = encdec.plot()"),
 ]

@@ -1,6 +1,6 @@
 """scalelaw: fit scaling laws and loss curves from training logs, with uncertainty."""
 from . import schedules
-from .compare import compare, versus_total
+from .analysis import ComputeOptimal, compare, compute_optimal, versus_total
 from .errors import InputError
 from .engine import FitResult
 from .forecast import fit
@@ -9,7 +9,7 @@ from .laws import Law, Param, available_laws, get_law
 from .laws.annealing import ANNEALING, ANNEALING_SIZE
 from .laws.bivariate import CHINCHILLA, ENCDEC, tokens_from_compute
 from .laws.multipower import MULTIPOWER
-from .laws.power import POWER, ComputeOptimal, compute_optimal
+from .laws.power import POWER
 
 __version__ = "0.3.0"
 __all__ = ["InputError", "FitResult", "fit", "load_runs", "Law", "Param", "available_laws", "get_law",

@@ -19,7 +19,7 @@ from . import __version__
 from .errors import InputError, NotAResult
 from .engine import FitResult
 from .forecast import fit
-from .compare import compare, format_comparison, format_versus_total, versus_total
+from .analysis import compare, format_comparison, format_versus_total, versus_total
 from . import io
 from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute

@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 
 from .. import schedules
-from . import Inputs, Law, Param, register
+from .base import Inputs, Law, Param, register
 
 OPTIONS = {"decay": 0.999, "warmup": "peak"}
 

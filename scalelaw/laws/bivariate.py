@@ -30,7 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from . import Budget, Inputs, Law, Param, register
+from .base import Budget, Inputs, Law, Param, register
 
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import InputError
 from .. import schedules
-from . import Inputs, Law, Param, register
+from .base import Inputs, Law, Param, register
 from .annealing import AREA_PARAMS
 
 OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}

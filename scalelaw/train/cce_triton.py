@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .cce import _reduce, _token_loss, _token_scale
+from .cce_math import _reduce, _token_loss, _token_scale
 
 try:
     import triton

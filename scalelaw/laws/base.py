@@ -1,0 +1,171 @@
+"""What a law is (``Law``, ``Param``, ``Budget``) and the registry of laws by name. The law
+modules import this; nothing here imports them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+from ..errors import InputError
+
+Inputs = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One fitted parameter.
+
+    ``log=True`` means the optimiser works on log10 of the value (for scales such as x0 that
+    span many decades); bounds are always given in natural units.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    log: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How a bivariate law spends a budget: the cost of given sizes, and the best sizes.
+
+    Attributes:
+        name: what the budget counts, with its unit, e.g. ``"compute C = 6*N*D (FLOPs)"``.
+        cost: ``cost(inputs) -> array``: the budget that the sizes in ``inputs`` use.
+        optimum: ``optimum(params, budget) -> dict``: for an array of budgets, each input role
+            -> the sizes with the lowest predicted loss at that budget (plus any extra
+            quantities worth reporting, e.g. tokens per parameter).
+    """
+
+    name: str
+    cost: Callable[[Inputs], np.ndarray]
+    optimum: Callable[[Mapping[str, float], np.ndarray], dict]
+
+
+@dataclass(frozen=True)
+class Law:
+    """A loss law ``y = func(inputs, **params)``.
+
+    Attributes:
+        name: registry key, e.g. ``"power"``.
+        formula: the formula as text, for reports.
+        inputs: roles the formula reads from the data, e.g. ``("x",)``.
+        params: fitted parameters, in a fixed order.
+        func: ``func(inputs, **params) -> predicted loss`` with inputs a mapping role -> array.
+        starts: ``starts(inputs, y) -> iterable of dicts`` of starting values (natural units);
+            the fit engine runs L-BFGS-B from each one.
+        derived: ``derived(params, domain) -> dict`` of quantities worth reporting (optional);
+            ``domain`` maps each input role to the (min, max) of the fitted data.
+        jacobian: ``jacobian(inputs, **params) -> array (n, n_params)``, the derivatives of the
+            prediction with respect to each parameter (natural units), optional; with it the
+            engine uses exact gradients instead of finite differences.
+        features: step laws only: ``features(lr, steps, options) -> inputs``, turning a per-step
+            LR array (``scalelaw.schedules``) and the steps to predict at into the formula's
+            inputs (arrays with one row per step; 2-D ones are zero-padded when runs are joined).
+        options: defaults of the law's options: fixed constants, not fitted. Step laws read
+            them in ``features``; other laws take them as keywords of ``func`` and
+            ``jacobian`` (e.g. the reference sizes of ``encdec``), fixed by ``bind``.
+        setup: ``setup(inputs, options) -> options``, optional: checks that the data can
+            identify the law (raising ``InputError`` with the reason) and fills the options
+            left None from the data.
+        budget: bivariate laws: how to spend a budget best (``Budget``), or None.
+        refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
+            the start); None runs it from all of them.
+        decay_params: step laws: the parameters of the loss drop bought by LR decay, its scale
+            first (``C`` of the annealing law; ``B, C, beta, gamma`` of the multi-power law).
+            The scale set to 0 gives the loss without that benefit: forecasts widen their
+            intervals by it when the fitted logs saw too little decay to identify it, and take
+            these parameters from finished reference runs when given.
+        max_points: step laws: the most points per run the engine fits; longer logs (a loss at
+            every step) are averaged in log space over equal runs of consecutive steps. None
+            fits every point.
+    """
+
+    name: str
+    formula: str
+    inputs: tuple[str, ...]
+    params: tuple[Param, ...]
+    func: Callable[..., np.ndarray]
+    starts: Callable[[Inputs, np.ndarray], Iterable[dict]]
+    derived: Callable[[Mapping[str, float], Mapping[str, tuple[float, float]]], dict] = field(
+        default=lambda params, domain: {})
+    jacobian: Callable[..., np.ndarray] | None = None
+    features: Callable[[np.ndarray, np.ndarray, Mapping], dict] | None = None
+    options: Mapping[str, object] = field(default_factory=dict)
+    refine: int | None = None
+    setup: Callable[[Inputs, Mapping], dict] | None = None
+    budget: Budget | None = None
+    decay_params: tuple[str, ...] = ()
+    max_points: int | None = None
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def step_law(self) -> bool:
+        """True for laws of the loss over training steps under an LR schedule."""
+        return self.features is not None
+
+    def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
+        return self.func(inputs, **params)
+
+    def bind(self, options: Mapping[str, object]) -> "Law":
+        """This law with its options fixed: ``func`` and ``jacobian`` get them as keywords.
+        Step laws (whose ``features`` read the options) and laws without options are returned
+        as they are."""
+        if self.step_law or not self.options:
+            return self
+        options = {k: options[k] for k in self.options}
+        return replace(self, func=partial(self.func, **options), options=options,
+                       jacobian=None if self.jacobian is None else partial(self.jacobian, **options))
+
+
+    def fix(self, values: Mapping[str, float]) -> "Law":
+        """This law with the parameters in ``values`` held at those values (lmfit's
+        ``vary=False``): they leave ``params``, ``func`` and ``jacobian`` receive them, and the
+        starts drop them. The name stays, so a fit can be reported as the full law."""
+        if not values:
+            return self
+        unknown = set(values) - set(self.param_names)
+        if unknown:
+            raise ValueError(f"law '{self.name}' has no parameter {', '.join(sorted(unknown))}")
+        fixed = {k: float(v) for k, v in values.items()}
+        keep = [i for i, p in enumerate(self.params) if p.name not in fixed]
+        func, jacobian, starts = self.func, self.jacobian, self.starts
+
+        def fixed_func(inputs, **params):
+            return func(inputs, **params, **fixed)
+
+        def fixed_jacobian(inputs, **params):
+            return jacobian(inputs, **params, **fixed)[:, keep]
+
+        def fixed_starts(inputs, y):
+            for start in starts(inputs, y):
+                yield {k: v for k, v in start.items() if k not in fixed}
+
+        return replace(self, params=tuple(self.params[i] for i in keep), func=fixed_func,
+                       jacobian=None if jacobian is None else fixed_jacobian, starts=fixed_starts,
+                       decay_params=tuple(p for p in self.decay_params if p not in fixed))
+
+
+_REGISTRY: dict[str, Law] = {}
+
+
+def register(law: Law) -> Law:
+    _REGISTRY[law.name] = law
+    return law
+
+
+def get_law(name: str) -> Law:
+    """The law registered under ``name`` (see ``available_laws()``)."""
+    if name not in _REGISTRY:
+        raise InputError(f"unknown law '{name}' (available: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]
+
+
+def available_laws() -> list[str]:
+    return sorted(_REGISTRY)
