@@ -57,6 +57,7 @@ def test_not_converged_exits_3_and_saves_nothing(log, tmp_path, capsys):
     assert not fit_path.exists()
 
 
+@pytest.mark.slow
 def test_entry_point_runs_without_traceback(log):
     proc = run_cli("fit", log, "--json")
     assert proc.returncode == 0, proc.stderr

@@ -39,6 +39,7 @@ def test_noise_free_is_exact():
         assert result.params[name] == pytest.approx(true, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_stderr_matches_scatter_across_seeds():
     """Standard errors are honest: they match the spread of estimates over noise draws."""
     estimates = [fit("power", synthetic(n=200, noise=0.01, seed=s)).params["alpha"] for s in range(12)]

@@ -63,6 +63,7 @@ def test_actual_warmup_ramps_an_unlogged_warmup_from_zero():
         schedules.from_log([1, 2], [0.0, 0.0])
 
 
+@pytest.mark.slow
 def test_auto_chooses_the_generating_convention_and_round_trips(tmp_path):
     data = curves("annealing", ANNEALING, ["constant", "cosine", "step"], {"warmup": "actual"}, seed=3)
     result = scalelaw.fit("auto", data)
@@ -148,6 +149,7 @@ def test_level_is_validated():
         scalelaw.fit("annealing", data, level=1.5)
 
 
+@pytest.mark.slow
 def test_multipower_on_a_per_step_72k_log_stays_within_memory(tmp_path):
     script = textwrap.dedent("""
         import resource, numpy as np, pandas as pd, scalelaw
@@ -168,6 +170,7 @@ def test_multipower_on_a_per_step_72k_log_stays_within_memory(tmp_path):
     assert peak_mb < 1024 and mape < 1.0
 
 
+@pytest.mark.slow
 def test_cli_auto_fit_then_predict_with_intervals(tmp_path, capsys):
     curves_dir = DATA / "multipower_law" / "csv_100"
     fit_path = tmp_path / "auto.json"

@@ -25,6 +25,7 @@ def google_lm_heldout_errors(path):
     return errors
 
 
+@pytest.mark.slow
 def test_google_lm_curves_extrapolate_to_heldout_points():
     errors = google_lm_heldout_errors(GOOGLE)
     assert len(errors) == 5
@@ -55,6 +56,7 @@ def test_shipped_data_matches_shared(shared_data):
     assert filecmp.cmp(GADRE, shared_data / "gadre_overtraining" / "models_final_loss.csv", shallow=False)
 
 
+@pytest.mark.slow
 def test_google_curves_from_shared(shared_data):
     errors = google_lm_heldout_errors(shared_data / "google_revisiting_scaling" / "benchmark.lang.csv")
     assert np.mean([rel.mean() for rel in errors.values()]) < 0.002

@@ -59,6 +59,7 @@ ARGS = st.lists(st.sampled_from([
 ]), max_size=4)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(table=tables(), args=ARGS)
 def test_cli_fit_never_crashes_and_writes_nothing_on_failure(tmp_path_factory, table, args):

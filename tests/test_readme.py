@@ -1,9 +1,12 @@
 """The README's Python examples run as written, in order."""
 import re
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_readme_python_example(tmp_path, monkeypatch):
     import matplotlib
 

@@ -158,6 +158,7 @@ def _cli(*args):
     return [sys.executable, "-m", "scalelaw", *args]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_with_no_lost_or_duplicated_rows(tmp_path):
     args = ["train", "--steps", "150", "--width", "16", "--vocab", "16", "--batch-size", "8", "--context", "16",
             "--eval-every", "25", "--checkpoint-every", "20", "--quiet"]
@@ -182,6 +183,7 @@ def test_a_killed_run_resumes_with_no_lost_or_duplicated_rows(tmp_path):
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
                     reason="torchrun not found")
+@pytest.mark.slow
 def test_ddp_on_two_processes_matches_one_process(tmp_path):
     args = ["train", "--steps", "20", "--width", "16", "--vocab", "16", "--batch-size", "8", "--context", "16",
             "--eval-every", "10", "--quiet"]
@@ -198,6 +200,7 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
 
 
+@pytest.mark.slow
 def test_sweep_skips_complete_runs(tmp_path, capsys):
     summary = run_sweep("encdec", tmp_path, steps=10)
     assert len(summary) == 9 and set(summary.columns) >= {"run", "ne", "nd", "loss", "entropy", "tokens"}
@@ -208,6 +211,7 @@ def test_sweep_skips_complete_runs(tmp_path, capsys):
     assert (tmp_path / "e16-d16" / "log.csv").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_sweep_in_processes_matches_serial(tmp_path):
     serial = run_sweep("schedules", tmp_path / "serial", steps=12, progress=False)
     parallel = run_sweep("schedules", tmp_path / "parallel", executor="process", steps=12, workers=2,
@@ -267,6 +271,7 @@ def test_a_diverging_run_stops_with_exit_3_and_keeps_its_log(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["diverged_at"] == len(rows) - 1
 
 
+@pytest.mark.slow
 def test_resume_drops_a_torn_last_line_and_leftover_temporary_files(tmp_path, capsys, monkeypatch):
     from scalelaw.train import trainer
 
