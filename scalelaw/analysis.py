@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .engine import fit
+from .engine import fit, mape as error
 from .errors import InputError
 from .laws import Law, get_law
 from .laws.power import POWER
@@ -28,7 +28,8 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
     Args:
         laws: step laws (or their names).
         train: tidy frame with ``run``, ``step``, ``y``, ``lr`` (``scalelaw.load_runs``).
-        held_out: curve name -> tidy frame with ``step``, ``y``, ``lr``.
+        held_out: curve name -> tidy frame with ``step``, ``y``, ``lr`` (and the law's other
+            inputs, e.g. ``N`` for ``annealing_size``).
         **fit_kwargs: passed to ``scalelaw.fit`` (e.g. ``loss``, ``delta``).
 
     Returns:
@@ -46,9 +47,9 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         mape, final = {}, {}
         for name, g in held_out.items():
             steps, y = g["step"].to_numpy(int), g["y"].to_numpy(float)
-            pred = result.predict(steps, (steps, g["lr"].to_numpy(float)))
-            mape[name] = float(100 * np.mean(np.abs(pred - y) / y))
-            final[name] = float(100 * abs(pred[-1] - y[-1]) / y[-1])
+            pred = result.predict(steps, (steps, g["lr"].to_numpy(float)), **law.run_inputs(g))
+            mape[name] = error(pred, y)
+            final[name] = error(pred[-1:], y[-1:])
         out["mape"][law.name], out["final_error"][law.name] = mape, final
         out["mean_mape"][law.name] = float(np.mean(list(mape.values())))
         out["max_final_error"][law.name] = float(max(final.values()))

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, NotAResult
-from .engine import FitResult
+from .engine import FitResult, mape
 from .forecast import fit
 from .analysis import compare, format_comparison, format_versus_total, versus_total
 from . import io
@@ -394,8 +394,8 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     if "y" in data:
         y = data["y"].to_numpy()
         out["observed"] = y.tolist()
-        out["mape"] = float(100 * np.mean(np.abs(loss - y) / y))
-        out["final_error"] = float(100 * abs(loss[-1] - y[-1]) / y[-1])
+        out["mape"] = mape(loss, y)
+        out["final_error"] = mape(loss[-1:], y[-1:])
     if args.json:
         print(json.dumps(out))
         return 0
@@ -450,8 +450,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
     _check_output(args.plot, figure=True)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
-    train = load_runs(args.files, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)
-    held = {name: load_runs(p, roles=("step", "y", "lr"), columns=columns, step_min=args.step_min)
+    roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in io.ROLE_NAMES}))
+    train = load_runs(args.files, roles=roles, columns=columns, step_min=args.step_min)
+    held = {name: load_runs(p, roles=roles, columns=columns, step_min=args.step_min)
             for name, p in zip(run_names(args.held_out), args.held_out)}
     table = compare(laws, train, held, loss=args.objective, delta=args.delta)
     if args.json:

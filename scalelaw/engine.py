@@ -584,6 +584,12 @@ def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping
     return None
 
 
+def mape(pred, y) -> float:
+    """Mean absolute percentage error of ``pred`` against ``y`` (same shapes), in percent."""
+    pred, y = np.asarray(pred, dtype=float), np.asarray(y, dtype=float)
+    return float(100 * np.mean(np.abs(pred - y) / y))
+
+
 def _metrics(law, X, y, theta) -> dict[str, float]:
     """R2, MAPE (percent) and RMSE on the loss; AIC/BIC of the log residuals (lmfit's definition)."""
     n, p = len(y), len(theta)
@@ -591,7 +597,7 @@ def _metrics(law, X, y, theta) -> dict[str, float]:
     rss_log = float(np.sum(_log_residuals(theta, law, X, y) ** 2))
     return {
         "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)),
-        "mape": float(100 * np.mean(np.abs(resid) / y)),
+        "mape": mape(resid + y, y),
         "rmse": float(np.sqrt(np.mean(resid**2))),
         "n": n,
         "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,

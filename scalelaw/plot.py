@@ -109,15 +109,16 @@ def plot_steps(result, others=None, level: float = 0.95):
         first = int(data["step"].min()) if data is not None and len(data) else max(1, warmup_steps(lr))
         steps = np.unique(np.linspace(first, len(lr) - 1, 400).astype(int))
         label = name if style == "-" else f"{name} (predicted)"
-        axes[0].plot(steps, result.predict(steps, lr), style, color=color, lw=1.4, label=label)
+        extra = result.law.run_inputs(data) if data is not None and len(data) else {}
+        axes[0].plot(steps, result.predict(steps, lr, **extra), style, color=color, lw=1.4, label=label)
         if style == "--":
-            band = result.predict_interval(steps, lr, level=level)
+            band = result.predict_interval(steps, lr, level=level, **extra)
             if band is not None:
                 axes[0].fill_between(steps, band[0], band[1], color=color, alpha=0.15, lw=0)
         axes[1].plot(np.arange(len(lr)), lr, style, color=color, lw=1.2)
         if data is not None and len(data):
             axes[0].scatter(data["step"], data["y"], s=5, color=color, alpha=0.5)
-            pred = result.predict(data["step"].to_numpy(int), lr)
+            pred = result.predict(data["step"].to_numpy(int), lr, **extra)
             axes[2].plot(data["step"], 100 * (pred - data["y"]) / data["y"], ".", ms=3, color=color)
     axes[0].set_ylabel(result.columns.get("y", "loss"))
     axes[0].set_title(f"{result.law.name}: {result.law.formula}", fontsize=9)

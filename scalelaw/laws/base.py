@@ -110,6 +110,11 @@ class Law:
         """True for laws of the loss over training steps under an LR schedule."""
         return self.features is not None
 
+    def run_inputs(self, frame) -> dict[str, float]:
+        """A step law's inputs that are a property of the run rather than of the schedule (e.g.
+        ``N`` for ``annealing_size``), from one run's rows of ``frame`` (a DataFrame)."""
+        return {r: float(frame[r].iloc[0]) for r in self.inputs if r in frame.columns} if self.step_law else {}
+
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)
 

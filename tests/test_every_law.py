@@ -1,0 +1,110 @@
+"""Every registered law through every path: fit, save, load, predict, plot, and the CLI (fit
+--plot, predict --json, and compare for step laws), on small synthetic data from the law itself.
+A new law adds its case to CASES; a law without one fails here."""
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelaw
+from scalelaw import FitResult, available_laws, get_law, schedules
+from scalelaw.cli import main
+
+matplotlib.use("Agg")
+
+SPECS = {"constant": "constant:peak=1e-3,total=3000,warmup=100",
+         "cosine": "cosine:peak=1e-3,total=3000,warmup=100,final=1e-4",
+         "wsd": "wsd:peak=1e-3,total=3000,warmup=100,decay=0.3,final=1e-4"}
+
+
+def sizes(law, true, **grid):
+    """A frame over a grid of sizes with the law's loss: ``grid`` maps each input role to values."""
+    mesh = np.meshgrid(*grid.values())
+    frame = pd.DataFrame({role: m.ravel() for role, m in zip(grid, mesh)})
+    frame["loss"] = law.bind(law.options)({r: frame[r].to_numpy() for r in law.inputs}, **true)
+    return frame
+
+
+def curves(law, params, sizes_=(None,)):
+    """Runs under constant, cosine and WSD schedules (for each model size, when the law has one)."""
+    rows = []
+    for n in sizes_:
+        for name, spec in SPECS.items():
+            lr, steps = schedules.parse(spec), np.arange(150, 3001, 50)
+            X = law.features(lr, steps, law.options)
+            run = pd.DataFrame({"run": name if n is None else f"{name}_{n:g}", "step": steps, "lr": lr[steps]})
+            if n is not None:
+                X["N"] = np.full(len(steps), n)
+                run["N"] = n
+            run["loss"] = law(X, **params)
+            rows.append(run)
+    return pd.concat(rows, ignore_index=True)
+
+
+CASES = {
+    "power": lambda law: sizes(law, {"L_inf": 2.0, "x0": 1e5, "alpha": 0.3}, x=np.geomspace(1e6, 1e10, 9)),
+    "chinchilla": lambda law: sizes(law, {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
+                                    N=np.geomspace(1e7, 1e9, 5), D=np.geomspace(1e9, 1e11, 5)),
+    "encdec": lambda law: sizes(law, {"a": 0.9, "pe": 0.25, "pd": 0.40, "L_inf": 1.6, "ref_ne": 1e8, "ref_nd": 1e8},
+                                Ne=np.geomspace(1e7, 1e9, 4), Nd=np.geomspace(1e7, 1e9, 4)),
+    "annealing": lambda law: curves(law, {"L0": 3.0, "A": 0.5, "alpha": 0.5, "C": 0.4}),
+    "multipower": lambda law: curves(law, {"L0": 3.0, "A": 0.5, "alpha": 0.5, "B": 300.0, "C": 2.0,
+                                           "beta": 0.6, "gamma": 0.5}),
+    "annealing_size": lambda law: curves(law, {"L0": 2.0, "B": 50.0, "beta": 0.3, "A": 0.5, "alpha": 0.5, "C": 0.4},
+                                         sizes_=(1e7, 3e7, 1e8)),
+}
+
+
+def test_every_registered_law_has_a_case():
+    assert set(available_laws()) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_law_through_every_path(name, tmp_path, capsys):
+    law = get_law(name)
+    data = CASES[name](law)
+    path = tmp_path / "data.csv"
+    data.rename(columns={"x": "params"}).to_csv(path, index=False)  # a name the CLI recognises
+    frame = data.rename(columns={"loss": "y"})
+
+    result = scalelaw.fit(law, frame)
+    assert result.status in ("converged", "at_bound")
+    saved = tmp_path / "fit.json"
+    result.to_json(saved)
+    loaded = FitResult.from_json(saved)
+    if law.step_law:
+        run = frame[frame["run"] == frame["run"].iloc[-1]]
+        log = (run["step"].to_numpy(), run["lr"].to_numpy())
+        pred = loaded.predict(run["step"].to_numpy(), log, **law.run_inputs(run))
+        assert loaded.predict_interval(run["step"].to_numpy(), log, **law.run_inputs(run)) is not None
+        truth = run["y"].to_numpy()
+    else:
+        pred, truth = loaded.predict(frame[list(law.inputs)]), frame["y"].to_numpy()
+    assert np.max(np.abs(pred - truth) / truth) < 0.01
+    assert result.plot() is not None
+
+    image = tmp_path / "fit.png"
+    assert main(["fit", str(path), "--law", name, "--save", str(saved), "--plot", str(image)]) == 0, \
+        capsys.readouterr().err
+    assert image.stat().st_size > 0
+    capsys.readouterr()
+    if law.step_law:
+        held = tmp_path / "held.csv"
+        one = data[data["run"] == data["run"].iloc[-1]].drop(columns="run")
+        one.to_csv(held, index=False)
+        args = ["--log", str(held)] + (["--n", f"{one['N'].iloc[0]:g}"] if "N" in one else [])
+        assert main(["predict", str(saved), *args, "--json"]) == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert out["mape"] < 1.0 and len(out["lo"]) == len(one)
+        train = tmp_path / "train.csv"
+        data[data["run"] != data["run"].iloc[-1]].to_csv(train, index=False)
+        assert main(["compare", str(train), "--held-out", str(held), "--laws", name, "--json"]) == 0, \
+            capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["mean_mape"][name] < 1.0
+    else:
+        flags = {"power": ["--x", "1e7,1e9"], "chinchilla": ["--n", "1e8", "--d", "1e10"],
+                 "encdec": ["--ne", "1e8", "--nd", "2e8"]}[name]
+        assert main(["predict", str(saved), *flags, "--json"]) == 0, capsys.readouterr().err
+        assert all(np.isfinite(json.loads(capsys.readouterr().out)["loss"]))
