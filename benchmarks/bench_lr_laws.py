@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 import scalelaw
-from scalelaw.analysis import format_comparison
+from scalelaw.report import format_comparison
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "multipower_law"
 TRAIN = ("constant_24000", "cosine_24000")

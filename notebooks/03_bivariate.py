@@ -127,7 +127,7 @@ encdec.allocate([2e8, 1e9, 5e9]).round(4)
 # Is the split worth modelling, or does the total size explain the loss? `versus_total` fits one power law in Ne + Nd to the same points and compares AIC:
 
 # %%
-from scalelaw.analysis import format_versus_total
+from scalelaw.report import format_versus_total
 
 print(format_versus_total(scalelaw.versus_total(encdec)))
 

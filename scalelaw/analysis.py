@@ -61,25 +61,6 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
     return out
 
 
-def format_comparison(table: Mapping[str, Any]) -> str:
-    """The comparison as a text table: one row per held-out curve, MAPE and final-step error
-    (percent) per law, then the means."""
-    laws = table["laws"]
-    width = max(12, *(len(c) for c in table["curves"]))
-    head = f"{'curve':<{width}}" + "".join(f"{law + ' MAPE %':>22}{'final %':>10}" for law in laws)
-    lines = [head]
-    for curve in table["curves"]:
-        lines.append(f"{curve:<{width}}" + "".join(
-            f"{table['mape'][law][curve]:>22.3f}{table['final_error'][law][curve]:>10.3f}" for law in laws))
-    lines.append(f"{'mean / max':<{width}}" + "".join(
-        f"{table['mean_mape'][law]:>22.3f}{table['max_final_error'][law]:>10.3f}" for law in laws))
-    for law in laws:
-        if not table["converged"][law]:
-            lines.append(f"warning  {law}: the fit did not converge")
-    lines.append(f"best     {table['best']} (lowest mean held-out MAPE)")
-    return "\n".join(lines)
-
-
 def versus_total(result, held_out: pd.DataFrame | None = None, **fit_kwargs: Any) -> dict[str, Any]:
     """Does a bivariate fit need both sizes? Fit the power law in the total that its budget
     counts (Ne + Nd for ``encdec``) to the same points and compare.
@@ -118,21 +99,6 @@ def versus_total(result, held_out: pd.DataFrame | None = None, **fit_kwargs: Any
         out["held_out_mape"] = {k: float(100 * np.mean(np.abs(p - y) / y)) for k, p in preds.items()}
         out["preferred"] = min(out["held_out_mape"], key=out["held_out_mape"].get)
     return out
-
-
-def format_versus_total(table: Mapping[str, Any]) -> str:
-    """``versus_total`` as two lines of text."""
-    bivariate, _ = table["laws"]
-    held = table.get("held_out_mape")
-    line = (f"versus   one power law in {table['total']}: AIC {table['aic']['power']:.2f} vs "
-            f"{table['aic'][bivariate]:.2f} ({bivariate}), MAPE {table['mape']['power']:.3f} % vs "
-            f"{table['mape'][bivariate]:.3f} %")
-    if held:
-        line += f"; held-out MAPE {held['power']:.3f} % vs {held[bivariate]:.3f} %"
-    why = "held-out error" if held else "AIC"
-    verdict = (f"{bivariate}: the split between the two sizes matters" if table["preferred"] == bivariate
-               else "power: the total alone explains the data as well")
-    return line + f"\npreferred {verdict} (by {why})"
 
 
 @dataclass

@@ -19,7 +19,8 @@ from . import __version__
 from .errors import InputError, NotAResult
 from .engine import FitResult, mape
 from .forecast import fit
-from .analysis import compare, format_comparison, format_versus_total, versus_total
+from .analysis import compare, versus_total
+from .report import format_comparison, format_versus_total
 from . import io
 from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
@@ -209,8 +210,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     _check_output(args.save)
     _check_output(args.plot, figure=True)
-    if args.drop_top_loss < 0:
-        raise InputError(f"--drop-top-loss must be >= 0, got {args.drop_top_loss}")
     columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size, "D": args.d,
                "C": args.c, "Ne": args.ne, "Nd": args.nd}
     if law.step_law:
@@ -223,17 +222,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if from_compute:
         roles = tuple("C" if r == "D" else r for r in roles)
     options = _law_options(args, law)
-    data = load_runs(args.files, roles=roles, columns=columns, group=args.group,
-                     where=args.where, step_min=args.step_min, step_max=args.step_max)
+    data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
+                     step_min=args.step_min, step_max=args.step_max, drop_top_loss=args.drop_top_loss)
     if from_compute:
         data["D"] = tokens_from_compute(data["N"], data.pop("C"))
         data.attrs["columns"]["D"] = f"{data.attrs['columns'].pop('C')} / (6 N)"
-    if args.drop_top_loss:
-        if args.drop_top_loss >= len(data):
-            raise InputError(f"--drop-top-loss {args.drop_top_loss}: only {len(data)} points to fit")
-        attrs = data.attrs
-        data = data.drop(data["y"].nlargest(args.drop_top_loss).index).reset_index(drop=True)
-        data.attrs = attrs
     references = None
     if args.reference:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)

@@ -325,6 +325,7 @@ def load_runs(
     where: str | None = None,
     step_min: float | None = None,
     step_max: float | None = None,
+    drop_top_loss: int = 0,
 ) -> pd.DataFrame:
     """Read one or more logs into a tidy frame with columns ``run`` and ``roles``.
 
@@ -337,6 +338,8 @@ def load_runs(
         group: column that tells runs apart inside one file.
         where: a pandas ``DataFrame.query`` filter applied to the raw table, e.g. ``"Training == 1"``.
         step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
+        drop_top_loss: leave out the rows of the ``drop_top_loss`` highest losses (as Besiroglu
+            et al. did for Chinchilla's points), after the other filters.
 
     Returns:
         Frame sorted by run then step/x. ``frame.attrs["columns"]`` maps role -> chosen column,
@@ -405,6 +408,13 @@ def load_runs(
         tidy = tidy[tidy[key] <= step_max]
     if tidy.empty:
         raise InputError(f"{paths[0]}: no rows left after --step-min/--step-max")
+    if drop_top_loss < 0:
+        raise InputError(f"--drop-top-loss must be >= 0, got {drop_top_loss}")
+    if drop_top_loss:
+        if drop_top_loss >= len(tidy):
+            raise InputError(f"--drop-top-loss {drop_top_loss}: only {len(tidy)} points to fit")
+        tidy = tidy.drop(tidy["y"].nlargest(drop_top_loss).index)
+        notes.append(f"the {drop_top_loss} rows of highest loss were left out (--drop-top-loss)")
     tidy = tidy.sort_values(["run", key], kind="stable").reset_index(drop=True)
     tidy.attrs["columns"] = chosen
     tidy.attrs["files"] = [str(p) for p in paths]

@@ -75,11 +75,6 @@ class TrainConfig:
         if not 0 <= self.noise <= 1:
             raise InputError(f"--noise must lie in [0, 1], got {self.noise}")
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
 
 HELP = {
     "model": "gpt (decoder-only) or encdec (encoder-decoder, on the translation corpus)",
