@@ -89,9 +89,6 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     opt.add_argument("--max-iter", type=int, default=2000, help="iteration cap per optimisation")
     _add_step_options(f)
-    g = f.add_argument_group("encdec")
-    g.add_argument("--ref-ne", type=float, help="reference encoder size Ne0 (default: geometric mean of the data)")
-    g.add_argument("--ref-nd", type=float, help="reference decoder size Nd0 (default: geometric mean of the data)")
     out = f.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     out.add_argument("--save", type=Path, metavar="FIT.json", help="save the fit for `scalelaw predict`")
@@ -168,17 +165,30 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _law_flags() -> dict[str, tuple]:
+    """option name -> (its Flag, its default, the laws that have it), over the registered laws."""
+    flags: dict[str, tuple] = {}
+    for name in available_laws():
+        law = get_law(name)
+        for option, flag in law.flags.items():
+            _, default, laws = flags.get(option, (flag, law.options[option], []))
+            flags[option] = (flag, default, [*laws, name])
+    return flags
+
+
 def _add_step_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("step laws (annealing, annealing_size, multipower)")
     g.add_argument("--schedule", metavar="SPEC", help="the LR schedule of every log, when they have "
                    "no lr column, e.g. cosine:peak=3e-4,total=24000,warmup=500")
-    g.add_argument("--decay", type=float, help="annealing: momentum lambda of S2 (default 0.999)")
-    g.add_argument("--warmup", choices=("peak", "actual"),
-                   help="warmup steps counted at the peak LR (default) or at their logged LR")
+    g = parser.add_argument_group("law options (declared by each law)")
+    for option, (flag, default, laws) in _law_flags().items():
+        kind = float if default is None else type(default)
+        g.add_argument(f"--{option.replace('_', '-')}", dest=option, type=None if flag.choices else kind,
+                       choices=flag.choices, help=f"{flag.help} [{', '.join(laws)}]")
 
 
 def _law_options(args: argparse.Namespace, law) -> dict:
-    given = {"decay": args.decay, "warmup": args.warmup, "ref_ne": args.ref_ne, "ref_nd": args.ref_nd}
+    given = {option: getattr(args, option) for option in _law_flags()}
     wrong = [k for k, v in given.items() if v is not None and k not in law.options]
     if wrong:
         raise InputError(f"--{wrong[0].replace('_', '-')} does not apply to law '{law.name}'")
@@ -197,9 +207,11 @@ def _check_output(path: Path | None, figure: bool = False) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     auto = args.law == "auto"
     law = get_law("annealing" if auto else args.law)  # auto: the roles and options of the step laws
-    if auto and (args.schedule or args.decay is not None or args.warmup):
-        raise InputError("--law auto chooses the warmup convention itself and reads each log's lr column: "
-                         "drop --schedule/--decay/--warmup, or name a law")
+    given = [f"--{o.replace('_', '-')}" for o in _law_flags() if getattr(args, o) is not None]
+    if auto and (args.schedule or given):
+        raise InputError("--law auto chooses the law options (warmup convention, ...) itself and reads each "
+                         f"log's lr column: drop {'/'.join((['--schedule'] if args.schedule else []) + given)}, "
+                         "or name a law")
     if args.reference and not law.step_law:
         raise InputError(f"--reference applies to step laws (or --law auto), not to '{law.name}'")
     if args.bootstrap < 0:
@@ -216,8 +228,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
     else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
         roles = (*law.inputs, "y") + (("step",) if args.step else ())
-        if args.schedule or args.decay is not None or args.warmup:
-            raise InputError(f"--schedule, --decay and --warmup apply to step laws, not to '{law.name}'")
+        if args.schedule:
+            raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
     from_compute = "D" in roles and args.c is not None and args.d is None
     if from_compute:
         roles = tuple("C" if r == "D" else r for r in roles)

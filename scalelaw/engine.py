@@ -311,14 +311,13 @@ class FitResult:
         return format_report(self)
 
     def plot(self, ax=None, **kwargs):
-        """Data, fit and interval band on ``ax`` (a new figure when None); returns the axes.
-        Step laws: loss, LR and residual panels (``scalelaw.plot.plot_steps``); bivariate
-        laws: iso-loss contours and loss per size (``scalelaw.plot.plot_bivariate``)."""
-        from .plot import plot_bivariate, plot_fit, plot_steps
+        """Data, fit and interval band; returns the axes. The picture is the one the law names
+        (``law.plot``, see ``scalelaw.plot.PLOTS``): loss over one size on ``ax`` (a new figure
+        when None), loss/LR/residual panels over steps, or iso-loss contours over two sizes."""
+        from .plot import PLOTS
 
-        if self.law.step_law:
-            return plot_steps(self, **kwargs)
-        return plot_bivariate(self, **kwargs) if len(self.law.inputs) == 2 else plot_fit(self, ax=ax, **kwargs)
+        draw = PLOTS[self.law.plot]
+        return draw(self, ax=ax, **kwargs) if self.law.plot == "sizes" else draw(self, **kwargs)
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -196,3 +196,7 @@ def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
     ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.legend(fontsize=8)
     return axes
+
+
+# What ``Law.plot`` names: the picture ``FitResult.plot`` draws for a law.
+PLOTS = {"sizes": plot_fit, "steps": plot_steps, "bivariate": plot_bivariate}

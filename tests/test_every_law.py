@@ -58,7 +58,12 @@ CASES = {
 
 
 def test_every_registered_law_has_a_case():
+    from scalelaw.plot import PLOTS
+
     assert set(available_laws()) == set(CASES)
+    for name in available_laws():  # what the CLI and the plot read from the law's declaration
+        law = get_law(name)
+        assert law.plot in PLOTS and set(law.flags) <= set(law.options), name
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -24,9 +24,12 @@ from typing import Mapping
 import numpy as np
 
 from .. import schedules
-from .base import Inputs, Law, Param, register
+from .base import Flag, Inputs, Law, Param, register
 
 OPTIONS = {"decay": 0.999, "warmup": "peak"}
+FLAGS = {"decay": Flag("annealing: momentum lambda of S2 (default 0.999)"),
+         "warmup": Flag("step laws: warmup steps counted at the peak LR (default) or at their logged LR",
+                        choices=schedules.WARMUP_CONVENTIONS)}
 
 
 def areas(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str, np.ndarray]:
@@ -104,6 +107,8 @@ ANNEALING = register(Law(
     jacobian=_jacobian,
     features=areas,
     options=OPTIONS,
+    flags=FLAGS,
+    plot="steps",
     refine=1,
     decay_params=("C",),
 ))
@@ -121,6 +126,8 @@ ANNEALING_SIZE = register(Law(
     jacobian=_size_jacobian,
     features=areas,  # N comes from the data (or predict's N=...)
     options=OPTIONS,
+    flags=FLAGS,
+    plot="steps",
     refine=1,
     decay_params=("C",),
 ))

@@ -46,6 +46,16 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A law option that users set from the command line, as ``--NAME`` (underscores become
+    dashes): its help text and, for a choice among words, the choices. The type is that of the
+    option's default (a float when the default is None)."""
+
+    help: str
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Law:
     """A loss law ``y = func(inputs, **params)``.
 
@@ -82,6 +92,11 @@ class Law:
         max_points: step laws: the most points per run the engine fits; longer logs (a loss at
             every step) are averaged in log space over equal runs of consecutive steps. None
             fits every point.
+        flags: the options users set from the command line (option name -> ``Flag``); the CLI
+            builds its flags from these.
+        plot: which picture ``FitResult.plot`` draws (``scalelaw.plot.PLOTS``): ``"sizes"``
+            (loss over one size, log-log), ``"steps"`` (loss, LR and residuals over steps) or
+            ``"bivariate"`` (iso-loss contours over two sizes).
     """
 
     name: str
@@ -100,6 +115,8 @@ class Law:
     budget: Budget | None = None
     decay_params: tuple[str, ...] = ()
     max_points: int | None = None
+    flags: Mapping[str, Flag] = field(default_factory=dict)
+    plot: str = "sizes"
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from .base import Budget, Inputs, Law, Param, register
+from .base import Budget, Flag, Inputs, Law, Param, register
 
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
 
@@ -101,6 +101,7 @@ def _chinchilla_derived(params: Mapping[str, float], domain) -> dict:
 
 CHINCHILLA = register(Law(
     name="chinchilla",
+    plot="bivariate",
     formula="L(N, D) = E + A/N^alpha + B/D^beta",
     inputs=("N", "D"),
     params=(
@@ -172,6 +173,7 @@ def _encdec_derived(params: Mapping[str, float], domain) -> dict:
 
 ENCDEC = register(Law(
     name="encdec",
+    plot="bivariate",
     formula="L(Ne, Nd) = a * (Ne0/Ne)^pe * (Nd0/Nd)^pd + L_inf",
     inputs=("Ne", "Nd"),
     params=(
@@ -186,6 +188,8 @@ ENCDEC = register(Law(
     jacobian=_encdec_jacobian,
     refine=20,
     options={"ref_ne": None, "ref_nd": None},
+    flags={"ref_ne": Flag("encdec: reference encoder size Ne0 (default: geometric mean of the data)"),
+           "ref_nd": Flag("encdec: reference decoder size Nd0 (default: geometric mean of the data)")},
     setup=_encdec_setup,
     budget=Budget("parameters N = Ne + Nd", cost=lambda inputs: inputs["Ne"] + inputs["Nd"],
                   optimum=encdec_optimum),

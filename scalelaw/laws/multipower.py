@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from .. import schedules
 from .base import Inputs, Law, Param, register
-from .annealing import AREA_PARAMS
+from .annealing import AREA_PARAMS, FLAGS
 
 OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}
 
@@ -192,6 +192,8 @@ MULTIPOWER = register(Law(
     jacobian=_jacobian,
     features=drop_terms,
     options=OPTIONS,
+    flags={"warmup": FLAGS["warmup"]},
+    plot="steps",
     refine=3,
     decay_params=("B", "C", "beta", "gamma"),
     max_points=1024,
