@@ -24,7 +24,7 @@ from .report import format_comparison, format_versus_total
 from . import io
 from .io import load_runs, run_names
 from .laws.bivariate import tokens_from_compute
-from .laws import available_laws, get_law
+from .laws import available_laws, declared_columns, get_law
 from .schedules import describe, from_log, parse
 from .train.config import EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
@@ -61,16 +61,12 @@ def _parser() -> argparse.ArgumentParser:
                    "(other sizes, earlier runs, with their own lr) that lend a short curve the loss drop of LR "
                    "decay it cannot identify; read with the same column options")
     cols = f.add_argument_group("columns (recognised by name when not given)")
-    cols.add_argument("--x", help="size column: parameters, tokens or compute")
     cols.add_argument("--y", "--loss", dest="y", help="loss column")
     cols.add_argument("--step", help="step column")
     cols.add_argument("--lr", help="learning-rate column (step laws; interpolated between logged rows)")
-    cols.add_argument("--n", "--size", dest="size", help="model-size column, parameters (chinchilla, "
-                      "annealing_size)")
-    cols.add_argument("--d", help="training-tokens column (chinchilla)")
-    cols.add_argument("--c", help="compute column, FLOPs (chinchilla: D = C / (6 N) when there is no --d)")
-    cols.add_argument("--ne", help="encoder-parameters column (encdec)")
-    cols.add_argument("--nd", help="decoder-parameters column (encdec)")
+    for role, (column, laws) in declared_columns().items():  # the laws' own inputs
+        cols.add_argument(*column.flags, dest=f"column_{role}", metavar="COL",
+                          help=f"{column.help} [{', '.join(laws)}]")
     cols.add_argument("--group", help="column that tells runs apart inside one file")
     rows = f.add_argument_group("rows")
     rows.add_argument("--where", help="pandas query on the raw table, e.g. \"dataset == 'c4' and Training == 1\"")
@@ -222,15 +218,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     _check_output(args.save)
     _check_output(args.plot, figure=True)
-    columns = {"x": args.x, "y": args.y, "step": args.step, "lr": args.lr, "N": args.size, "D": args.d,
-               "C": args.c, "Ne": args.ne, "Nd": args.nd}
+    columns = {"y": args.y, "step": args.step, "lr": args.lr,
+               **{role: getattr(args, f"column_{role}") for role in declared_columns()}}
     if law.step_law:
         roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
     else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
         roles = (*law.inputs, "y") + (("step",) if args.step else ())
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
-    from_compute = "D" in roles and args.c is not None and args.d is None
+    from_compute = "D" in roles and columns.get("C") is not None and columns.get("D") is None
     if from_compute:
         roles = tuple("C" if r == "D" else r for r in roles)
     options = _law_options(args, law)
@@ -455,7 +451,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
     _check_output(args.plot, figure=True)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
-    roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in io.ROLE_NAMES}))
+    roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in law.columns}))
     train = load_runs(args.files, roles=roles, columns=columns, step_min=args.step_min)
     held = {name: load_runs(p, roles=roles, columns=columns, step_min=args.step_min)
             for name, p in zip(run_names(args.held_out), args.held_out)}

@@ -36,30 +36,42 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .laws import declared_columns
 
-# Recognised column names per role, in order of preference (matched case-insensitively).
-ROLE_NAMES: dict[str, tuple[str, ...]] = {
+# The columns of every loss curve, recognised by these names in order of preference (matched
+# case-insensitively). The inputs of each law (sizes, ...) are declared by the law
+# (``Law.columns``): ``role_names`` reads them.
+CURVE_NAMES: dict[str, tuple[str, ...]] = {
     "step": ("step", "_step", "global_step", "iter", "iteration", "trainer/global_step", "steps"),
     "y": ("loss", "train/loss", "train_loss", "loss/train", "eval_loss", "eval/loss", "val_loss",
           "val/loss", "loss/val", "validation_loss"),
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr", "lr-adamw", "lr-adam", "lr-sgd",
            "learning-rate", "learning rate"),
-    "x": ("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
-          "flops", "step", "_step", "global_step", "iter", "iteration", "steps"),  # last: L(step), constant LR
-    "N": ("n", "n_params", "params", "parameters", "model_size", "model size"),
-    "D": ("d", "d_tokens", "tokens", "n_tokens", "training_tokens"),
-    "C": ("c", "compute", "flops", "training_flop", "training flop", "training_flops"),
-    "Ne": ("ne", "n_enc", "encoder_params", "n_encoder"),
-    "Nd": ("nd", "n_dec", "decoder_params", "n_decoder"),
 }
-# What each role must satisfy: (description, predicate on a float array).
+# What a role must satisfy: (description, predicate on a float array); every other role is a
+# size or a loss, and positive.
 ROLE_CHECKS = {
-    "x": ("a positive number", lambda v: v > 0),
-    "y": ("a positive number", lambda v: v > 0),
     "step": ("a non-negative number", lambda v: v >= 0),
     "lr": ("a non-negative number", lambda v: v >= 0),
-    **{role: ("a positive number", lambda v: v > 0) for role in ("N", "D", "C", "Ne", "Nd")},
 }
+POSITIVE = ("a positive number", lambda v: v > 0)
+
+
+def role_names(role: str) -> tuple[str, ...]:
+    """The column names ``role`` is recognised by: a loss curve's own, or a law's declaration."""
+    if role in CURVE_NAMES:
+        return CURVE_NAMES[role]
+    declared = declared_columns()
+    if role not in declared:
+        raise InputError(f"no law reads a column for the role '{role}'")
+    return declared[role][0].names
+
+
+def known_roles() -> tuple[str, ...]:
+    """Every role a column can play: the curve's (step, y, lr), then those the laws declare."""
+    return (*CURVE_NAMES, *(r for r in declared_columns() if r not in CURVE_NAMES))
+
+
 # Columns that tell runs apart in one file of curves (``--group`` names another).
 RUN_NAMES = ("run", "run_id", "run_name", "runid", "name", "experiment", "seed", "dir_name")
 # nanoGPT-style lines: "iter 100: loss 3.2145, time 45.12ms, mfu 12.3%", "step 250: train loss 3.1, val loss 3.2"
@@ -184,9 +196,9 @@ def _from_wandb_export(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Turn a W&B chart export (``Step, RUN - metric, RUN - metric__MIN, ...``) into long form."""
     matches = {c: _WANDB_COLUMN.match(str(c)) for c in frame.columns}
     series = [c for c, m in matches.items() if m and not m["agg"]]
-    if not series or not any(str(c).lower() in ROLE_NAMES["step"] for c in frame.columns):
+    if not series or not any(str(c).lower() in CURVE_NAMES["step"] for c in frame.columns):
         return None
-    step = next(c for c in frame.columns if str(c).lower() in ROLE_NAMES["step"])
+    step = next(c for c in frame.columns if str(c).lower() in CURVE_NAMES["step"])
     parts = []
     for col in series:
         part = frame[[step, col]].rename(columns={col: matches[col]["metric"], step: "step"})
@@ -205,7 +217,7 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
             raise InputError(f"{path}: no column '{explicit}' (columns present: {present})")
         return explicit
     lower = {str(c).lower(): c for c in frame.columns}
-    for name in ROLE_NAMES[role]:
+    for name in role_names(role):
         if name in lower:
             return lower[name]
     flag = {"y": "--y/--loss", "N": "--n/--size", "D": "--d (or compute with --c)"}.get(role, f"--{role.lower()}")
@@ -293,7 +305,7 @@ def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, spars
                          f"(see: scalelaw inspect {path})")
     for role, col in mapping.items():
         values = out[role].to_numpy()
-        what, ok = ROLE_CHECKS[role]
+        what, ok = ROLE_CHECKS.get(role, POSITIVE)
         finite = np.isfinite(values)
         bad = ~finite | ~ok(np.where(finite, values, 0.0))
         if bad.any():
@@ -376,7 +388,7 @@ def load_runs(
         by = group if group is not None else run_column(raw) if "step" in roles else \
             "run" if sparse and "run" in raw.columns else None
         values = _numeric(raw, mapping, path, sparse)
-        if "x" in mapping and str(mapping["x"]).lower() in ROLE_NAMES["step"] and (values["x"] == 0).any():
+        if "x" in mapping and str(mapping["x"]).lower() in CURVE_NAMES["step"] and (values["x"] == 0).any():
             notes.append(f"{path}: step 0 (the loss before any update) is not fitted by a law over steps: "
                          f"{int((values['x'] == 0).sum())} row(s)")
             values, raw = values[values["x"] != 0], raw[values["x"] != 0]
@@ -459,7 +471,7 @@ def inspect(path: str | Path, columns: Mapping[str, str | None] | None = None,
     raw, _ = read_table(path)
     columns = dict(columns or {})
     roles = {}
-    for role in ("step", "y", "lr", "x", "N", "D", "C", "Ne", "Nd"):
+    for role in known_roles():
         try:
             col = pick_column(raw, role, columns.get(role), Path(path))
         except InputError:

@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 
 from .. import schedules
-from .base import Flag, Inputs, Law, Param, register
+from .base import MODEL_SIZE, Flag, Inputs, Law, Param, register
 
 OPTIONS = {"decay": 0.999, "warmup": "peak"}
 FLAGS = {"decay": Flag("annealing: momentum lambda of S2 (default 0.999)"),
@@ -115,6 +115,7 @@ ANNEALING = register(Law(
 
 ANNEALING_SIZE = register(Law(
     name="annealing_size",
+    columns={"N": MODEL_SIZE},
     formula="L(s, N) = L0 + B*N^-beta + A*S1^-alpha - C*S2",
     inputs=("S1", "S2", "N"),
     params=(_PARAMS[0],

@@ -46,6 +46,21 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Column:
+    """An input of a law read from a data column: the names it is recognised by (lower case, in
+    order of preference), the command-line flags that name it, and what it holds."""
+
+    names: tuple[str, ...]
+    flags: tuple[str, ...]
+    help: str
+
+
+# The model size, read by several laws (chinchilla, annealing_size).
+MODEL_SIZE = Column(("n", "n_params", "params", "parameters", "model_size", "model size"), ("--n", "--size"),
+                    "model-size column, parameters")
+
+
+@dataclass(frozen=True)
 class Flag:
     """A law option that users set from the command line, as ``--NAME`` (underscores become
     dashes): its help text and, for a choice among words, the choices. The type is that of the
@@ -92,6 +107,9 @@ class Law:
         max_points: step laws: the most points per run the engine fits; longer logs (a loss at
             every step) are averaged in log space over equal runs of consecutive steps. None
             fits every point.
+        columns: the inputs read from data columns (role -> ``Column``: the names they are
+            recognised by, their flags); the readers and the CLI build on these. Step laws'
+            step, loss and lr are common to all and not declared.
         flags: the options users set from the command line (option name -> ``Flag``); the CLI
             builds its flags from these.
         plot: which picture ``FitResult.plot`` draws (``scalelaw.plot.PLOTS``): ``"sizes"``
@@ -115,6 +133,7 @@ class Law:
     budget: Budget | None = None
     decay_params: tuple[str, ...] = ()
     max_points: int | None = None
+    columns: Mapping[str, Column] = field(default_factory=dict)
     flags: Mapping[str, Flag] = field(default_factory=dict)
     plot: str = "sizes"
 
@@ -187,6 +206,16 @@ def get_law(name: str) -> Law:
     if name not in _REGISTRY:
         raise InputError(f"unknown law '{name}' (available: {', '.join(sorted(_REGISTRY))})")
     return _REGISTRY[name]
+
+
+def declared_columns() -> dict[str, tuple[Column, list[str]]]:
+    """role -> (its Column, the laws that read it), over the registered laws, in the order they
+    were registered (the first declaration of a role is the one used)."""
+    out: dict[str, tuple[Column, list[str]]] = {}
+    for law in _REGISTRY.values():
+        for role, column in law.columns.items():
+            out.setdefault(role, (column, []))[1].append(law.name)
+    return out
 
 
 def available_laws() -> list[str]:

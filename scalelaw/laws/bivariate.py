@@ -30,7 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from .base import Budget, Flag, Inputs, Law, Param, register
+from .base import MODEL_SIZE, Budget, Column, Flag, Inputs, Law, Param, register
 
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
 
@@ -102,6 +102,10 @@ def _chinchilla_derived(params: Mapping[str, float], domain) -> dict:
 CHINCHILLA = register(Law(
     name="chinchilla",
     plot="bivariate",
+    columns={"N": MODEL_SIZE,
+             "D": Column(("d", "d_tokens", "tokens", "n_tokens", "training_tokens"), ("--d",), "training-tokens column"),
+             "C": Column(("c", "compute", "flops", "training_flop", "training flop", "training_flops"), ("--c",),
+                         "compute column, FLOPs (D = C / (6 N) when there is no --d)")},
     formula="L(N, D) = E + A/N^alpha + B/D^beta",
     inputs=("N", "D"),
     params=(
@@ -174,6 +178,8 @@ def _encdec_derived(params: Mapping[str, float], domain) -> dict:
 ENCDEC = register(Law(
     name="encdec",
     plot="bivariate",
+    columns={"Ne": Column(("ne", "n_enc", "encoder_params", "n_encoder"), ("--ne",), "encoder-parameters column"),
+             "Nd": Column(("nd", "n_dec", "decoder_params", "n_decoder"), ("--nd",), "decoder-parameters column")},
     formula="L(Ne, Nd) = a * (Ne0/Ne)^pe * (Nd0/Nd)^pd + L_inf",
     inputs=("Ne", "Nd"),
     params=(

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .base import Inputs, Law, Param, register
+from .base import Column, Inputs, Law, Param, register
 
 
 def power_law(inputs: Inputs, L_inf: float, x0: float, alpha: float) -> np.ndarray:
@@ -41,6 +41,9 @@ def _derived(params: Mapping[str, float], domain: Mapping[str, tuple[float, floa
 
 POWER = register(Law(
     name="power",
+    columns={"x": Column(("n", "n_params", "params", "parameters", "tokens", "d", "d_tokens", "compute", "c",
+                          "flops", "step", "_step", "global_step", "iter", "iteration", "steps"), ("--x",),
+                         "size column: parameters, tokens or compute (or steps, for a run at a constant LR)")},
     formula="L(x) = L_inf + (x0/x)^alpha",
     inputs=("x",),
     params=(
