@@ -92,13 +92,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the loss from a saved fit")
     p.add_argument("fit_file", type=Path, metavar="FIT.json")
-    p.add_argument("--x", type=_floats, help="power law: comma-separated sizes, e.g. 1e9,1e10")
-    p.add_argument("--n", "--size", dest="size", type=_floats,
-                   help="chinchilla: parameters (comma-separated); annealing_size: the model size")
-    p.add_argument("--d", type=_floats, help="chinchilla: training tokens (comma-separated)")
-    p.add_argument("--c", type=_floats, help="chinchilla: compute in FLOPs, instead of --d (D = C / (6 N))")
-    p.add_argument("--ne", type=_floats, help="encdec: encoder parameters (comma-separated)")
-    p.add_argument("--nd", type=_floats, help="encdec: decoder parameters (comma-separated)")
+    for role, (column, laws) in declared_columns().items():  # the laws' own inputs, as values
+        p.add_argument(*column.flags, dest=f"value_{role}", type=_floats, metavar="V[,V...]",
+                       help=f"{role} to predict at, comma-separated ({column.help}) [{', '.join(laws)}]")
     p.add_argument("--log", type=Path, metavar="LOG", help="step laws: predict at this log's steps "
                    "under its lr column (and report the error where it logs the loss)")
     p.add_argument("--schedule", action="append", metavar="SPEC",
@@ -282,28 +278,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.log or args.schedule:
             raise InputError(f"law '{result.law.name}' predicts over sizes, not steps: drop --log/--schedule")
         return _predict_sizes(result, args)
-    if args.x is not None or bool(args.log) == bool(args.schedule):
+    values = _values(args)
+    if any(r not in result.law.inputs for r in values) or bool(args.log) == bool(args.schedule):
         raise InputError(f"law '{result.law.name}' predicts over steps: give either --log LOG or "
                          "--schedule SPEC [--at STEPS]")
-    if args.size is not None and len(args.size) != 1:
-        raise InputError(f"--size: give one model size for law '{result.law.name}', got {len(args.size)}")
-    extra = {} if args.size is None else {"N": args.size[0]}
+    for role, v in values.items():  # a property of the run, e.g. annealing_size's model size
+        if len(v) != 1:
+            raise InputError(f"{_flag(role)}: give one value for law '{result.law.name}', got {len(v)}")
+    extra = {role: v[0] for role, v in values.items()}
     if args.log:
         return _predict_log(result, args, extra)
     return _predict_schedules(result, args, extra)
 
 
+def _values(args: argparse.Namespace) -> dict[str, list[float]]:
+    """role -> the values given for it (--x, --n, ... as the laws declare them)."""
+    return {role: v for role in declared_columns() if (v := getattr(args, f"value_{role}")) is not None}
+
+
+def _flag(role: str) -> str:
+    return declared_columns()[role][0].flags[0]
+
+
 def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """The sizes to predict at, one array per input role of the law, from --x/--n/--d/--c/--ne/--nd."""
-    given = {"x": args.x, "N": args.size, "D": args.d, "Ne": args.ne, "Nd": args.nd}
-    if "D" in result.law.inputs and args.c is not None:
-        if args.d is not None or args.size is None:
+    """The sizes to predict at, one array per input role of the law, from the flags the laws
+    declare (--x, --n, --d, --c, --ne, --nd)."""
+    given = _values(args)
+    if "D" in result.law.inputs and "C" in given:
+        if "D" in given or "N" not in given:
             raise InputError("--c: give the compute with --n (then D = C / (6 N)), and not with --d")
-        n, c = np.broadcast_arrays(np.asarray(args.size, dtype=float), np.asarray(args.c, dtype=float))
+        n, c = np.broadcast_arrays(np.asarray(given["N"], dtype=float), np.asarray(given.pop("C"), dtype=float))
         given["D"] = tokens_from_compute(n, c)
-    flags = {role: "--" + role.lower() for role in given}
-    missing = [flags[r] for r in result.law.inputs if given[r] is None]
-    extra = [flags[r] for r, v in given.items() if v is not None and r not in result.law.inputs]
+    flags = {role: _flag(role) for role in (*given, *result.law.inputs)}
+    missing = [flags[r] for r in result.law.inputs if r not in given]
+    extra = [flags[r] for r in given if r not in result.law.inputs]
     if missing or extra:
         need = " ".join(f"{flags[r]} VALUES" for r in result.law.inputs)
         raise InputError(f"law '{result.law.name}' predicts from {need}" +
