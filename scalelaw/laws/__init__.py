@@ -1,10 +1,16 @@
 """Law families. A law is a plain formula plus its parameter specification; it knows nothing
 about optimisers, files or plots (those live in ``scalelaw.engine``, ``scalelaw.io``, ``scalelaw.plot``).
-Each law module declares one family and registers it; ``base`` holds what a law is.
+Each law module declares one family and registers it; ``base`` holds what a law is. Every module
+of this package is imported here, so a new law is one new file (see CONTRIBUTING.md).
 """
+import importlib
+import pkgutil
+
 from .base import (MODEL_SIZE, Budget, Column, Flag, Inputs, Law, Param, available_laws, declared_columns,
                    get_law, register)
-from . import annealing, bivariate, multipower, power  # noqa: F401  (register the laws)
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base"):
+    importlib.import_module(f"{__name__}.{_module}")  # registers the module's laws
 
 __all__ = ["MODEL_SIZE", "Budget", "Column", "Flag", "Inputs", "Law", "Param", "available_laws",
            "declared_columns", "get_law", "register"]
