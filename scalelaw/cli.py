@@ -245,7 +245,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     explicit = {k for k, v in columns.items() if v} | ({"D"} if from_compute else set())
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
-        print(f"scalelaw: using columns {', '.join(guessed)} (set them with --x/--y/--n/--d/--step/--lr ...)",
+        print(f"scalelaw: using columns {', '.join(guessed)} (name others with the column flags: see scalelaw fit --help)",
               file=sys.stderr)
     versus = versus_total(result) if result.law.name == "encdec" and result.converged else None
     if args.json:
