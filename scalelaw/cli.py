@@ -247,7 +247,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if guessed:
         print(f"scalelaw: using columns {', '.join(guessed)} (name others with the column flags: see scalelaw fit --help)",
               file=sys.stderr)
-    versus = versus_total(result) if result.law.name == "encdec" and result.converged else None
+    budget = result.law.budget
+    versus = versus_total(result) if budget is not None and budget.versus_total and result.converged else None
     if args.json:
         print(json.dumps({**result.to_dict(), **({"versus_total": versus} if versus else {})}))
     else:
@@ -436,7 +437,7 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
                       "lo": band[0].tolist(), "hi": band[1].tolist(),
                       "lower": band[0].tolist(), "upper": band[1].tolist(),
                       "final_loss": result.final_loss(lr, **extra)})
-    best = min(preds, key=lambda p: p["final_loss"])["schedule"]
+    best = result.best_schedule({spec: parse(spec) for spec in args.schedule}, **extra)["name"].iloc[0]
     head = {"law": result.law.name, "level": args.level, "identified": result.identified}
     out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}
     if args.json:

@@ -38,11 +38,14 @@ class Budget:
         optimum: ``optimum(params, budget) -> dict``: for an array of budgets, each input role
             -> the sizes with the lowest predicted loss at that budget (plus any extra
             quantities worth reporting, e.g. tokens per parameter).
+        versus_total: the budget is a total of sizes (Ne + Nd), so one power law in that total
+            is the simpler rival the fit reports itself against (``scalelaw.analysis.versus_total``).
     """
 
     name: str
     cost: Callable[[Inputs], np.ndarray]
     optimum: Callable[[Mapping[str, float], np.ndarray], dict]
+    versus_total: bool = False
 
 
 @dataclass(frozen=True)

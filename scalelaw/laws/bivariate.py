@@ -197,6 +197,6 @@ ENCDEC = register(Law(
     flags={"ref_ne": Flag("encdec: reference encoder size Ne0 (default: geometric mean of the data)"),
            "ref_nd": Flag("encdec: reference decoder size Nd0 (default: geometric mean of the data)")},
     setup=_encdec_setup,
-    budget=Budget("parameters N = Ne + Nd", cost=lambda inputs: inputs["Ne"] + inputs["Nd"],
+    budget=Budget("parameters N = Ne + Nd", versus_total=True, cost=lambda inputs: inputs["Ne"] + inputs["Nd"],
                   optimum=encdec_optimum),
 ))
