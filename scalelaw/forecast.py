@@ -111,15 +111,14 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             for run, g in test.groupby("run", sort=False):
                 whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
                 pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
-                rel = (pred - g["y"].to_numpy()) / g["y"].to_numpy()
-                errors.append(rel)
-                finals.append(rel[-1])
+                errors.append((pred, g["y"].to_numpy(float)))
+                finals.append(engine.mape(pred[-1:], errors[-1][1][-1:]))
         if not errors:
             continue
-        rel = np.concatenate(errors)
+        pred, y = (np.concatenate(parts) for parts in zip(*errors))
+        rel = (pred - y) / y
         scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
-                       "mape": float(100 * np.mean(np.abs(rel))),
-                       "final_error": float(100 * np.max(np.abs(finals))),
+                       "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
                        "reference_params": None if ref_fit is None else ref_fit.params})
     if not scores:
