@@ -249,6 +249,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
               file=sys.stderr)
     budget = result.law.budget
     versus = versus_total(result) if budget is not None and budget.versus_total and result.converged else None
+    if result.converged:  # outputs first: a reader that stops early (| head) loses nothing
+        image = None
+        if args.plot:  # rendered before anything is written: a figure that fails leaves no fit behind
+            from .plot import render
+
+            image = render(result.plot(), args.plot)
+        if args.save:
+            result.to_json(args.save)
+        if image is not None:
+            io.write_atomic(args.plot, image)
     if args.json:
         print(json.dumps({**result.to_dict(), **({"versus_total": versus} if versus else {})}))
     else:
@@ -257,15 +267,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         why = f"not a result: {result.message}" if result.status == "not_a_result" else "the fit did not converge"
         print(f"scalelaw: {why}" + ("; nothing saved" if args.save or args.plot else ""), file=sys.stderr)
         return EXIT_NOT_CONVERGED
-    image = None
-    if args.plot:  # rendered before anything is written: a figure that fails leaves no fit behind
-        from .plot import render
-
-        image = render(result.plot(), args.plot)
-    if args.save:
-        result.to_json(args.save)
-    if image is not None:
-        io.write_atomic(args.plot, image)
     return 0
 
 
@@ -541,13 +542,21 @@ def main(argv: list[str] | None = None) -> int:
                     "train": cmd_train, "sweep": cmd_sweep}
         with warnings.catch_warnings():  # numeric noise (overflow in a trial step): the report says what matters
             warnings.simplefilter("ignore", RuntimeWarning)
-            return commands[args.command](args)
+            code = commands[args.command](args)
+        sys.stdout.flush()  # here, where a reader that stopped early is caught, not at exit
+        return code
     except InputError as exc:
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ImportError as exc:  # scalelaw train / sweep without torch
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # the reader stopped early (| head): not an error; say nothing more
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        return 0
     except OSError as exc:  # e.g. an output file that cannot be written
         print(f"scalelaw: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT

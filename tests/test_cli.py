@@ -196,3 +196,15 @@ def test_usage_errors_are_one_line_exit_2(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("scalelaw: error: argument --bootstrap: invalid int value: 'many'") and err.count("\n") == 1
+
+
+def test_a_reader_that_stops_early_loses_no_output_and_sees_no_error(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("params,loss\n" + "".join(f"{n:g},{2 + (n / 1e5) ** -0.3}\n" for n in np.geomspace(1e6, 1e10, 9)))
+    image, saved = tmp_path / "fit.png", tmp_path / "fit.json"
+    cmd = (f"{sys.executable} -m scalelaw fit {path} --save {saved} --plot {image} --bootstrap 50 "
+           f"| head -c 1 > /dev/null")
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stderr.strip().startswith("scalelaw: using columns") \
+        and "Broken pipe" not in out.stderr and "Traceback" not in out.stderr
+    assert image.stat().st_size > 0 and saved.exists()
