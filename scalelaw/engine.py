@@ -515,6 +515,24 @@ def fit(
 MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
 
 
+def decay_seen(frame: pd.DataFrame, lrs: Mapping[str, np.ndarray] | None = None) -> float:
+    """The largest fraction by which the LR fell after its peak, within the steps of any run of
+    ``frame`` (rows with ``run``, ``step`` and, without ``lrs``, ``lr``). ``lrs``: run -> per-step
+    LR; by default rebuilt from the logged lr (``schedules.from_log``)."""
+    decay = 0.0
+    for run, g in frame.groupby("run", sort=False):
+        if lrs is not None:
+            lr = lrs[str(run)]
+        elif "lr" in g:
+            lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float))
+        else:
+            continue
+        seen = lr[max(schedules_warmup(lr), int(g["step"].min())): int(g["step"].max()) + 1]
+        if len(seen) and seen.max() > 0:
+            decay = max(decay, float(1 - seen.min() / seen.max()))
+    return decay
+
+
 def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
     """What a step law's forecast intervals need: the relative scatter of the fit (``sigma``),
     the largest fitted LR area (``S1_max``), and whether the fitted logs identify the loss drop
@@ -522,12 +540,7 @@ def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
     law = result.law
     pred = law(X, **result.params)
     sigma = float(np.sqrt(np.mean(((pred - y) / y) ** 2)))
-    decay = 0.0
-    for run, g in frame.groupby("run", sort=False):
-        lr = lrs[str(run)]
-        seen = lr[max(schedules_warmup(lr), int(g["step"].min())): int(g["step"].max()) + 1]
-        if len(seen) and seen.max() > 0:
-            decay = max(decay, float(1 - seen.min() / seen.max()))
+    decay = decay_seen(frame, lrs)
     identified, reason = True, ""
     name = law.decay_params[0] if law.decay_params else None
     se = result.stderr.get(name) if name else None

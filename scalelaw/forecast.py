@@ -199,7 +199,7 @@ def _folds(frame: pd.DataFrame, decay_known: bool) -> tuple[list, str]:
     if len(runs) > 1:
         for run in runs:
             train = frame[frame["run"] != run]
-            if decay_known or _decay_seen(train) >= MIN_DECAY:
+            if decay_known or engine.decay_seen(train) >= MIN_DECAY:
                 folds.append((train, frame[frame["run"] == run]))
         if folds:
             return folds, f"leave one run out, {len(folds)} of {len(runs)} runs"
@@ -210,13 +210,6 @@ def _folds(frame: pd.DataFrame, decay_known: bool) -> tuple[list, str]:
         test.append(g[g["step"] > cut])
     return ([(pd.concat(train), pd.concat(test))],
             f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
-
-
-def _decay_seen(frame: pd.DataFrame) -> float:
-    """The largest fractional LR decay inside any run of ``frame`` (logged rows)."""
-    if "lr" not in frame:
-        return 0.0
-    return float(max(1 - g["lr"].min() / g["lr"].max() for _, g in frame.groupby("run") if g["lr"].max() > 0))
 
 
 def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:

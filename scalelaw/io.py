@@ -220,7 +220,9 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
     for name in role_names(role):
         if name in lower:
             return lower[name]
-    flag = {"y": "--y/--loss", "N": "--n/--size", "D": "--d (or compute with --c)"}.get(role, f"--{role.lower()}")
+    declared = declared_columns()
+    flag = {"y": "--y/--loss", "D": "--d (or compute with --c)"}.get(role) or (
+        "/".join(declared[role][0].flags) if role in declared else f"--{role.lower()}")
     raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present}; "
                      f"see: scalelaw inspect {path})")
 
@@ -253,32 +255,33 @@ def _numeric(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse
     return out
 
 
-def _fill_lr(out: pd.DataFrame, col: str, path: Path) -> list[str]:
+def _fill_lr(out: pd.DataFrame, col: str, path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """Interpolate, by step within each run, an lr logged less often than the other columns
-    (held at the first and last logged values beyond them). Returns notes."""
-    if not out["lr"].isna().any():
-        return []
-    notes = []
+    (held at the first and last logged values beyond them). Returns each run's lr log (run ->
+    (steps, lr) of the rows that logged one, the last of a repeated step) and notes."""
+    logs, notes, gaps = {}, [], bool(out["lr"].isna().any())
     for run, g in out.groupby("run", sort=False):
         known = g[g["lr"].notna() & g["step"].notna()].drop_duplicates("step", keep="last").sort_values("step")
+        if known.empty and not gaps:
+            continue
         if known.empty:
             raise InputError(f"{path}: column '{col}' has no value in run '{run}' (an lr logged at least "
                              "once per run is needed; or give --schedule)")
+        logs[str(run)] = (known["step"].to_numpy(float), known["lr"].to_numpy(float))
         fill = g.index[g["lr"].isna() & g["step"].notna()]
         if len(fill):
             out.loc[fill, "lr"] = np.interp(out.loc[fill, "step"], known["step"], known["lr"])
             notes.append(f"{path}: run '{run}': column '{col}' logged at {len(known)} steps; "
                          f"interpolated by step at {len(fill)} more")
-    return notes
+    return logs, notes
 
 
-def _validate(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
-              sparse_y: bool = False, out: pd.DataFrame | None = None, notes: list | None = None) -> pd.DataFrame:
-    """Coerce the role columns to float and check them; returns a frame with role names.
-    ``sparse_y``: rows without a loss are dropped (a loss logged every k steps, such as val_loss).
-    ``out``: the role columns already made numeric (``_numeric``); ``notes``: what was skipped
-    is said there."""
-    out = _numeric(frame, mapping, path, sparse) if out is None else out
+def _validate(out: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse: bool,
+              sparse_y: bool = False, notes: list | None = None) -> pd.DataFrame:
+    """Check the role columns of ``out`` (made numeric and named by role by ``_numeric``) and drop
+    the rows a sparse format leaves without a needed value. ``sparse_y``: rows without a loss are
+    dropped (a loss logged every k steps, such as val_loss). ``notes``: what was skipped is said
+    there."""
     roles = [r for r in mapping if r in out.columns]
     missing = out[roles].isna()
     if sparse_y and "y" in out and out["y"].notna().any():
@@ -397,18 +400,16 @@ def load_runs(
             values.insert(0, "run", labels if len(paths) == 1 else name + "/" + labels)
         else:
             values.insert(0, "run", name if len(paths) > 1 else "run")
+        logs = {}
         if "lr" in mapping and "step" in mapping:
-            notes += _fill_lr(values, mapping["lr"], path)
-        tidy = _validate(raw, mapping, path, sparse, sparse_y=columns.get("y") is not None, out=values,
-                         notes=notes)
+            logs, filled = _fill_lr(values, mapping["lr"], path)
+            notes += filled
+        tidy = _validate(values, mapping, path, sparse, sparse_y=columns.get("y") is not None, notes=notes)
         if "step" in tidy.columns:
             tidy, dropped = _resumed(tidy, mapping, path, sparse, split=by is None)
             notes += dropped
-        if "lr" in mapping and "step" in mapping:  # rows with an lr but no loss still tell the schedule
-            for run, g in values[values["step"].notna() & values["lr"].notna()].groupby("run", sort=False):
-                g = g.drop_duplicates("step", keep="last").sort_values("step")
-                if len(g) > (tidy["run"] == run).sum():
-                    lr_logs[str(run)] = (g["step"].to_numpy(float), g["lr"].to_numpy(float))
+        # rows with an lr but no loss still tell the schedule
+        lr_logs.update({run: log for run, log in logs.items() if len(log[0]) > (tidy["run"] == run).sum()})
         frames.append(tidy)
         for role, col in mapping.items():
             chosen.setdefault(role, col)
