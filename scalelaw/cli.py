@@ -23,7 +23,6 @@ from .analysis import compare, versus_total
 from .report import format_comparison, format_versus_total
 from . import io
 from .io import load_runs, run_names
-from .laws.bivariate import tokens_from_compute
 from .laws import available_laws, declared_columns, get_law
 from .schedules import describe, from_log, parse
 from .train.config import EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
@@ -219,18 +218,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if law.step_law:
         roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
     else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
-        roles = (*law.inputs, "y") + (("step",) if args.step else ())
+        roles = (*law.read_roles(k for k, v in columns.items() if v), "y") + (("step",) if args.step else ())
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
-    from_compute = "D" in roles and columns.get("C") is not None and columns.get("D") is None
-    if from_compute:
-        roles = tuple("C" if r == "D" else r for r in roles)
     options = _law_options(args, law)
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
                      step_min=args.step_min, step_max=args.step_max, drop_top_loss=args.drop_top_loss)
-    if from_compute:
-        data["D"] = tokens_from_compute(data["N"], data.pop("C"))
-        data.attrs["columns"]["D"] = f"{data.attrs['columns'].pop('C')} / (6 N)"
     references = None
     if args.reference:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
@@ -242,7 +235,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                      **({} if auto else {"schedules": args.schedule, "options": options or None}))
     except InputError as exc:
         raise InputError(f"{', '.join(map(str, args.files))}: {exc}") from None
-    explicit = {k for k, v in columns.items() if v} | ({"D"} if from_compute else set())
+    explicit = {k for k, v in columns.items() if v}
     guessed = [f"{role}='{col}'" for role, col in data.attrs["columns"].items() if role not in explicit]
     if guessed:
         print(f"scalelaw: using columns {', '.join(guessed)} (name others with the column flags: see scalelaw fit --help)",
@@ -306,27 +299,23 @@ def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.nd
     """The sizes to predict at, one array per input role of the law, from the flags the laws
     declare (--x, --n, --d, --c, --ne, --nd)."""
     given = _values(args)
-    if "D" in result.law.inputs and "C" in given:
-        if "D" in given or "N" not in given:
-            raise InputError("--c: give the compute with --n (then D = C / (6 N)), and not with --d")
-        n, c = np.broadcast_arrays(np.asarray(given["N"], dtype=float), np.asarray(given.pop("C"), dtype=float))
-        given["D"] = tokens_from_compute(n, c)
-    flags = {role: _flag(role) for role in (*given, *result.law.inputs)}
-    missing = [flags[r] for r in result.law.inputs if r not in given]
-    extra = [flags[r] for r in given if r not in result.law.inputs]
+    roles = result.law.read_roles(given)  # e.g. --n and --c for chinchilla: D = C / (6 N)
+    flags = {role: _flag(role) for role in (*given, *roles, *result.law.inputs)}
+    missing = [flags[r] for r in roles if r not in given]
+    extra = [flags[r] for r in given if r not in roles]
     if missing or extra:
         need = " ".join(f"{flags[r]} VALUES" for r in result.law.inputs)
         raise InputError(f"law '{result.law.name}' predicts from {need}" +
                          (f"; {', '.join(extra)} does not apply" if extra else ""))
     try:
-        arrays = np.broadcast_arrays(*(np.asarray(given[r], dtype=float) for r in result.law.inputs))
+        arrays = np.broadcast_arrays(*(np.asarray(given[r], dtype=float) for r in roles))
     except ValueError:
-        raise InputError(f"{', '.join(flags[r] for r in result.law.inputs)}: give lists of one length "
+        raise InputError(f"{', '.join(flags[r] for r in roles)}: give lists of one length "
                          "(or one value to pair with every other)") from None
-    for role, values in zip(result.law.inputs, arrays):
+    for role, values in zip(roles, arrays):
         if not np.all(np.isfinite(values) & (values > 0)):
             raise InputError(f"{flags[role]}: sizes must be positive finite numbers, got {values.tolist()}")
-    return dict(zip(result.law.inputs, arrays))
+    return result.law.complete(dict(zip(roles, arrays)))
 
 
 def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:

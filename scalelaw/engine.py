@@ -496,7 +496,7 @@ def fit(
                                  **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
-        columns=dict(getattr(data, "attrs", {}).get("columns", {})), data=frame, schedules=lrs,
+        columns=dict(frame.attrs.get("columns", {})), data=frame, schedules=lrs,
         at_bounds=[name for name, _, _ in at_bounds],
     )
     if len(y) < len(frame):
@@ -850,15 +850,15 @@ def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
 def _frame(law: Law, data) -> pd.DataFrame:
     frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
     needed = ("step", "y") if law.step_law else (*law.inputs, "y")
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise InputError(f"law '{law.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
-    numeric = [c for c in frame.columns if c in (*needed, *law.inputs, "lr")]
-    for col in numeric:
+    for col in [c for c in frame.columns if c in (*needed, *law.inputs, *law.columns, "lr")]:
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(values)):
             raise InputError(f"column '{col}': all values must be finite numbers")
         frame[col] = values
+    frame = law.complete(frame)  # e.g. chinchilla's tokens D from the compute C
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise InputError(f"law '{law.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
     if not law.step_law:
         for role in law.inputs:
             if not np.all(frame[role] > 0):
@@ -969,6 +969,7 @@ def _chunks(X: Any, extra: Mapping[str, Any]):
 
 def _inputs(law: Law, X: Any) -> dict[str, np.ndarray]:
     if isinstance(X, (pd.DataFrame, Mapping)):
+        X = law.complete(X)  # e.g. chinchilla's tokens D from N and the compute C
         missing = [r for r in law.inputs if r not in X]
         if missing:
             raise InputError(f"law '{law.name}' predicts from {', '.join(law.inputs)}; missing {', '.join(missing)}")

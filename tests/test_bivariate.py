@@ -142,3 +142,17 @@ def test_bad_bivariate_inputs():
         fit("chinchilla", grid.assign(D=20 * grid["N"]))
     with pytest.raises(InputError, match="no option"):
         fit("chinchilla", chinchilla_grid(), options={"ref_ne": 1.0})
+
+
+def test_chinchilla_reads_compute_in_place_of_tokens():
+    """The compute column C stands for the tokens D = C / (6 N), in fit and in predict alike."""
+    grid = chinchilla_grid()
+    by_compute = grid.assign(C=6 * grid["N"] * grid["D"]).drop(columns="D")
+    by_compute.attrs["columns"] = {"N": "params", "C": "flops", "y": "loss"}
+    a, b = fit("chinchilla", grid), fit("chinchilla", by_compute)
+    assert a.params == pytest.approx(b.params, rel=1e-6)
+    assert b.columns["D"] == "flops / (6 N)"
+    n, c = np.array([1e9, 1e10]), np.array([1e21, 1e22])
+    assert b.predict({"N": n, "C": c}) == pytest.approx(b.predict({"N": n, "D": c / (6 * n)}))
+    with pytest.raises(InputError, match="missing D"):
+        b.predict({"N": n})

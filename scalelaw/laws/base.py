@@ -51,11 +51,16 @@ class Budget:
 @dataclass(frozen=True)
 class Column:
     """An input of a law read from a data column: the names it is recognised by (lower case, in
-    order of preference), the command-line flags that name it, and what it holds."""
+    order of preference), the command-line flags that name it, and what it holds.
+
+    ``stands_for``: a column that is not an input itself but gives one, as ``(role, convert,
+    text)``: ``convert(values) -> array`` from a mapping of roles (this one included), ``text``
+    the formula with this role in braces, e.g. compute C standing for tokens ``"{C} / (6 N)"``."""
 
     names: tuple[str, ...]
     flags: tuple[str, ...]
     help: str
+    stands_for: tuple[str, Callable[[Inputs], np.ndarray], str] | None = None
 
 
 # The model size, read by several laws (chinchilla, annealing_size).
@@ -153,6 +158,30 @@ class Law:
         """A step law's inputs that are a property of the run rather than of the schedule (e.g.
         ``N`` for ``annealing_size``), from one run's rows of ``frame`` (a DataFrame)."""
         return {r: float(frame[r].iloc[0]) for r in self.inputs if r in frame.columns} if self.step_law else {}
+
+    def read_roles(self, named: Iterable[str] = ()) -> tuple[str, ...]:
+        """The input roles to read from data, given the roles a user ``named`` a column or value
+        for: an input left unnamed whose stand-in column (``Column.stands_for``) was named is
+        read as that stand-in (``D`` as ``C`` for chinchilla when only the compute is given)."""
+        named = set(named)
+        stand_ins = {c.stands_for[0]: role for role, c in self.columns.items() if c.stands_for}
+        return tuple(stand_ins[r] if r not in named and stand_ins.get(r) in named else r for r in self.inputs)
+
+    def complete(self, values):
+        """``values`` (a DataFrame, or a mapping role -> array) with each input missing from it
+        computed from its stand-in (``Column.stands_for``) where that is present; the stand-in
+        is removed. A frame's ``attrs["columns"]`` (role -> column read) names the formula."""
+        out = values.copy() if hasattr(values, "attrs") else dict(values)
+        for role, column in self.columns.items():
+            if column.stands_for and role in out and column.stands_for[0] not in out:
+                target, convert, text = column.stands_for
+                out[target] = convert(out)
+                del out[role]
+                names = getattr(out, "attrs", {}).get("columns")
+                if names is not None and role in names:
+                    out.attrs["columns"] = {**{k: v for k, v in names.items() if k != role},
+                                            target: text.format(**{role: names[role]})}
+        return out
 
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)

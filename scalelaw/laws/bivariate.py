@@ -105,7 +105,8 @@ CHINCHILLA = register(Law(
     columns={"N": MODEL_SIZE,
              "D": Column(("d", "d_tokens", "tokens", "n_tokens", "training_tokens"), ("--d",), "training-tokens column"),
              "C": Column(("c", "compute", "flops", "training_flop", "training flop", "training_flops"), ("--c",),
-                         "compute column, FLOPs (D = C / (6 N) when there is no --d)")},
+                         "compute column, FLOPs (D = C / (6 N) when there is no --d)",
+                         stands_for=("D", lambda v: tokens_from_compute(v["N"], v["C"]), "{C} / (6 N)"))},
     formula="L(N, D) = E + A/N^alpha + B/D^beta",
     inputs=("N", "D"),
     params=(
