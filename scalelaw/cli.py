@@ -20,7 +20,8 @@ from .errors import InputError, NotAResult
 from .engine import FitResult, mape
 from .forecast import fit
 from .analysis import compare, versus_total
-from .report import format_comparison, format_versus_total
+from .report import (format_allocation, format_comparison, format_inspection, format_log_prediction,
+                     format_schedule_predictions, format_size_predictions, format_versus_total)
 from . import io
 from .io import load_runs, run_names
 from .laws import available_laws, declared_columns, get_law
@@ -327,15 +328,7 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),
            "level": args.level, "extrapolated": outside.tolist()}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    level = int(round(100 * args.level))
-    print("".join(f"{role:>12}  " for role in inputs) + f"{'loss':>10}  {level}% interval")
-    for i in range(len(loss)):
-        interval = "n/a" if band is None else f"[{band[0][i]:.5g}, {band[1][i]:.5g}]"
-        note = "  (extrapolated)" if outside[i] else ""
-        print("".join(f"{v[i]:>12.4g}  " for v in inputs.values()) + f"{loss[i]:>10.5g}  {interval}{note}")
+    print(json.dumps(out) if args.json else format_size_predictions(out))
     return 0
 
 
@@ -349,23 +342,9 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     if not result.converged:
         print(f"scalelaw: warning: {args.fit_file} holds a fit that did not converge", file=sys.stderr)
     table = result.allocate(args.budget, level=args.level)
-    if args.json:
-        print(json.dumps({"law": result.law.name, "budget": result.law.budget.name, "level": args.level,
-                          "allocations": table.to_dict(orient="records")}))
-        return 0
-    print(f"{result.law.name}: best sizes per budget of {result.law.budget.name}")
-    keys = [k for k in table.columns if k not in ("budget", "extrapolated") and not k.endswith(("_lower", "_upper"))]
-    ranges = ", ".join(f"{r} {result.domain[r][0]:.3g}-{result.domain[r][1]:.3g}" for r in result.law.inputs)
-    for _, row in table.iterrows():
-        print(f"budget {row['budget']:.4g}" + (f"  (EXTRAPOLATED: beyond the fitted {ranges})"
-                                               if row["extrapolated"] else ""))
-        for key in keys:
-            interval = (f"  [{row[key + '_lower']:.4g}, {row[key + '_upper']:.4g}]"
-                        if key + "_lower" in table else "")
-            print(f"  {key:<22}{row[key]:>12.5g}{interval}")
-    if any(k.endswith("_lower") for k in table.columns):
-        how = "bootstrap" if result.bootstrap_samples is not None else "delta method"
-        print(f"({int(round(100 * args.level))}% intervals, {how})")
+    out = {"law": result.law.name, "budget": result.law.budget.name, "level": args.level,
+           "allocations": table.to_dict(orient="records")}
+    print(json.dumps(out) if args.json else format_allocation(out, result))
     return 0
 
 
@@ -396,19 +375,8 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
         out["observed"] = y.tolist()
         out["mape"] = mape(loss, y)
         out["final_error"] = mape(loss[-1:], y[-1:])
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    print(f"{args.log}: {describe(lr)}")
-    if "mape" in out:
-        print(f"MAPE {out['mape']:.3f} % over {len(steps)} steps; final-step error {out['final_error']:.3f} %")
-    if not result.identified:
-        print(f"warning: {result.forecast.get('reason')}")
-    level = int(round(100 * args.level))
-    print(f"{'step':>10}  {'loss':>10}  {str(level) + '% interval':>22}" + (f"  {'observed':>10}" if "y" in data else ""))
-    for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
-        row = f"{steps[i]:>10.0f}  {loss[i]:>10.5g}  {'[' + f'{lo[i]:.5g}, {hi[i]:.5g}' + ']':>22}"
-        print(row + (f"  {data['y'].iloc[i]:>10.5g}" if "y" in data else ""))
+    out["schedule"] = describe(lr)
+    print(json.dumps(out) if args.json else format_log_prediction(out, result))
     return 0
 
 
@@ -430,17 +398,7 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
     best = result.best_schedule({spec: parse(spec) for spec in args.schedule}, **extra)["name"].iloc[0]
     head = {"law": result.law.name, "level": args.level, "identified": result.identified}
     out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    if not result.identified:
-        print(f"warning: {result.forecast.get('reason')}")
-    for p in preds:
-        mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == best else ""
-        print(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")
-        for i, st in enumerate(p["step"]):
-            interval = "" if p["lower"] is None else f"  [{p['lower'][i]:.5g}, {p['upper'][i]:.5g}]"
-            print(f"  step {st:>9}  loss {p['loss'][i]:.5g}{interval}")
+    print(json.dumps(out) if args.json else format_schedule_predictions(out, result))
     return 0
 
 
@@ -502,24 +460,7 @@ def cmd_inspect(args) -> int:
     columns = {"step": args.step, "y": args.y, "lr": args.lr}
     reports = [io.inspect(path, columns, args.group) for path in args.files]  # all read before printing
     for r in reports:
-        if args.json:
-            print(json.dumps(r))
-            continue
-        runs = r["runs"]
-        print(f"{r['file']}: {r['format']}, {r['rows']} rows, {len(runs)} run(s)"
-              + (f" by column '{r['run_column']}'" if r["run_column"] else "")
-              + (f": {', '.join(runs[:8])}{' ...' if len(runs) > 8 else ''}" if len(runs) > 1 else ""))
-        print(f"  {'column':<28} {'role':<6} {'values':>8}")
-        for c in r["columns"]:
-            print(f"  {c['name'][:28]:<28} {c['role'] or '':<6} {c['values']:>8}")
-        if "curve" in r:
-            k = r["curve"]
-            steps = f", steps {k['steps'][0]:g}-{k['steps'][1]:g}" if "steps" in k else ""
-            print(f"  as a loss curve ({', '.join(k['roles'])}): {k['rows']} rows in {k['runs']} run(s){steps}")
-            for note in k["notes"]:
-                print(f"  note: {note}")
-        if "problem" in r:
-            print(f"  problem: {r['problem']}")
+        print(json.dumps(r) if args.json else format_inspection(r))
     return 0
 
 

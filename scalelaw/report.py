@@ -1,4 +1,5 @@
-"""Plain-text tables: the report of a FitResult, a law comparison, encdec against one power law."""
+"""Plain-text tables: the report of a FitResult, a law comparison, encdec against one power law,
+and what the predict, allocate and inspect commands print (each from its JSON object)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -104,3 +105,87 @@ def format_versus_total(table: Mapping[str, Any]) -> str:
     verdict = (f"{bivariate}: the split between the two sizes matters" if table["preferred"] == bivariate
                else "power: the total alone explains the data as well")
     return line + f"\npreferred {verdict} (by {why})"
+
+
+def _interval_head(level: float) -> str:
+    return f"{int(round(100 * level))}% interval"
+
+
+def format_size_predictions(out: Mapping[str, Any]) -> str:
+    """``scalelaw predict`` over sizes (its JSON object) as a table: sizes, loss, interval."""
+    roles = [r for r in out if r not in ("law", "loss", "lower", "upper", "level", "extrapolated")]
+    lines = ["".join(f"{role:>12}  " for role in roles) + f"{'loss':>10}  {_interval_head(out['level'])}"]
+    for i, loss in enumerate(out["loss"]):
+        interval = "n/a" if out["lower"] is None else f"[{out['lower'][i]:.5g}, {out['upper'][i]:.5g}]"
+        note = "  (extrapolated)" if out["extrapolated"][i] else ""
+        lines.append("".join(f"{out[r][i]:>12.4g}  " for r in roles) + f"{loss:>10.5g}  {interval}{note}")
+    return "\n".join(lines)
+
+
+def format_allocation(out: Mapping[str, Any], result) -> str:
+    """``scalelaw allocate`` (its JSON object) as text: per budget, the best sizes and the loss
+    there with their intervals; budgets beyond the fitted sizes are marked."""
+    rows = out["allocations"]
+    keys = [k for k in rows[0] if k not in ("budget", "extrapolated") and not k.endswith(("_lower", "_upper"))]
+    ranges = ", ".join(f"{r} {result.domain[r][0]:.3g}-{result.domain[r][1]:.3g}" for r in result.law.inputs)
+    lines = [f"{out['law']}: best sizes per budget of {out['budget']}"]
+    for row in rows:
+        lines.append(f"budget {row['budget']:.4g}" + (f"  (EXTRAPOLATED: beyond the fitted {ranges})"
+                                                      if row["extrapolated"] else ""))
+        for key in keys:
+            interval = f"  [{row[key + '_lower']:.4g}, {row[key + '_upper']:.4g}]" if key + "_lower" in row else ""
+            lines.append(f"  {key:<22}{row[key]:>12.5g}{interval}")
+    if any(k.endswith("_lower") for k in rows[0]):
+        how = "bootstrap" if result.bootstrap_samples is not None else "delta method"
+        lines.append(f"({_interval_head(out['level'])}s, {how})")
+    return "\n".join(lines)
+
+
+def format_log_prediction(out: Mapping[str, Any], result) -> str:
+    """``scalelaw predict --log`` (its JSON object) as text: the schedule, the error where the
+    log has the loss, and about 12 rows of the curve."""
+    lines = [f"{out['log']}: {out['schedule']}"]
+    steps, observed = out["step"], out.get("observed")
+    if "mape" in out:
+        lines.append(f"MAPE {out['mape']:.3f} % over {len(steps)} steps; final-step error {out['final_error']:.3f} %")
+    if not out["identified"]:
+        lines.append(f"warning: {result.forecast.get('reason')}")
+    lines.append(f"{'step':>10}  {'loss':>10}  {_interval_head(out['level']):>22}"
+                 + (f"  {'observed':>10}" if observed else ""))
+    for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
+        band = f"[{out['lo'][i]:.5g}, {out['hi'][i]:.5g}]"
+        row = f"{steps[i]:>10.0f}  {out['loss'][i]:>10.5g}  {band:>22}"
+        lines.append(row + (f"  {observed[i]:>10.5g}" if observed else ""))
+    return "\n".join(lines)
+
+
+def format_schedule_predictions(out: Mapping[str, Any], result) -> str:
+    """``scalelaw predict --schedule`` (its JSON object) as text: each schedule's final loss and
+    the loss at the steps asked for; with several, the best is marked."""
+    preds = out.get("schedules", [out])
+    lines = [] if out["identified"] else [f"warning: {result.forecast.get('reason')}"]
+    for p in preds:
+        mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == out["best"] else ""
+        lines.append(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")
+        for i, st in enumerate(p["step"]):
+            lines.append(f"  step {st:>9}  loss {p['loss'][i]:.5g}  [{p['lo'][i]:.5g}, {p['hi'][i]:.5g}]")
+    return "\n".join(lines)
+
+
+def format_inspection(r: Mapping[str, Any]) -> str:
+    """``scalelaw inspect`` of one file (``scalelaw.io.inspect``) as text: format, runs, each
+    column's role, and what a loss curve read from it holds."""
+    runs = r["runs"]
+    lines = [f"{r['file']}: {r['format']}, {r['rows']} rows, {len(runs)} run(s)"
+             + (f" by column '{r['run_column']}'" if r["run_column"] else "")
+             + (f": {', '.join(runs[:8])}{' ...' if len(runs) > 8 else ''}" if len(runs) > 1 else ""),
+             f"  {'column':<28} {'role':<6} {'values':>8}"]
+    lines += [f"  {c['name'][:28]:<28} {c['role'] or '':<6} {c['values']:>8}" for c in r["columns"]]
+    if "curve" in r:
+        k = r["curve"]
+        steps = f", steps {k['steps'][0]:g}-{k['steps'][1]:g}" if "steps" in k else ""
+        lines.append(f"  as a loss curve ({', '.join(k['roles'])}): {k['rows']} rows in {k['runs']} run(s){steps}")
+        lines += [f"  note: {note}" for note in k["notes"]]
+    if "problem" in r:
+        lines.append(f"  problem: {r['problem']}")
+    return "\n".join(lines)
