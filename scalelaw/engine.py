@@ -27,6 +27,7 @@ from scipy import optimize, special, stats
 from .errors import InputError
 from .io import write_atomic
 from .laws import Law, get_law
+from .laws.base import steps_of
 from .schedules import from_log, resolve, warmup_steps as schedules_warmup
 
 LOSSES = ("huber", "lsq")
@@ -205,21 +206,7 @@ class FitResult:
         """The law's inputs for ``X`` (see ``predict``)."""
         law = self.law if _law is None else _law
         options = self.law_options if _options is None else {**law.options, **_options}
-        if not law.step_law:
-            return _inputs(law, X)
-        steps = _steps(X)
-        if schedule is None:
-            raise InputError(f"law '{law.name}' predicts the loss under a schedule: pass one "
-                             "(a spec such as 'cosine:peak=3e-4,total=24000', a per-step LR array "
-                             "or a log with step and lr)")
-        lr = resolve(schedule, total=int(steps.max()), warmup=options.get("warmup", "peak"))
-        out = law.features(lr, steps, options)
-        for role in law.inputs:
-            if role not in out:
-                if role not in extra:
-                    raise InputError(f"law '{law.name}' also needs {role}: pass {role}=...")
-                out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
-        return out
+        return law.inputs_at(X, schedule, options, **extra)
 
     def final_loss(self, schedule: Any, **inputs: Any) -> float:
         """Predicted loss at the last step of ``schedule`` (spec or per-step array): the final
@@ -443,13 +430,9 @@ def fit(
         raise InputError(f"delta must be positive, got {delta}")
     if max_iter < 1:
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
-    frame = _frame(law, data)
-    law_options = _law_options(law, options)
-    if law.step_law:
-        X, y, runs, lrs = _step_inputs(law, frame, schedules, law_options)
-    else:
-        X, lrs = {role: frame[role].to_numpy(float) for role in law.inputs}, None
-        y, runs = frame["y"].to_numpy(float), frame["run"].to_numpy()
+    frame = law.table(data)
+    law_options = law.resolve_options(options)
+    X, y, runs, lrs = law.design(frame, schedules, law_options)
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
@@ -847,136 +830,13 @@ def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
     return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
 
 
-def _frame(law: Law, data) -> pd.DataFrame:
-    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
-    needed = ("step", "y") if law.step_law else (*law.inputs, "y")
-    for col in [c for c in frame.columns if c in (*needed, *law.inputs, *law.columns, "lr")]:
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
-        if not np.all(np.isfinite(values)):
-            raise InputError(f"column '{col}': all values must be finite numbers")
-        frame[col] = values
-    frame = law.complete(frame)  # e.g. chinchilla's tokens D from the compute C
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise InputError(f"law '{law.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
-    if not law.step_law:
-        for role in law.inputs:
-            if not np.all(frame[role] > 0):
-                bad = frame[role][frame[role] <= 0].iloc[0]
-                raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
-    if not np.all(frame["y"] > 0):
-        raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
-    if "run" not in frame.columns:
-        frame["run"] = "run"
-    notes = list(frame.attrs.get("notes", []))
-    if law.step_law:
-        steps = frame["step"].to_numpy()
-        if np.any(steps < 0) or np.any(steps != np.round(steps)):
-            raise InputError("column 'step': steps must be whole numbers >= 0")
-        if np.any(steps == 0):  # the loss before the first update: no LR area yet to fit it by
-            if "lr" in frame.columns and np.all(steps == 0):
-                raise InputError("column 'step': every row is at step 0")
-            notes.append(f"step 0 (the loss before any update) is not fitted: {int(np.sum(steps == 0))} row(s)")
-            frame = frame[steps > 0]
-        frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
-        dup = frame.duplicated(["run", "step"])
-        if dup.any():
-            raise InputError(f"column 'step': step {frame['step'][dup].iloc[0]:g} appears twice in run "
-                             f"'{frame['run'][dup].iloc[0]}'")
-    frame.attrs["notes"] = notes
-    return frame
-
-
-def _law_options(law: Law, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    unknown = set(options or {}) - set(law.options)
-    if unknown:
-        known = ", ".join(law.options) or "none"
-        raise InputError(f"law '{law.name}' has no option {', '.join(sorted(unknown))} (options: {known})")
-    return {**law.options, **(options or {})}
-
-
-def _step_inputs(law: Law, frame: pd.DataFrame, schedules, options):
-    """Inputs of a step law for the points of ``frame`` (sorted by run, step), their losses and
-    run labels, and the per-step LR of each run: from ``schedules`` (one for all runs, or run ->
-    schedule), else rebuilt from the logged ``lr`` column. A run with more than
-    ``law.max_points`` points is averaged (log loss, step) over equal runs of consecutive points
-    first; its LR still comes from every logged row."""
-    parts, ys, runs, lrs = [], [], [], {}
-    warmup = options.get("warmup", "peak")
-    for run, g in frame.groupby("run", sort=False):
-        steps = g["step"].to_numpy(int)
-        if schedules is not None:
-            chosen = schedules.get(run) if isinstance(schedules, Mapping) else schedules
-            if chosen is None:
-                raise InputError(f"run '{run}': no schedule given for it (schedules has "
-                                 f"{', '.join(map(str, schedules))})")
-            lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
-        elif "lr" in g.columns:  # from every row of the log that had an lr (load_runs), else these
-            logged = frame.attrs.get("lr_log", {}).get(str(run)) or (steps, g["lr"].to_numpy(float))
-            lr = from_log(*logged, total=int(max(steps.max(), logged[0][-1])), warmup=warmup)
-        else:
-            raise InputError(f"run '{run}': law '{law.name}' needs the LR of every step: the log has no "
-                             "lr column and no schedule was given (--lr COL or --schedule SPEC)")
-        y = g["y"].to_numpy(float)
-        extra = {role: g[role].to_numpy(float) for role in law.inputs if role in g.columns}
-        if law.max_points and len(steps) > law.max_points:
-            group = np.arange(len(steps)) * law.max_points // len(steps)
-            count = np.bincount(group)
-            steps = np.rint(np.bincount(group, steps) / count).astype(int)
-            y = np.exp(np.bincount(group, np.log(y)) / count)
-            extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
-        inputs = law.features(lr, steps, options)
-        for role in law.inputs:
-            if role not in inputs:
-                if role not in extra:
-                    raise InputError(f"law '{law.name}' needs a column '{role}' (e.g. model size)")
-                inputs[role] = extra[role]
-        parts.append(inputs)
-        ys.append(y)
-        runs.append(np.full(len(y), run, dtype=object))
-        lrs[str(run)] = lr
-    return _stack(parts), np.concatenate(ys), np.concatenate(runs), lrs
-
-
-def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
-    """Join per-run inputs row-wise; 2-D inputs are zero-padded to a common width."""
-    out = {}
-    for role in parts[0]:
-        arrays = [np.asarray(p[role], dtype=float) for p in parts]
-        if arrays[0].ndim == 2:
-            width = max(a.shape[1] for a in arrays)
-            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-        out[role] = np.concatenate(arrays)
-    return out
-
-
-def _steps(X: Any) -> np.ndarray:
-    steps = np.atleast_1d(np.asarray(X, dtype=float))
-    if steps.ndim != 1 or len(steps) == 0 or not np.all(np.isfinite(steps)) or np.any(steps < 1) \
-            or np.any(steps != np.round(steps)):
-        raise InputError("steps must be a non-empty list of whole numbers >= 1")
-    return steps.astype(int)
-
-
 def _chunks(X: Any, extra: Mapping[str, Any]):
     """(steps, extra inputs) of a step law's prediction in batches of at most ``_CHUNK`` steps;
     per-step extra inputs are cut alongside, scalars passed whole."""
-    steps = _steps(X)
+    steps = steps_of(X)
     for idx in np.array_split(np.arange(len(steps)), -(-len(steps) // _CHUNK)):
         yield steps[idx], {k: np.asarray(v)[idx] if np.ndim(v) == 1 and len(v) == len(steps) else v
                            for k, v in extra.items()}
-
-
-def _inputs(law: Law, X: Any) -> dict[str, np.ndarray]:
-    if isinstance(X, (pd.DataFrame, Mapping)):
-        X = law.complete(X)  # e.g. chinchilla's tokens D from N and the compute C
-        missing = [r for r in law.inputs if r not in X]
-        if missing:
-            raise InputError(f"law '{law.name}' predicts from {', '.join(law.inputs)}; missing {', '.join(missing)}")
-        return {r: np.asarray(X[r], dtype=float) for r in law.inputs}
-    if len(law.inputs) != 1:
-        raise InputError(f"law '{law.name}' takes {', '.join(law.inputs)}: pass a mapping or DataFrame")
-    return {law.inputs[0]: np.asarray(X, dtype=float)}
 
 
 def _theta_names(law: Law) -> list[str]:

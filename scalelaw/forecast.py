@@ -87,7 +87,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
                              f"'{key}' does not apply (name a law to set them)")
         kwargs.pop(key, None)
-    frame = engine._frame(get_law("annealing"), data)
+    frame = get_law("annealing").table(data)
     refs = None if references is None else _reference_frame(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}

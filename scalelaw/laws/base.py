@@ -1,4 +1,5 @@
-"""What a law is (``Law``, ``Param``, ``Budget``) and the registry of laws by name. The law
+"""What a law is (``Law``, ``Param``, ``Budget``, ``Column``, ``Flag``), how data become its inputs
+(``Law.table``, ``Law.design``, ``Law.inputs_at``), and the registry of laws by name. The law
 modules import this; nothing here imports them."""
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from functools import partial
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
+import pandas as pd
 
 from ..errors import InputError
+from ..schedules import from_log, resolve
 
 Inputs = Mapping[str, np.ndarray]
 
@@ -183,6 +186,136 @@ class Law:
                                             target: text.format(**{role: names[role]})}
         return out
 
+    # -- from data to the formula's inputs (used by the engine when it fits and predicts) --
+    def resolve_options(self, options: Mapping[str, object] | None) -> dict[str, object]:
+        """The law's options with ``options`` set over their defaults (unknown names refused)."""
+        unknown = set(options or {}) - set(self.options)
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise InputError(f"law '{self.name}' has no option {', '.join(sorted(unknown))} (options: {known})")
+        return {**self.options, **(options or {})}
+
+    def table(self, data) -> pd.DataFrame:
+        """``data`` (a DataFrame or mapping of arrays with the law's columns and ``y``) checked
+        and made ready to fit: numeric columns, stand-ins completed (``complete``), a ``run``
+        column; step laws' rows sorted by run and step, step 0 set aside (said in
+        ``attrs["notes"]``). Raises ``InputError`` naming the column at fault."""
+        frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
+        needed = ("step", "y") if self.step_law else (*self.inputs, "y")
+        for col in [c for c in frame.columns if c in (*needed, *self.inputs, *self.columns, "lr")]:
+            values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+            if not np.all(np.isfinite(values)):
+                raise InputError(f"column '{col}': all values must be finite numbers")
+            frame[col] = values
+        frame = self.complete(frame)  # e.g. chinchilla's tokens D from the compute C
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(f"law '{self.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
+        if not self.step_law:
+            for role in self.inputs:
+                if not np.all(frame[role] > 0):
+                    bad = frame[role][frame[role] <= 0].iloc[0]
+                    raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
+        if not np.all(frame["y"] > 0):
+            raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
+        if "run" not in frame.columns:
+            frame["run"] = "run"
+        notes = list(frame.attrs.get("notes", []))
+        if self.step_law:
+            steps = frame["step"].to_numpy()
+            if np.any(steps < 0) or np.any(steps != np.round(steps)):
+                raise InputError("column 'step': steps must be whole numbers >= 0")
+            if np.any(steps == 0):  # the loss before the first update: no LR area yet to fit it by
+                if "lr" in frame.columns and np.all(steps == 0):
+                    raise InputError("column 'step': every row is at step 0")
+                notes.append(f"step 0 (the loss before any update) is not fitted: {int(np.sum(steps == 0))} row(s)")
+                frame = frame[steps > 0]
+            frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+            dup = frame.duplicated(["run", "step"])
+            if dup.any():
+                raise InputError(f"column 'step': step {frame['step'][dup].iloc[0]:g} appears twice in run "
+                                 f"'{frame['run'][dup].iloc[0]}'")
+        frame.attrs["notes"] = notes
+        return frame
+
+    def design(self, frame: pd.DataFrame, schedules=None, options: Mapping | None = None):
+        """The formula's inputs for the rows of ``frame`` (from ``table``), their losses, run
+        labels and, for step laws, each run's per-step LR: ``(X, y, runs, lrs)``.
+
+        Step laws take the LR from ``schedules`` (one for all runs, or run -> schedule), else
+        rebuild it from the logged ``lr`` column (every logged row: ``attrs["lr_log"]``). A run
+        with more than ``max_points`` points is averaged (log loss, step) over equal runs of
+        consecutive points first."""
+        options = self.options if options is None else options
+        if not self.step_law:
+            X = {role: frame[role].to_numpy(float) for role in self.inputs}
+            return X, frame["y"].to_numpy(float), frame["run"].to_numpy(), None
+        parts, ys, runs, lrs = [], [], [], {}
+        warmup = options.get("warmup", "peak")
+        for run, g in frame.groupby("run", sort=False):
+            steps = g["step"].to_numpy(int)
+            if schedules is not None:
+                chosen = schedules.get(run) if isinstance(schedules, Mapping) else schedules
+                if chosen is None:
+                    raise InputError(f"run '{run}': no schedule given for it (schedules has "
+                                     f"{', '.join(map(str, schedules))})")
+                lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
+            elif "lr" in g.columns:  # from every row of the log that had an lr (load_runs), else these
+                logged = frame.attrs.get("lr_log", {}).get(str(run)) or (steps, g["lr"].to_numpy(float))
+                lr = from_log(*logged, total=int(max(steps.max(), logged[0][-1])), warmup=warmup)
+            else:
+                raise InputError(f"run '{run}': law '{self.name}' needs the LR of every step: the log has no "
+                                 "lr column and no schedule was given (--lr COL or --schedule SPEC)")
+            y = g["y"].to_numpy(float)
+            extra = {role: g[role].to_numpy(float) for role in self.inputs if role in g.columns}
+            if self.max_points and len(steps) > self.max_points:
+                group = np.arange(len(steps)) * self.max_points // len(steps)
+                count = np.bincount(group)
+                steps = np.rint(np.bincount(group, steps) / count).astype(int)
+                y = np.exp(np.bincount(group, np.log(y)) / count)
+                extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
+            inputs = self.features(lr, steps, options)
+            for role in self.inputs:
+                if role not in inputs:
+                    if role not in extra:
+                        raise InputError(f"law '{self.name}' needs a column '{role}' (e.g. model size)")
+                    inputs[role] = extra[role]
+            parts.append(inputs)
+            ys.append(y)
+            runs.append(np.full(len(y), run, dtype=object))
+            lrs[str(run)] = lr
+        return _stack(parts), np.concatenate(ys), np.concatenate(runs), lrs
+
+    def inputs_at(self, X, schedule=None, options: Mapping | None = None, **extra) -> dict[str, np.ndarray]:
+        """The formula's inputs to predict at: ``X`` the sizes (an array for one-input laws, else
+        a mapping role -> array); for step laws the steps, under ``schedule`` (spec, per-step
+        array or ``(steps, lr)`` log), with ``extra`` the run's other inputs (e.g. ``N=1e8``)."""
+        options = self.options if options is None else options
+        if not self.step_law:
+            if isinstance(X, (pd.DataFrame, Mapping)):
+                X = self.complete(X)  # e.g. chinchilla's tokens D from N and the compute C
+                missing = [r for r in self.inputs if r not in X]
+                if missing:
+                    raise InputError(f"law '{self.name}' predicts from {', '.join(self.inputs)}; "
+                                     f"missing {', '.join(missing)}")
+                return {r: np.asarray(X[r], dtype=float) for r in self.inputs}
+            if len(self.inputs) != 1:
+                raise InputError(f"law '{self.name}' takes {', '.join(self.inputs)}: pass a mapping or DataFrame")
+            return {self.inputs[0]: np.asarray(X, dtype=float)}
+        steps = steps_of(X)
+        if schedule is None:
+            raise InputError(f"law '{self.name}' predicts the loss under a schedule: pass one "
+                             "(a spec such as 'cosine:peak=3e-4,total=24000', a per-step LR array "
+                             "or a log with step and lr)")
+        lr = resolve(schedule, total=int(steps.max()), warmup=options.get("warmup", "peak"))
+        out = self.features(lr, steps, options)
+        for role in self.inputs:
+            if role not in out:
+                if role not in extra:
+                    raise InputError(f"law '{self.name}' also needs {role}: pass {role}=...")
+                out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
+        return out
+
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)
 
@@ -223,6 +356,27 @@ class Law:
         return replace(self, params=tuple(self.params[i] for i in keep), func=fixed_func,
                        jacobian=None if jacobian is None else fixed_jacobian, starts=fixed_starts,
                        decay_params=tuple(p for p in self.decay_params if p not in fixed))
+
+
+def steps_of(X) -> np.ndarray:
+    """``X`` as the steps a step law predicts at: whole numbers >= 1, as an int array."""
+    steps = np.atleast_1d(np.asarray(X, dtype=float))
+    if steps.ndim != 1 or len(steps) == 0 or not np.all(np.isfinite(steps)) or np.any(steps < 1) \
+            or np.any(steps != np.round(steps)):
+        raise InputError("steps must be a non-empty list of whole numbers >= 1")
+    return steps.astype(int)
+
+
+def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
+    """Join per-run inputs row-wise; 2-D inputs are zero-padded to a common width."""
+    out = {}
+    for role in parts[0]:
+        arrays = [np.asarray(p[role], dtype=float) for p in parts]
+        if arrays[0].ndim == 2:
+            width = max(a.shape[1] for a in arrays)
+            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
+        out[role] = np.concatenate(arrays)
+    return out
 
 
 _REGISTRY: dict[str, Law] = {}

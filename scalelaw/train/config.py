@@ -2,7 +2,7 @@
 builds its ``scalelaw train`` flags from it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
