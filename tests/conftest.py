@@ -1,6 +1,11 @@
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+
+from scalelaw import load_runs, schedules
+from scalelaw.laws import get_law
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -13,3 +18,36 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+# -- step laws: synthetic curves under known schedules, and the real curves of Luo et al. --
+PEAK = 3e-4
+SCHEDULES = {
+    "constant": f"constant:peak={PEAK},total=8000,warmup=300",
+    "cosine": f"cosine:peak={PEAK},total=8000,warmup=300,final=3e-5",
+    "step": f"multistep:peak={PEAK},total=8000,warmup=300,milestones=4000,gamma=0.3",
+    "wsd": f"wsd:peak={PEAK},total=8000,warmup=300,decay=0.25,final=1e-5",
+}
+
+
+def step_curves(law_name, params, names, noise=5e-4, every=50, seed=0, **extra):
+    """Curves of ``law`` under the named schedules, logged every ``every`` steps with lr."""
+    law, rng, frames = get_law(law_name), np.random.default_rng(seed), []
+    for name in names:
+        lr = schedules.parse(SCHEDULES[name])
+        steps = np.arange(400, len(lr), every)
+        inputs = law.features(lr, steps, dict(law.options))
+        inputs.update({k: np.full(len(steps), v) for k, v in extra.items()})
+        y = law(inputs, **params) * np.exp(rng.normal(0, noise, len(steps)))
+        frames.append(pd.DataFrame({"run": name, "step": steps, "lr": lr[steps], "y": y,
+                                    **{k: v for k, v in extra.items()}}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def real_curves(size):
+    """The multi-power law paper's curves at one model size (25 or 100M), by name."""
+    return {p.stem: load_runs(p, roles=("step", "y", "lr"))
+            for p in sorted((DATA / "multipower_law" / f"csv_{size}").glob("*.csv"))}
+
+
+TRAIN = ("constant_24000", "cosine_24000")  # the runs the step laws are fitted on in the papers

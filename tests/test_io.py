@@ -1,7 +1,6 @@
 """Reading logs: formats, column recognition, filters, and clear errors."""
 import json
 
-import pandas as pd
 import pytest
 
 from scalelaw import InputError, load_runs

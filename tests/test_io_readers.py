@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import scalelaw
 from scalelaw import InputError, load_runs, schedules
 from scalelaw.cli import main
 from scalelaw.laws.annealing import ANNEALING, areas
