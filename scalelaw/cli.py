@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", action="append", metavar="SPEC",
                    help="step laws: an LR schedule, e.g. cosine:peak=3e-4,total=24000,warmup=500 "
                         "(repeat to rank several by final loss)")
-    p.add_argument("--at", type=_floats, help="steps to predict at with --schedule (default: the last)")
+    p.add_argument("--at", type=_floats, help="steps to predict at: with --schedule (default: the last), "
+                   "or for a law over steps that needs no schedule (batch)")
     p.add_argument("--step", help="step column of --log")
     p.add_argument("--lr", help="learning-rate column of --log")
     p.add_argument("--y", "--loss", dest="y", help="loss column of --log")
@@ -109,8 +110,13 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("allocate", help="bivariate laws: the best sizes for a budget, and the loss there")
     a.add_argument("fit_file", type=Path, metavar="FIT.json")
-    a.add_argument("--budget", type=_floats, required=True, metavar="VALUE",
+    a.add_argument("--budget", type=_floats, metavar="VALUE",
                    help="budget(s), comma-separated: FLOPs for chinchilla, total parameters Ne + Nd for encdec")
+    a.add_argument("--target-loss", type=_floats, metavar="L", help="loss(es) to reach, comma-separated "
+                   "(batch: the fewest steps and tokens, the critical batch size, and the trade-off)")
+    for role, (column, laws) in declared_columns().items():  # what else an optimum may need, e.g. --n
+        a.add_argument(*column.flags, dest=f"value_{role}", type=_floats, metavar="V",
+                       help=f"{role} to allocate at, where the law needs it ({column.help}) [{', '.join(laws)}]")
     a.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -219,12 +225,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if law.step_law:
         roles = ("step", "y") + (() if args.schedule else ("lr",)) + tuple(r for r in ("N",) if r in law.inputs)
     else:  # --step adds the step column (checked for duplicates, used by --step-min/--step-max)
-        roles = (*law.read_roles(k for k, v in columns.items() if v), "y") + (("step",) if args.step else ())
+        named = {k for k, v in columns.items() if v}
+        roles = (*law.read_roles(named), "y")
+        roles += tuple(r for r in ("step", *law.optional) if r in named and r not in roles)
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
     options = _law_options(args, law)
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
-                     step_min=args.step_min, step_max=args.step_max, drop_top_loss=args.drop_top_loss)
+                     step_min=args.step_min, step_max=args.step_max, drop_top_loss=args.drop_top_loss,
+                     optional=() if law.step_law else law.optional)
     references = None
     if args.reference:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
@@ -293,13 +302,15 @@ def _values(args: argparse.Namespace) -> dict[str, list[float]]:
 
 
 def _flag(role: str) -> str:
-    return declared_columns()[role][0].flags[0]
+    return "--at" if role == "step" else declared_columns()[role][0].flags[0]
 
 
 def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """The sizes to predict at, one array per input role of the law, from the flags the laws
     declare (--x, --n, --d, --c, --ne, --nd)."""
     given = _values(args)
+    if args.at is not None:  # the steps of a law over steps that needs no schedule (batch)
+        given["step"] = args.at
     roles = result.law.read_roles(given)  # e.g. --n and --c for chinchilla: D = C / (6 N)
     flags = {role: _flag(role) for role in (*given, *roles, *result.law.inputs)}
     missing = [flags[r] for r in roles if r not in given]
@@ -335,13 +346,29 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
 def cmd_allocate(args: argparse.Namespace) -> int:
     result = FitResult.from_json(args.fit_file)
     if result.law.budget is None:
+        with_budget = [n for n in available_laws() if get_law(n).budget is not None]
         raise InputError(f"{args.fit_file}: law '{result.law.name}' has no budget to allocate "
-                         "(allocate takes chinchilla and encdec fits)")
+                         f"(allocate takes {', '.join(with_budget)} fits)")
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
     if not result.converged:
         print(f"scalelaw: warning: {args.fit_file} holds a fit that did not converge", file=sys.stderr)
-    table = result.allocate(args.budget, level=args.level)
+    flag = result.law.budget.flag
+    budget = getattr(args, flag.lstrip("-").replace("-", "_"))
+    other = "--target-loss" if flag == "--budget" else "--budget"
+    if budget is None or getattr(args, other.lstrip("-").replace("-", "_")) is not None:
+        raise InputError(f"law '{result.law.name}' allocates for {result.law.budget.name}: give {flag} VALUE[,VALUE...]")
+    extra = {}
+    for role, v in _values(args).items():
+        if role not in result.law.budget.needs:
+            raise InputError(f"{_flag(role)} does not apply to allocate with law '{result.law.name}'")
+        if len(v) != 1:
+            raise InputError(f"{_flag(role)}: give one value, got {len(v)}")
+        extra[role] = v[0]
+    missing = [_flag(r) for r in result.law.budget.needs if r not in extra]
+    if missing:
+        raise InputError(f"law '{result.law.name}' allocates at one value of {', '.join(missing)}: give it")
+    table = result.allocate(budget, level=args.level, **extra)
     out = {"law": result.law.name, "budget": result.law.budget.name, "level": args.level,
            "allocations": table.to_dict(orient="records")}
     print(json.dumps(out) if args.json else format_allocation(out, result))

@@ -225,14 +225,16 @@ class FitResult:
         frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
         return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)
 
-    def allocate(self, budget: Any, level: float = 0.95) -> pd.DataFrame:
-        """The best sizes for each budget, and the predicted loss there. Bivariate laws only.
+    def allocate(self, budget: Any, level: float = 0.95, **inputs: Any) -> pd.DataFrame:
+        """The best sizes for each budget, and the predicted loss there. Laws with a budget only.
 
         Args:
             budget: one budget or an array, in the units of ``law.budget.name`` (FLOPs for
-                ``chinchilla``, total parameters Ne + Nd for ``encdec``).
+                ``chinchilla``, total parameters Ne + Nd for ``encdec``, a loss to reach for
+                ``batch``).
             level: level of the intervals: bootstrap percentiles when the fit has bootstrap
                 samples, else the delta method (in log space) on the covariance.
+            **inputs: what else the law's optimum needs, e.g. ``N`` for ``batch_sizes``.
 
         Returns:
             frame with one row per budget: ``budget``, the optimal value of each input role
@@ -241,14 +243,19 @@ class FitResult:
             interval can be had; ``extrapolated``: an optimal size outside the fitted range.
         """
         if self.law.budget is None:
-            raise InputError(f"law '{self.law.name}' has no budget to allocate (bivariate laws: "
-                             "chinchilla, encdec)")
+            raise InputError(f"law '{self.law.name}' has no budget to allocate (chinchilla, encdec, batch)")
+        needs = self.law.budget.needs
+        if set(inputs) != set(needs):
+            raise InputError(f"law '{self.law.name}' allocates " + (f"at one value of {', '.join(needs)}: pass "
+                             f"{', '.join(r + '=...' for r in needs)}" if needs else "from the budget alone")
+                             + (f"; {', '.join(sorted(set(inputs) - set(needs)))} does not apply"
+                                if set(inputs) - set(needs) else ""))
         budget = np.atleast_1d(np.asarray(budget, dtype=float))
         if budget.ndim != 1 or not np.all(np.isfinite(budget) & (budget > 0)):
             raise InputError(f"budget must be positive numbers, got {budget.tolist()}")
 
         def table(params: Mapping[str, float]) -> dict[str, np.ndarray]:
-            best = {k: np.asarray(v, dtype=float) for k, v in self.law.budget.optimum(params, budget).items()}
+            best = {k: np.asarray(v, dtype=float) for k, v in self.law.budget.optimum(params, budget, **inputs).items()}
             return {**best, "loss": np.asarray(self.law(best, **params), dtype=float)}
 
         out = {"budget": budget, **table(self.params)}
@@ -303,6 +310,8 @@ class FitResult:
         when None), loss/LR/residual panels over steps, or iso-loss contours over two sizes."""
         from .plot import PLOTS
 
+        if callable(self.law.plot):  # the law draws its own picture
+            return self.law.plot(self, ax=ax, **kwargs)
         draw = PLOTS[self.law.plot]
         return draw(self, ax=ax, **kwargs) if self.law.plot == "sizes" else draw(self, **kwargs)
 
@@ -430,8 +439,9 @@ def fit(
         raise InputError(f"delta must be positive, got {delta}")
     if max_iter < 1:
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
-    frame = law.table(data)
+    law = law.for_data(data)  # e.g. batch hands runs of several model sizes to batch_sizes
     law_options = law.resolve_options(options)
+    frame = law.table(data, law_options)
     X, y, runs, lrs = law.design(frame, schedules, law_options)
     n, p = len(y), len(law.params)
     if n < p + 1:

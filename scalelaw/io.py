@@ -341,6 +341,7 @@ def load_runs(
     step_min: float | None = None,
     step_max: float | None = None,
     drop_top_loss: int = 0,
+    optional: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Read one or more logs into a tidy frame with columns ``run`` and ``roles``.
 
@@ -355,6 +356,8 @@ def load_runs(
         step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
         drop_top_loss: leave out the rows of the ``drop_top_loss`` highest losses (as Besiroglu
             et al. did for Chinchilla's points), after the other filters.
+        optional: roles read where a column is recognised (or named in ``columns``), left out
+            otherwise, e.g. the ``lr`` of a law that needs no schedule but uses one if logged.
 
     Returns:
         Frame sorted by run then step/x. ``frame.attrs["columns"]`` maps role -> chosen column,
@@ -385,6 +388,11 @@ def load_runs(
             if raw.empty:
                 raise InputError(f"{path}: no rows left after --where {where!r}")
         mapping = {role: pick_column(raw, role, columns.get(role), path) for role in roles}
+        for role in optional:  # read where present: named, or recognised by name
+            lower = {str(c).lower(): c for c in raw.columns}
+            found = columns.get(role) or next((lower[n] for n in role_names(role) if n in lower), None)
+            if role not in mapping and found is not None:
+                mapping[role] = pick_column(raw, role, found, path)
         if group is not None and group not in raw.columns:
             present = ", ".join(map(str, raw.columns))
             raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
@@ -414,6 +422,11 @@ def load_runs(
         for role, col in mapping.items():
             chosen.setdefault(role, col)
     tidy = pd.concat(frames, ignore_index=True)
+    for role in optional:  # an optional column some files lack is used from none of them
+        if role in tidy.columns and tidy[role].isna().any():
+            tidy = tidy.drop(columns=role)
+            chosen.pop(role, None)
+            notes.append(f"column {role!r} is not in every file: not used")
     key = "step" if "step" in roles else roles[0]
     if step_min is not None:
         tidy = tidy[tidy[key] >= step_min]

@@ -43,12 +43,18 @@ class Budget:
             quantities worth reporting, e.g. tokens per parameter).
         versus_total: the budget is a total of sizes (Ne + Nd), so one power law in that total
             is the simpler rival the fit reports itself against (``scalelaw.analysis.versus_total``).
+        flag: the ``scalelaw allocate`` option that gives the budget (``--budget``; the batch
+            law's budget is a loss to reach, ``--target-loss``).
+        needs: input roles ``optimum`` also takes, as keywords with one value each (e.g. the
+            model size ``N`` of ``batch_sizes``); allocate asks for them.
     """
 
     name: str
-    cost: Callable[[Inputs], np.ndarray]
-    optimum: Callable[[Mapping[str, float], np.ndarray], dict]
+    cost: Callable[[Inputs], np.ndarray] | None
+    optimum: Callable[..., dict]
     versus_total: bool = False
+    flag: str = "--budget"
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,15 @@ class Law:
             builds its flags from these.
         plot: which picture ``FitResult.plot`` draws (``scalelaw.plot.PLOTS``): ``"sizes"``
             (loss over one size, log-log), ``"steps"`` (loss, LR and residuals over steps) or
-            ``"bivariate"`` (iso-loss contours over two sizes).
+            ``"bivariate"`` (iso-loss contours over two sizes); or the law's own function
+            ``plot(result, ax=None, **kwargs) -> axes``.
+        optional: roles read from a log when it has them (or a flag names them), not required:
+            e.g. the ``lr`` that tells the batch law where warmup ends, or the model size ``N``.
+        rows: ``rows(frame, options) -> (mask, note)``, optional: the rows of the checked data
+            the law fits (a boolean mask) and a note saying what it leaves out (None: nothing).
+        variant: ``variant(frame) -> name``, optional: the registered law that fits these data
+            in this one's place (``batch`` hands runs of several model sizes to
+            ``batch_sizes``, whose parameters differ).
     """
 
     name: str
@@ -146,7 +160,10 @@ class Law:
     max_points: int | None = None
     columns: Mapping[str, Column] = field(default_factory=dict)
     flags: Mapping[str, Flag] = field(default_factory=dict)
-    plot: str = "sizes"
+    plot: str | Callable = "sizes"
+    optional: tuple[str, ...] = ()
+    rows: Callable[[pd.DataFrame, Mapping], tuple[np.ndarray, str | None]] | None = None
+    variant: Callable[[pd.DataFrame], str] | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -161,6 +178,13 @@ class Law:
         """A step law's inputs that are a property of the run rather than of the schedule (e.g.
         ``N`` for ``annealing_size``), from one run's rows of ``frame`` (a DataFrame)."""
         return {r: float(frame[r].iloc[0]) for r in self.inputs if r in frame.columns} if self.step_law else {}
+
+    def for_data(self, data) -> "Law":
+        """The law that fits ``data`` in this one's place (``variant``); itself by default."""
+        if self.variant is None:
+            return self
+        name = self.variant(data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data)))
+        return self if name == self.name else get_law(name)
 
     def read_roles(self, named: Iterable[str] = ()) -> tuple[str, ...]:
         """The input roles to read from data, given the roles a user ``named`` a column or value
@@ -195,14 +219,14 @@ class Law:
             raise InputError(f"law '{self.name}' has no option {', '.join(sorted(unknown))} (options: {known})")
         return {**self.options, **(options or {})}
 
-    def table(self, data) -> pd.DataFrame:
+    def table(self, data, options: Mapping | None = None) -> pd.DataFrame:
         """``data`` (a DataFrame or mapping of arrays with the law's columns and ``y``) checked
         and made ready to fit: numeric columns, stand-ins completed (``complete``), a ``run``
-        column; step laws' rows sorted by run and step, step 0 set aside (said in
-        ``attrs["notes"]``). Raises ``InputError`` naming the column at fault."""
+        column, the law's ``rows``; step laws' rows sorted by run and step, step 0 set aside
+        (said in ``attrs["notes"]``). Raises ``InputError`` naming the column at fault."""
         frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
         needed = ("step", "y") if self.step_law else (*self.inputs, "y")
-        for col in [c for c in frame.columns if c in (*needed, *self.inputs, *self.columns, "lr")]:
+        for col in [c for c in frame.columns if c in (*needed, *self.inputs, *self.columns, *self.optional, "lr")]:
             values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
             if not np.all(np.isfinite(values)):
                 raise InputError(f"column '{col}': all values must be finite numbers")
@@ -211,6 +235,15 @@ class Law:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InputError(f"law '{self.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
+        if "run" not in frame.columns:
+            frame["run"] = "run"
+        notes = list(frame.attrs.get("notes", []))
+        if self.rows is not None:  # e.g. the batch law leaves out warmup
+            keep, note = self.rows(frame, self.options if options is None else options)
+            frame = frame[np.asarray(keep, dtype=bool)]
+            notes += [note] if note else []
+            if frame.empty:
+                raise InputError(f"law '{self.name}': no rows left to fit ({note})")
         if not self.step_law:
             for role in self.inputs:
                 if not np.all(frame[role] > 0):
@@ -218,9 +251,6 @@ class Law:
                     raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
         if not np.all(frame["y"] > 0):
             raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
-        if "run" not in frame.columns:
-            frame["run"] = "run"
-        notes = list(frame.attrs.get("notes", []))
         if self.step_law:
             steps = frame["step"].to_numpy()
             if np.any(steps < 0) or np.any(steps != np.round(steps)):
