@@ -145,9 +145,13 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a tiny model and log its loss curve (needs the train extra)")
     for field in fields(TrainConfig):
-        t.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
-                       default=field.default, choices=MODELS if field.name == "model" else None,
-                       help=f"{TRAIN_HELP[field.name]} (default {field.default})")
+        flag, text = f"--{field.name.replace('_', '-')}", f"{TRAIN_HELP[field.name]} (default {field.default})"
+        if isinstance(field.default, bool):  # --noise-scale / --no-noise-scale
+            t.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default,
+                           help=text)
+            continue
+        t.add_argument(flag, dest=field.name, type=type(field.default), default=field.default,
+                       choices=MODELS if field.name == "model" else None, help=text)
     t.add_argument("--out", type=Path, required=True, help="run folder: log.csv, run.json, checkpoint.pt")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -19,6 +19,7 @@ from scalelaw.cli import main  # noqa: E402
 from scalelaw.io import load_runs  # noqa: E402
 from scalelaw.train import (GPT, EncDec, EncDecConfig, GPTConfig, MarkovSource, TrainConfig,  # noqa: E402
                             Translation, run_sweep, train)
+from scalelaw.train.trainer import get_batch, make_corpus, make_model  # noqa: E402
 
 TINY = dict(steps=12, batch_size=8, context=16, width=16, eval_every=5, eval_batches=2, checkpoint_every=4,
             vocab=16, order=2, schedule="cosine:peak=1e-2,warmup=2")
@@ -102,8 +103,11 @@ def test_a_training_step_has_the_gradients_of_the_plain_loss(kind):
 def test_train_writes_a_log_that_fit_reads(tmp_path):
     meta = train(TrainConfig(**TINY), tmp_path / "run", progress=False)
     rows = read_log(tmp_path / "run" / "log.csv")
-    assert list(rows[0]) == ["step", "tokens", "lr", "loss", "val_loss"]
+    assert list(rows[0]) == ["step", "tokens", "lr", "loss", "val_loss", "batch_tokens", "grad_noise_scale"]
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert {int(r["batch_tokens"]) for r in rows} == {8 * 16}
+    scales = [float(r["grad_noise_scale"]) for r in rows if r["grad_noise_scale"]]
+    assert len(scales) >= 6 and all(v > 0 for v in scales)  # empty while an estimate is not yet positive
     assert [int(r["tokens"]) for r in rows] == [8 * 16 * s for s in range(1, 13)]
     assert [bool(r["val_loss"]) for r in rows] == [s % 5 == 0 or s == 12 for s in range(1, 13)]
     lr = TrainConfig(**TINY).lr_schedule()
@@ -178,6 +182,8 @@ def test_a_killed_run_resumes_with_no_lost_or_duplicated_rows(tmp_path):
     for a, b in zip(whole, resumed):
         assert a["lr"] == b["lr"] and a["tokens"] == b["tokens"]
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-5)
+        if a["grad_noise_scale"]:  # its running averages are in the checkpoint
+            assert float(a["grad_noise_scale"]) == pytest.approx(float(b["grad_noise_scale"]), rel=1e-3)
     assert json.loads((tmp_path / "killed" / "run.json").read_text())["complete"]
 
 
@@ -198,6 +204,10 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     np.testing.assert_allclose([float(r["val_loss"]) for r in two if r["val_loss"]],
                                [float(r["val_loss"]) for r in one if r["val_loss"]], rtol=1e-4)
     assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+    # the noise scale from per-process micro-batches: the same quantity, another estimate of it
+    a = np.array([float(r["grad_noise_scale"] or "nan") for r in one[10:]])
+    b = np.array([float(r["grad_noise_scale"] or "nan") for r in two[10:]])
+    assert np.all(np.isfinite(b)) and 1 / 3 < np.median(b) / np.median(a) < 3
 
 
 @pytest.mark.slow
@@ -294,3 +304,59 @@ def test_resume_drops_a_torn_last_line_and_leftover_temporary_files(tmp_path, ca
     assert main(["train", "--out", str(out), *args, "--resume"]) == 0
     assert not list(out.glob(".checkpoint.pt.*"))
     assert (out / "log.csv").read_text() == (tmp_path / "whole" / "log.csv").read_text()
+
+
+def test_noise_scale_estimators_are_unbiased():
+    """Fed the expected squared norms, E|G_b|^2 = |G|^2 + tr(Sigma) / b, the estimate is exact."""
+    from scalelaw.train.trainer import NoiseScale
+
+    grad, trace = 2.0, 5000.0
+    noise = NoiseScale(b_small=64, b_big=512)
+    for _ in range(3):
+        noise.update(torch.tensor(grad + trace / 64), torch.tensor(grad + trace / 512))
+    assert noise.value() == pytest.approx(trace / grad, rel=1e-9)
+
+
+class _Regression(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.linspace(-1, 1, dim, dtype=torch.float64))
+
+    def forward(self, x, y):
+        return ((x @ self.w - y) ** 2).mean()
+
+
+def test_noise_scale_matches_per_example_gradients():
+    """On a least-squares model held still (lr 0), the logged estimate agrees with
+    tr(Sigma) / |G|^2 computed from every example's own gradient."""
+    from scalelaw.train.trainer import NoiseScale, train_step
+
+    g = torch.Generator().manual_seed(0)
+    dim, pool = 8, 4096
+    x = torch.randn(pool, dim, generator=g, dtype=torch.float64)
+    y = x @ torch.ones(dim, dtype=torch.float64) + 0.5 * torch.randn(pool, generator=g, dtype=torch.float64)
+    model = _Regression(dim)
+    per_example = 2 * (x @ model.w.detach() - y)[:, None] * x  # (pool, dim)
+    mean = per_example.mean(0)
+    truth = float(((per_example - mean) ** 2).sum(1).mean() / (mean @ mean))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    batch = 32
+    noise = NoiseScale(b_small=batch // 2, b_big=batch, decay=0.999)
+    for _ in range(3000):
+        idx = torch.randint(0, pool, (batch,), generator=g)
+        train_step(model, model, optimizer, [x[idx], y[idx]], clip=0.0, noise=noise)
+    assert noise.value() == pytest.approx(truth, rel=0.15)
+
+
+def test_a_step_with_the_noise_scale_makes_the_same_update():
+    from scalelaw.train.trainer import NoiseScale, train_step
+
+    config = TrainConfig(**TINY)
+    corpus = make_corpus(config)
+    batch = list(get_batch(corpus, config, 8, torch.Generator().manual_seed(1)))
+    models = [make_model(config, corpus) for _ in range(2)]
+    for model, noise in zip(models, (None, NoiseScale(4 * 16, 8 * 16))):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        train_step(model, model, optimizer, batch, clip=1.0, noise=noise)
+    for a, b in zip(*(m.parameters() for m in models)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

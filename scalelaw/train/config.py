@@ -42,6 +42,7 @@ class TrainConfig:
     concentration: float = 0.1
     noise: float = 0.1
     corpus_seed: int = 0
+    noise_scale: bool = True
 
     def lr_schedule(self) -> np.ndarray:
         """Per-step LR, shape (steps + 1,), from ``schedule``; ``total`` defaults to ``steps``
@@ -93,4 +94,6 @@ HELP = {
     "concentration": "markov: Dirichlet concentration of each context's next-token law (smaller: lower entropy)",
     "noise": "translation: share of target tokens replaced at random",
     "corpus_seed": "the synthetic corpus's own randomness",
+    "noise_scale": "log the gradient noise scale (McCandlish et al. 2018) as grad_noise_scale: each step's batch "
+                   "runs as two micro-batches (--no-noise-scale: one)",
 }

@@ -3,10 +3,12 @@ per-step CSV log that ``scalelaw fit`` reads as it is, checkpoints, resume and D
 
 A run directory holds:
 
-- ``log.csv``: ``step, tokens, lr, loss, val_loss``, one row per optimizer step, flushed as it
-  is written; ``loss`` is the mean training loss (nats/token) of the step's batch, ``val_loss``
-  the loss on a fixed held-out set every ``eval_every`` steps (empty otherwise); ``lr`` is the
-  LR of the update that produced ``step`` (the convention of ``scalelaw.schedules``);
+- ``log.csv``: ``step, tokens, lr, loss, val_loss, batch_tokens, grad_noise_scale``, one row per
+  optimizer step, flushed as it is written; ``loss`` is the mean training loss (nats/token) of
+  the step's batch, ``val_loss`` the loss on a fixed held-out set every ``eval_every`` steps
+  (empty otherwise); ``lr`` is the LR of the update that produced ``step`` (the convention of
+  ``scalelaw.schedules``); ``batch_tokens`` the tokens per step; ``grad_noise_scale`` McCandlish
+  et al.'s simple noise scale in tokens (``NoiseScale``; empty with ``noise_scale=False``);
 - ``run.json``: the config, parameter counts, library versions, the corpus and its known
   entropy (nats/token, or null), and ``complete`` once the last step is logged;
 - ``checkpoint.pt``: model, optimizer and step, every ``checkpoint_every`` steps. ``resume=True``
@@ -26,6 +28,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,7 +43,7 @@ from .data import MarkovSource, TextCorpus, Translation
 from .config import MODELS, TrainConfig
 from .model import GPT, EncDec, EncDecConfig, GPTConfig
 
-LOG_COLUMNS = ("step", "tokens", "lr", "loss", "val_loss")
+LOG_COLUMNS = ("step", "tokens", "lr", "loss", "val_loss", "batch_tokens", "grad_noise_scale")
 _VAL_SEED = 10**9  # validation generators are seeded past any training step
 
 
@@ -144,6 +147,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     held_out = held_out_batches(corpus, config)
     tokens_per_step = config.batch_size * config.context
     share = config.batch_size // world
+    noise = NoiseScale(share // 2 * config.context, tokens_per_step, world) \
+        if config.noise_scale and share >= 2 else None
+    if noise is not None and resume and ckpt_path.exists():
+        noise.load(state.get("noise_scale"))
     t0, val = time.perf_counter(), None
     with open(log_path, "a", newline="") if rank == 0 else open(os.devnull, "w") as fh:
         writer = csv.writer(fh)
@@ -151,19 +158,13 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             for group in optimizer.param_groups:
                 group["lr"] = float(lr[step])
             batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
-            loss = net(*(x[rank * share:(rank + 1) * share] for x in batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            loss = loss.detach()
-            if world > 1:
-                dist.all_reduce(loss)
-                loss /= world
+            loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share] for x in batch],
+                              config.clip, noise)
             val = evaluate(model, held_out) if step % config.eval_every == 0 or step == config.steps else None
+            scale = noise.value() if noise is not None else None
             writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
-                             "" if val is None else f"{val:.6f}"])
+                             "" if val is None else f"{val:.6f}", tokens_per_step,
+                             "" if scale is None else f"{scale:.6g}"])
             fh.flush()
             if not np.isfinite(float(loss)) or (val is not None and not np.isfinite(val)):
                 if rank == 0:
@@ -173,7 +174,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
                                  f"peak LR or --clip may help); {log_path} holds the log up to that step")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 if rank == 0:
-                    _save_checkpoint(ckpt_path, model, optimizer, step)
+                    _save_checkpoint(ckpt_path, model, optimizer, step, noise)
             if rank == 0 and progress:
                 _progress(step, config.steps, float(loss), val, time.perf_counter() - t0)
     meta["complete"] = True
@@ -184,6 +185,86 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     if world > 1:
         dist.barrier()
     return meta
+
+
+def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseScale | None" = None) -> torch.Tensor:
+    """One optimizer step on this process's share of the batch (``batch``: the model's
+    arguments); returns the mean loss over every process. With ``noise``, the share is run as two
+    micro-batches (the first without DDP's gradient sync) whose gradient norms, and that of the
+    whole batch, feed the noise scale; the update is the same."""
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if noise is None:
+        loss = net(*batch)
+        loss.backward()
+        big = torch.nn.utils.clip_grad_norm_(params, clip) if clip else None
+    else:
+        half = len(batch[0]) // 2
+        first, second = [x[:half] for x in batch], [x[half:] for x in batch]
+        w1 = half / len(batch[0])
+        sync = net.no_sync() if isinstance(net, torch.nn.parallel.DistributedDataParallel) else nullcontext()
+        with sync:  # this process's first micro-batch: its own gradient, not yet averaged
+            loss1 = net(*first)
+            (loss1 * w1).backward()
+        g1 = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+        small = [torch.stack([g.float().pow(2).sum() for g in g1]).sum() / w1**2]
+        loss2 = net(*second)
+        (loss2 * (1 - w1)).backward()
+        if not isinstance(net, torch.nn.parallel.DistributedDataParallel):  # one process: the second too
+            small.append(torch.stack([(p.grad - g).float().pow(2).sum() for p, g in zip(params, g1)]).sum()
+                         / (1 - w1) ** 2)
+        loss = (loss1 * w1 + loss2 * (1 - w1)).detach()
+        big = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
+        noise.update(torch.stack(small).mean(), big**2)
+    optimizer.step()
+    loss = loss.detach()
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(loss)
+        loss /= dist.get_world_size()
+    return loss
+
+
+class NoiseScale:
+    """McCandlish et al. 2018's simple noise scale ``B_simple = tr(Sigma) / |G|^2`` (tokens),
+    from squared gradient norms at two batch sizes each step: ``b_small`` tokens (one
+    micro-batch of one process) and ``b_big`` (the whole batch). Their unbiased estimators,
+
+        |G|^2     = (b_big |G_big|^2 - b_small |G_small|^2) / (b_big - b_small)
+        tr(Sigma) = (|G_small|^2 - |G_big|^2) / (1 / b_small - 1 / b_big),
+
+    are each smoothed by an exponential moving average (``decay``, bias-corrected) before their
+    ratio is taken, as McCandlish et al. advise: the ratio of noisy estimates is biased. Under
+    DDP the small norms are averaged over processes. ``value()`` is None until both averages
+    are positive."""
+
+    def __init__(self, b_small: int, b_big: int, world: int = 1, decay: float = 0.98):
+        self.b_small, self.b_big, self.world, self.decay = float(b_small), float(b_big), world, decay
+        self.trace = self.grad = 0.0
+        self.count = 0
+
+    def update(self, small_sq: torch.Tensor, big_sq: torch.Tensor) -> None:
+        small_sq = small_sq.detach().float()
+        if self.world > 1:
+            dist.all_reduce(small_sq)
+            small_sq /= self.world
+        small, big = float(small_sq), float(big_sq)
+        grad = (self.b_big * big - self.b_small * small) / (self.b_big - self.b_small)
+        trace = (small - big) / (1 / self.b_small - 1 / self.b_big)
+        self.grad = self.decay * self.grad + (1 - self.decay) * grad
+        self.trace = self.decay * self.trace + (1 - self.decay) * trace
+        self.count += 1
+
+    def value(self) -> float | None:
+        if self.count == 0 or self.grad <= 0 or self.trace <= 0:
+            return None
+        return self.trace / self.grad  # the bias corrections of the two averages cancel
+
+    def state(self) -> dict:
+        return {"trace": self.trace, "grad": self.grad, "count": self.count}
+
+    def load(self, state: dict | None) -> None:
+        if state:
+            self.trace, self.grad, self.count = float(state["trace"]), float(state["grad"]), int(state["count"])
 
 
 def _init_distributed() -> tuple[int, int]:
@@ -209,9 +290,10 @@ def _truncate_log(path: Path, step: int) -> None:
         csv.writer(fh).writerows([LOG_COLUMNS, *rows])
 
 
-def _save_checkpoint(path: Path, model, optimizer, step: int) -> None:
+def _save_checkpoint(path: Path, model, optimizer, step: int, noise: "NoiseScale | None" = None) -> None:
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, buffer)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                **({"noise_scale": noise.state()} if noise is not None else {})}, buffer)
     write_atomic(path, buffer.getvalue())
 
 
