@@ -43,6 +43,7 @@ class TrainConfig:
     noise: float = 0.1
     corpus_seed: int = 0
     noise_scale: bool = True
+    noise_every: int = 4
 
     def lr_schedule(self) -> np.ndarray:
         """Per-step LR, shape (steps + 1,), from ``schedule``; ``total`` defaults to ``steps``
@@ -58,7 +59,7 @@ class TrainConfig:
         from ..errors import InputError
 
         positive = ["steps", "batch_size", "context", "heads", "eval_every", "eval_batches", "checkpoint_every",
-                    "vocab", "order"]
+                    "vocab", "order", "noise_every"]
         positive += ["layers", "width"] if self.model == "gpt" else ["enc_layers", "enc_width", "dec_layers", "dec_width"]
         for name in positive:
             if getattr(self, name) < 1:
@@ -96,4 +97,5 @@ HELP = {
     "corpus_seed": "the synthetic corpus's own randomness",
     "noise_scale": "log the gradient noise scale (McCandlish et al. 2018) as grad_noise_scale: each step's batch "
                    "runs as two micro-batches (--no-noise-scale: one)",
+    "noise_every": "steps between measurements of the noise scale (its cost is paid on those steps only)",
 }

@@ -148,7 +148,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     tokens_per_step = config.batch_size * config.context
     share = config.batch_size // world
     noise = NoiseScale(share // 2 * config.context, tokens_per_step, world) \
-        if config.noise_scale and share >= 2 else None
+        if config.noise_scale and share >= 2 else None  # measured every noise_every steps
     if noise is not None and resume and ckpt_path.exists():
         noise.load(state.get("noise_scale"))
     t0, val = time.perf_counter(), None
@@ -158,8 +158,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             for group in optimizer.param_groups:
                 group["lr"] = float(lr[step])
             batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
+            measure = noise is not None and step % config.noise_every == 0
             loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share] for x in batch],
-                              config.clip, noise)
+                              config.clip, noise if measure else None)
             val = evaluate(model, held_out) if step % config.eval_every == 0 or step == config.steps else None
             scale = noise.value() if noise is not None else None
             writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
@@ -190,8 +191,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
 def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseScale | None" = None) -> torch.Tensor:
     """One optimizer step on this process's share of the batch (``batch``: the model's
     arguments); returns the mean loss over every process. With ``noise``, the share is run as two
-    micro-batches (the first without DDP's gradient sync) whose gradient norms, and that of the
-    whole batch, feed the noise scale; the update is the same."""
+    micro-batches (the first without DDP's gradient sync): the gradient norm of the first (this
+    process's alone) and that of the whole batch feed the noise scale; the update is the same."""
     optimizer.zero_grad(set_to_none=True)
     params = [p for p in model.parameters() if p.requires_grad]
     if noise is None:
@@ -206,22 +207,23 @@ def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseSca
         with sync:  # this process's first micro-batch: its own gradient, not yet averaged
             loss1 = net(*first)
             (loss1 * w1).backward()
-        g1 = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
-        small = [torch.stack([g.float().pow(2).sum() for g in g1]).sum() / w1**2]
+        small = _squared_norm([p.grad for p in params if p.grad is not None]) / w1**2
         loss2 = net(*second)
         (loss2 * (1 - w1)).backward()
-        if not isinstance(net, torch.nn.parallel.DistributedDataParallel):  # one process: the second too
-            small.append(torch.stack([(p.grad - g).float().pow(2).sum() for p, g in zip(params, g1)]).sum()
-                         / (1 - w1) ** 2)
         loss = (loss1 * w1 + loss2 * (1 - w1)).detach()
         big = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
-        noise.update(torch.stack(small).mean(), big**2)
+        noise.update(small, big**2)
     optimizer.step()
     loss = loss.detach()
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(loss)
         loss /= dist.get_world_size()
     return loss
+
+
+def _squared_norm(tensors: list) -> torch.Tensor:
+    """The squared 2-norm of ``tensors`` taken together (one fused kernel per dtype and device)."""
+    return torch.stack(torch._foreach_norm(tensors)).float().pow(2).sum()
 
 
 class NoiseScale:
@@ -232,12 +234,12 @@ class NoiseScale:
         |G|^2     = (b_big |G_big|^2 - b_small |G_small|^2) / (b_big - b_small)
         tr(Sigma) = (|G_small|^2 - |G_big|^2) / (1 / b_small - 1 / b_big),
 
-    are each smoothed by an exponential moving average (``decay``, bias-corrected) before their
+    are each smoothed by an exponential moving average (``decay`` per measurement) before their
     ratio is taken, as McCandlish et al. advise: the ratio of noisy estimates is biased. Under
     DDP the small norms are averaged over processes. ``value()`` is None until both averages
     are positive."""
 
-    def __init__(self, b_small: int, b_big: int, world: int = 1, decay: float = 0.98):
+    def __init__(self, b_small: int, b_big: int, world: int = 1, decay: float = 0.95):
         self.b_small, self.b_big, self.world, self.decay = float(b_small), float(b_big), world, decay
         self.trace = self.grad = 0.0
         self.count = 0
