@@ -101,20 +101,22 @@ def test_a_training_step_has_the_gradients_of_the_plain_loss(kind):
 
 
 def test_train_writes_a_log_that_fit_reads(tmp_path):
-    meta = train(TrainConfig(**TINY), tmp_path / "run", progress=False)
+    meta = train(TrainConfig(**TINY, noise_every=1), tmp_path / "run", progress=False)
     rows = read_log(tmp_path / "run" / "log.csv")
     assert list(rows[0]) == ["step", "tokens", "lr", "loss", "val_loss", "batch_tokens", "grad_noise_scale"]
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
     assert {int(r["batch_tokens"]) for r in rows} == {8 * 16}
     scales = [float(r["grad_noise_scale"]) for r in rows if r["grad_noise_scale"]]
     assert len(scales) >= 6 and all(v > 0 for v in scales)  # empty while an estimate is not yet positive
+    train(TrainConfig(**TINY, noise_scale=False), tmp_path / "off", progress=False)
+    assert not any(r["grad_noise_scale"] for r in read_log(tmp_path / "off" / "log.csv"))
     assert [int(r["tokens"]) for r in rows] == [8 * 16 * s for s in range(1, 13)]
     assert [bool(r["val_loss"]) for r in rows] == [s % 5 == 0 or s == 12 for s in range(1, 13)]
     lr = TrainConfig(**TINY).lr_schedule()
     np.testing.assert_allclose([float(r["lr"]) for r in rows], lr[1:], rtol=1e-5)
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
     assert saved == json.loads(json.dumps(meta))
-    assert saved["complete"] and saved["config"]["width"] == 16
+    assert saved["complete"] and saved["config"]["width"] == 16 and saved["config"]["noise_every"] == 1
     assert saved["corpus"]["entropy"] == pytest.approx(MarkovSource(16, 2, 0.1).entropy)
     assert set(saved["parameters"]) == {"total", "non_embedding"} and "torch" in saved["versions"]
     runs = load_runs([tmp_path / "run" / "log.csv"], ["step", "y", "lr"])
