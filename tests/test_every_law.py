@@ -43,6 +43,22 @@ def curves(law, params, sizes_=(None,)):
     return pd.concat(rows, ignore_index=True)
 
 
+def batch_curves(law, params, sizes_=(None,)):
+    """Runs at four batch sizes (tokens per step), for each model size when the law has one."""
+    rows = []
+    for n in sizes_:
+        for b in (2e4, 8e4, 3e5, 1.2e6):
+            run = pd.DataFrame({"run": f"b{b:g}" + ("" if n is None else f"_{n:g}"),
+                                "step": np.unique(np.geomspace(100, 20000, 40).round()), "B": b})
+            if n is not None:
+                run["N"] = n
+            run["loss"] = law.bind(law.options)({r: run[r].to_numpy(float) for r in law.inputs}, **params)
+            rows.append(run)
+    return pd.concat(rows, ignore_index=True)
+
+
+BATCH = {"S_c": 2.1e3, "alpha_S": 0.76, "B_star": 2.1e8, "alpha_B": 0.21}
+
 CASES = {
     "power": lambda law: sizes(law, {"L_inf": 2.0, "x0": 1e5, "alpha": 0.3}, x=np.geomspace(1e6, 1e10, 9)),
     "chinchilla": lambda law: sizes(law, {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
@@ -54,7 +70,15 @@ CASES = {
                                            "beta": 0.6, "gamma": 0.5}),
     "annealing_size": lambda law: curves(law, {"L0": 2.0, "B": 50.0, "beta": 0.3, "A": 0.5, "alpha": 0.5, "C": 0.4},
                                          sizes_=(1e7, 3e7, 1e8)),
+    "batch": lambda law: batch_curves(law, {"L_N": 2.8, **BATCH}),
+    "batch_kaplan": lambda law: batch_curves(law, {"N_c": 8.8e13, "alpha_N": 0.076, **BATCH}, sizes_=(1e7, 1e9)),
+    "batch_sizes": lambda law: batch_curves(law, {"L_inf": 1.0, "N_c": 1e9, "alpha_N": 0.3, **BATCH},
+                                            sizes_=(1e6, 1e7, 1e8)),
 }
+PREDICT = {"power": ["--x", "1e7,1e9"], "chinchilla": ["--n", "1e8", "--d", "1e10"], "encdec": ["--ne", "1e8", "--nd", "2e8"],
+           "batch": ["--batch", "1e5", "--at", "1000,5000"],
+           "batch_kaplan": ["--batch", "1e5", "--n", "1e8", "--at", "1000,5000"],
+           "batch_sizes": ["--batch", "1e5", "--n", "3e7", "--at", "1000,5000"]}
 
 
 def test_every_registered_law_has_a_case():
@@ -63,7 +87,7 @@ def test_every_registered_law_has_a_case():
     assert set(available_laws()) == set(CASES)
     for name in available_laws():  # what the CLI and the plot read from the law's declaration
         law = get_law(name)
-        assert law.plot in PLOTS and set(law.flags) <= set(law.options), name
+        assert (callable(law.plot) or law.plot in PLOTS) and set(law.flags) <= set(law.options), name
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -71,7 +95,8 @@ def test_law_through_every_path(name, tmp_path, capsys):
     law = get_law(name)
     data = CASES[name](law)
     path = tmp_path / "data.csv"
-    data.rename(columns={"x": "params"}).to_csv(path, index=False)  # a name the CLI recognises
+    names = {role: column.names[0] for role, column in law.columns.items()}  # names the CLI recognises
+    data.rename(columns=names).to_csv(path, index=False)
     frame = data.rename(columns={"loss": "y"})
 
     result = scalelaw.fit(law, frame)
@@ -109,7 +134,5 @@ def test_law_through_every_path(name, tmp_path, capsys):
             capsys.readouterr().err
         assert json.loads(capsys.readouterr().out)["mean_mape"][name] < 1.0
     else:
-        flags = {"power": ["--x", "1e7,1e9"], "chinchilla": ["--n", "1e8", "--d", "1e10"],
-                 "encdec": ["--ne", "1e8", "--nd", "2e8"]}[name]
-        assert main(["predict", str(saved), *flags, "--json"]) == 0, capsys.readouterr().err
+        assert main(["predict", str(saved), *PREDICT[name], "--json"]) == 0, capsys.readouterr().err
         assert all(np.isfinite(json.loads(capsys.readouterr().out)["loss"]))

@@ -3,7 +3,8 @@
 - ``sizes``: six decoder-only widths on a Markov source of known entropy rate, one schedule;
 - ``schedules``: one size under constant, cosine, WSD and multi-step schedules;
 - ``encdec``: a 3 x 3 grid of encoder and decoder widths on the synthetic translation task;
-- ``all``: the three, into ``out/sizes``, ``out/schedules`` and ``out/encdec``.
+- ``batch``: six batch sizes at two widths under a constant LR, with the gradient noise scale;
+- ``all``: every sweep, each into ``out/KIND``.
 
 ``run_sweep`` trains each run into ``out/NAME/`` (skipping runs whose ``run.json`` says complete,
 resuming interrupted ones) and writes ``out/summary.csv``: one row per run with ``run``, ``n``
@@ -47,7 +48,16 @@ _ENCDEC = {f"e{e}-d{d}": TrainConfig(model="encdec", corpus="translation", vocab
                                      dec_width=d, steps=2000, schedule="cosine:peak=3e-3,warmup=30,final=3e-5",
                                      eval_every=250, eval_batches=128)
            for e in (16, 24, 32) for d in (16, 24, 32)}
-SWEEPS: dict[str, dict[str, TrainConfig]] = {"sizes": _SIZES, "schedules": _SCHEDULES, "encdec": _ENCDEC}
+# batch: 6 batch sizes (8 to 256 sequences of 64 tokens) around the critical batch size (the
+# noise scale of this source is 5k-10k tokens near its final losses) at widths 16 and 32, under one
+# constant LR after warmup; each run sees 3.2M tokens (at least 400 steps); held-out loss on at
+# least 64 sequences about 16 times per run (the batch law fits the training loss)
+_BATCH = {f"w{w}-b{b}": TrainConfig(**_MARKOV, width=w, batch_size=b, steps=max(400, 3_200_000 // (64 * b)),
+                                    schedule="constant:peak=3e-3,warmup=40", eval_every=max(25, 800 // b * 4),
+                                    eval_batches=max(2, 64 // b), checkpoint_every=500)
+          for w in (16, 32) for b in (8, 16, 32, 64, 128, 256)}
+SWEEPS: dict[str, dict[str, TrainConfig]] = {"sizes": _SIZES, "schedules": _SCHEDULES, "encdec": _ENCDEC,
+                                             "batch": _BATCH}
 
 
 def sweep_configs(kind: str, steps: int | None = None) -> dict[str, TrainConfig]:
