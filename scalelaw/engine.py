@@ -467,7 +467,7 @@ def fit(
         converged = bool(lm.success) and np.isfinite(lm.chisqr)
         message += f"; lmfit least_squares polish: {lm.message}"
 
-    blocks = _step_blocks(runs) if law.step_law else None
+    blocks = _step_blocks(runs) if law.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
     params = _from_theta(law, polished)
     at_bounds = _at_bounds(law, polished, bounds)

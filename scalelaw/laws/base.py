@@ -174,6 +174,12 @@ class Law:
         """True for laws of the loss over training steps under an LR schedule."""
         return self.features is not None
 
+    @property
+    def along_steps(self) -> bool:
+        """True for laws fitted on loss curves over training steps (step laws, and laws with a
+        ``step`` input such as ``batch``): their residuals are correlated along each curve."""
+        return self.step_law or "step" in self.inputs
+
     def run_inputs(self, frame) -> dict[str, float]:
         """A step law's inputs that are a property of the run rather than of the schedule (e.g.
         ``N`` for ``annealing_size``), from one run's rows of ``frame`` (a DataFrame)."""

@@ -9,8 +9,9 @@
 ``run_sweep`` trains each run into ``out/NAME/`` (skipping runs whose ``run.json`` says complete,
 resuming interrupted ones) and writes ``out/summary.csv``: one row per run with ``run``, ``n``
 (non-embedding parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder, non-embedding),
-``tokens`` (trained on), ``loss`` (final held-out loss, nats/token) and ``entropy`` (the corpus's
-irreducible loss). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
+``tokens`` (trained on), ``loss`` (final held-out loss, nats/token), ``entropy`` (the corpus's
+irreducible loss), ``batch_tokens`` (tokens per step) and ``grad_noise_scale`` (the last logged
+noise scale, tokens, where the log has one). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
 (encdec) reads it without options; each ``out/NAME/log.csv`` is a step-law input.
 """
 from __future__ import annotations
@@ -139,8 +140,12 @@ def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
     for name in names:
         meta = json.loads((Path(out) / name / "run.json").read_text())
         counts = meta["parameters"]
+        config = meta["config"]
+        log = pd.read_csv(Path(out) / name / "log.csv")
+        noise = log["grad_noise_scale"].dropna() if "grad_noise_scale" in log else pd.Series(dtype=float)
         rows.append({"run": name, "n": counts["non_embedding"], "params": counts["total"],
                      "ne": counts.get("encoder"), "nd": counts.get("decoder"), "tokens": meta["final"]["tokens"],
                      "loss": meta["final"]["val_loss"], "entropy": meta["corpus"]["entropy"],
-                     "schedule": meta["config"]["schedule"]})
+                     "schedule": config["schedule"], "batch_tokens": config["batch_size"] * config["context"],
+                     "grad_noise_scale": noise.iloc[-1] if len(noise) else None})
     return pd.DataFrame(rows).dropna(axis=1, how="all")
