@@ -97,6 +97,12 @@ class FitResult:
         return "singular" if self.covariance is None else "converged"
 
     @property
+    def held_out(self) -> dict[str, Any]:
+        """For laws with ``held_out_by``: the error on each setting left out of a refit in turn
+        (``by``, ``sigma``: relative, widening the intervals; ``mape`` per setting); else {}."""
+        return self.options.get("held_out", {})
+
+    @property
     def identified(self) -> bool:
         """False when the fitted data cannot identify a term the law predicts with (step laws:
         the loss drop bought by LR decay); ``forecast["reason"]`` says why."""
@@ -140,7 +146,9 @@ class FitResult:
         """Pointwise ``level`` interval of the prediction; arguments as for ``predict``.
 
         Parameter uncertainty: bootstrap percentiles when the fit has bootstrap samples, else
-        the delta method on the covariance (None for a size law without either). Step laws add
+        the delta method on the covariance (None for a size law without either). Laws with
+        ``held_out_by`` (batch) add the relative error on settings left out of the fit
+        (``held_out["sigma"]``). Step laws add
         what goes wrong when a curve is forecast: the fit's relative error scale (``sigma``:
         from held-out runs or a forward split with ``law="auto"``, else the in-sample scatter),
         grown with the extrapolation in LR area (``1 + ln(S1 / S1_max)`` beyond the fitted
@@ -167,7 +175,12 @@ class FitResult:
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
         if not self.law.step_law:
-            return band
+            sigma = self.held_out.get("sigma")
+            if sigma is None:
+                return band
+            var = (0.0 if band is None else ((band[1] - band[0]) / (2 * z)) ** 2) + (sigma * centre) ** 2
+            half = z * np.sqrt(var)
+            return centre - half, centre + half
         f = self.forecast
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
         drop = 0.0
@@ -499,6 +512,8 @@ def fit(
         result.forecast = _forecast_info(result, X, y, frame, lrs)
         if not result.forecast["identified"]:
             result.warnings.append(result.forecast["reason"])
+    if law.held_out_by and converged:
+        result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter)
     if bootstrap:
         _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
@@ -550,6 +565,32 @@ def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
                   f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
     return {"sigma": sigma, "sigma_source": "in-sample residuals", "S1_max": float(np.max(X["S1"])),
             "lr_decay_seen": decay, "identified": identified, "reason": reason}
+
+
+MIN_HELD_OUT = 4  # settings (e.g. batch sizes) needed to leave one out and still fit the law
+
+
+def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter) -> dict[str, Any]:
+    """The law's error on settings it was not fitted on: for each value of ``law.held_out_by``
+    (with at least ``MIN_HELD_OUT`` of them), a refit without its points (from the full fit's
+    optimum) predicts them; ``sigma`` is the RMS of the log errors averaged over blocks of
+    consecutive points of each left-out run (the curve's misfit, not its step-to-step noise),
+    ``mape`` each setting's MAPE (percent). Empty below ``MIN_HELD_OUT`` settings."""
+    groups = np.asarray(X[law.held_out_by], dtype=float)
+    values = np.unique(groups)
+    if len(values) < MIN_HELD_OUT:
+        return {}
+    errors, mapes = [], {}
+    for value in values:
+        out = groups == value
+        res = _lbfgsb(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
+        pred = np.asarray(law({k: v[out] for k, v in X.items()}, **_from_theta(law, res.x)), dtype=float)
+        r = np.log(pred) - np.log(y[out])
+        blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
+        errors.append(np.bincount(blocks, r) / np.bincount(blocks))
+        mapes[f"{value:g}"] = mape(pred, y[out])
+    sigma = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+    return {"by": law.held_out_by, "sigma": sigma, "mape": mapes}
 
 
 def _uncertainty(law, X, y, theta, bounds, level, blocks=None):

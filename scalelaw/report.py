@@ -68,6 +68,11 @@ def format_report(result) -> str:
                       + ("identified" if f["identified"] else "NOT identified")
                       + (f" (from references: {', '.join(f'{k}={v:.4g}' for k, v in refs['fixed'].items())})"
                          if refs else "")]
+    held = result.held_out
+    if held:
+        worst = max(held["mape"], key=held["mape"].get)
+        lines += ["", f"held out each {held['by']} in turn: error scale {100 * held['sigma']:.3f} % of the loss "
+                      f"(widens the intervals); MAPE up to {held['mape'][worst]:.3f} % ({held['by']} = {worst})"]
     for w in result.warnings:
         lines.append(f"warning  {w}")
     return "\n".join(lines)

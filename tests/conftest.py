@@ -51,3 +51,14 @@ def real_curves(size):
 
 
 TRAIN = ("constant_24000", "cosine_24000")  # the runs the step laws are fitted on in the papers
+
+
+def assert_jacobian(law, X, params, rtol=1e-4, atol=1e-8, h=1e-6):
+    """``law.jacobian`` at ``X`` against central finite differences, parameter by parameter
+    (steps of ``h`` times the parameter, or ``h`` for parameters below 1 in size)."""
+    J = law.jacobian(X, **params)
+    for i, p in enumerate(law.param_names):
+        step = h * max(1.0, abs(params[p]))
+        up, down = dict(params, **{p: params[p] + step}), dict(params, **{p: params[p] - step})
+        np.testing.assert_allclose(J[:, i], (law(X, **up) - law(X, **down)) / (2 * step), rtol=rtol, atol=atol,
+                                   err_msg=p)

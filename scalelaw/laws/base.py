@@ -140,6 +140,10 @@ class Law:
         variant: ``variant(frame) -> name``, optional: the registered law that fits these data
             in this one's place (``batch`` hands runs of several model sizes to
             ``batch_sizes``, whose parameters differ).
+        held_out_by: an input whose values set runs apart (``batch``: the batch size ``B``),
+            optional. With four or more of them, the fit is redone leaving each out, and the
+            error on the left-out curves (block averages along them: the law's misfit, not the
+            step-to-step noise) widens the prediction intervals (``FitResult.held_out``).
     """
 
     name: str
@@ -164,6 +168,7 @@ class Law:
     optional: tuple[str, ...] = ()
     rows: Callable[[pd.DataFrame, Mapping], tuple[np.ndarray, str | None]] | None = None
     variant: Callable[[pd.DataFrame], str] | None = None
+    held_out_by: str | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:

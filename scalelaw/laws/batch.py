@@ -254,6 +254,7 @@ _SHARED = dict(
     optional=("N", "lr"),
     rows=_after_warmup,
     variant=_variant,
+    held_out_by="B",
     setup=_setup,
     refine=4,
     options={"warmup_steps": None},
@@ -271,13 +272,6 @@ _STEP_PARAMS = (
 )
 
 
-def _derived(params: Mapping[str, float], domain) -> dict:
-    out = {}
-    if "L_N" in params:
-        out["irreducible_loss"] = params["L_N"]
-    return out
-
-
 BATCH = register(Law(
     name="batch",
     formula="L = L_N + (S_c / S_min)^alpha_S, S_min = S / (1 + B_crit(L) / B), B_crit(L) = B_star / L^(1/alpha_B)",
@@ -287,7 +281,6 @@ BATCH = register(Law(
     func=batch_loss,
     jacobian=_batch_jacobian,
     starts=_batch_starts,
-    derived=_derived,
     budget=Budget(_TARGET, cost=None, optimum=reach, flag="--target-loss"),
     columns={"B": _BATCH_COLUMN, "N": MODEL_SIZE},
     **_SHARED,
