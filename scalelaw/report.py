@@ -133,7 +133,7 @@ def format_allocation(out: Mapping[str, Any], result) -> str:
     rows = out["allocations"]
     keys = [k for k in rows[0] if k not in ("budget", "extrapolated") and not k.endswith(("_lower", "_upper"))]
     ranges = ", ".join(f"{r} {result.domain[r][0]:.3g}-{result.domain[r][1]:.3g}" for r in result.law.inputs)
-    lines = [f"{out['law']}: best sizes per budget of {out['budget']}"]
+    lines = [f"{out['law']}: the best allocation for each budget: {out['budget']}"]
     for row in rows:
         lines.append(f"budget {row['budget']:.4g}" + (f"  (EXTRAPOLATED: beyond the fitted {ranges})"
                                                       if row["extrapolated"] else ""))
