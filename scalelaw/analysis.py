@@ -4,7 +4,9 @@
   (MAPE over the curve and error at its final step);
 - ``versus_total``: the encoder/decoder law against one power law in Ne + Nd;
 - ``compute_optimal``: the loss frontier over compute and ``N_opt(C) = k * C^beta`` from the
-  learning curves of several model sizes.
+  learning curves of several model sizes;
+- ``isoflop``: Chinchilla's approach 2, a parabola in log N per compute budget, then
+  ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` across budgets, beside approach 3.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from scipy import stats
 from .engine import fit, mape as error
 from .errors import InputError
 from .laws import Law, get_law
+from .laws.bivariate import FLOPS_PER_PARAM_TOKEN, tokens_from_compute
 from .laws.power import POWER
 
 
@@ -180,3 +183,98 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
     frontier_fit = fit(POWER, frontier.rename(columns={"C": "x", "loss": "y"}))
     return ComputeOptimal(frontier, frontier_fit, k, float(reg.slope), k * float(reg.intercept_stderr),
                           float(reg.stderr))
+
+
+MIN_SIZES_PER_BUDGET = 3  # a parabola in log N needs three sizes
+
+
+def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.01) -> dict[str, Any]:
+    """Chinchilla's approach 2: per compute budget, a parabola of the loss in log N and its
+    minimum; then ``N_opt = k_N C^a`` and ``D_opt = C / (6 N_opt) = k_D C^b`` across budgets.
+
+    Args:
+        runs: one row per run with ``N`` (parameters), ``C`` (training FLOPs; or ``D``, tokens,
+            and then ``C = 6 N D``) and ``y`` (final loss).
+        tolerance: runs whose budgets agree to within this relative difference (1 % by
+            default) are one budget.
+        level: level of the intervals on the exponents and on each budget's ``n_opt``.
+        chinchilla: also fit the ``chinchilla`` law to the same points (approach 3) and report
+            its exponents beside.
+
+    Returns:
+        dict with ``n_opt_exponent``, ``d_opt_exponent`` (``b = 1 - a``), their ``_ci``,
+        ``k_n``, ``k_d``, ``level``, ``budgets`` (each with ``c``, ``n_opt`` and its ``_lower``/
+        ``_upper``, ``loss_min``, ``sizes``, ``interior``, and ``reason`` when a budget is
+        left out: fewer than 3 sizes, a parabola that opens downwards, or a minimum outside the
+        sampled sizes) and ``approach3`` (the chinchilla fit's exponents and status).
+
+    Raises:
+        InputError: a column missing, or fewer than two budgets with an interior minimum.
+    """
+    frame = runs.copy()
+    if "C" not in frame.columns and {"N", "D"} <= set(frame.columns):
+        frame["C"] = FLOPS_PER_PARAM_TOKEN * frame["N"] * frame["D"]
+    for col in ("N", "C", "y"):
+        if col not in frame.columns:
+            raise InputError(f"isoflop: needs columns N, C (or D) and y; missing {col}")
+        if not np.all(np.isfinite(frame[col]) & (frame[col] > 0)):
+            raise InputError(f"isoflop: column '{col}' must hold positive numbers")
+    if "D" not in frame.columns:
+        frame["D"] = tokens_from_compute(frame["N"], frame["C"])
+    z = stats.norm.ppf(0.5 + level / 2)
+    if not 0 < tolerance < 1:
+        raise InputError(f"isoflop: tolerance must lie between 0 and 1, got {tolerance}")
+    log_c = np.log(frame["C"].to_numpy(float))
+    order = np.argsort(log_c)
+    key = np.empty(len(log_c), dtype=np.int64)  # a new budget where sorted budgets jump by more
+    key[order] = np.cumsum(np.r_[0, np.diff(log_c[order]) > np.log1p(tolerance)])
+    budgets = []
+    for _, g in frame.groupby(key, sort=True):
+        c = float(np.exp(np.mean(np.log(g["C"]))))
+        x, y = np.log(g["N"].to_numpy(float)), np.log(g["y"].to_numpy(float))
+        entry = {"c": c, "sizes": int(len(np.unique(x))), "interior": False, "n_opt": None,
+                 "loss_min": float(np.exp(y.min()))}
+        if entry["sizes"] < MIN_SIZES_PER_BUDGET:
+            budgets.append({**entry, "reason": f"{entry['sizes']} size(s): a parabola needs 3"})
+            continue
+        (a2, a1, a0), cov = np.polyfit(x, y, 2, cov="unscaled" if len(x) == 3 else True)
+        if not a2 > 0:
+            budgets.append({**entry, "reason": "the loss does not curve upwards in log N: no minimum"})
+            continue
+        x_opt = -a1 / (2 * a2)
+        grad = np.array([a1 / (2 * a2**2), -1 / (2 * a2), 0.0])  # d x_opt / d (a2, a1, a0)
+        se = float(np.sqrt(max(grad @ cov @ grad, 0.0))) if len(x) > 3 else np.nan
+        entry.update(n_opt=float(np.exp(x_opt)), loss_min=float(np.exp(a0 + a1 * x_opt + a2 * x_opt**2)),
+                     n_opt_se_log=se)
+        if not x.min() < x_opt < x.max():
+            budgets.append({**entry, "reason": f"the minimum (N = {np.exp(x_opt):.3g}) lies outside the sampled "
+                                               f"sizes ({np.exp(x.min()):.3g} to {np.exp(x.max()):.3g})"})
+            continue
+        entry["interior"] = True
+        if np.isfinite(se):
+            entry["n_opt_lower"], entry["n_opt_upper"] = float(np.exp(x_opt - z * se)), float(np.exp(x_opt + z * se))
+        budgets.append(entry)
+    used = [b for b in budgets if b["interior"]]
+    if len(used) < 2:
+        raise InputError(f"isoflop: {len(used)} of {len(budgets)} budget(s) have an interior minimum; two or more "
+                         "are needed (sample sizes on both sides of each budget's best)")
+    lc = np.log([b["c"] for b in used])
+    ln = np.log([b["n_opt"] for b in used])
+    if len(used) > 2:
+        reg = stats.linregress(lc, ln)
+        a, a_se, intercept = float(reg.slope), float(reg.stderr), float(reg.intercept)
+        t = stats.t.ppf(0.5 + level / 2, len(used) - 2)
+        a_ci = (float(a - t * a_se), float(a + t * a_se))
+    else:
+        a = float((ln[1] - ln[0]) / (lc[1] - lc[0]))
+        intercept, a_ci = float(ln[0] - a * lc[0]), (None, None)
+    out = {"n_opt_exponent": a, "d_opt_exponent": 1.0 - a, "n_opt_exponent_ci": a_ci,
+           "d_opt_exponent_ci": tuple(None if v is None else 1.0 - v for v in a_ci[::-1]),
+           "k_n": float(np.exp(intercept)), "k_d": float(np.exp(-intercept) / FLOPS_PER_PARAM_TOKEN), "level": level,
+           "budgets": budgets, "tolerance": tolerance,
+           "flops": "C = 6 N D" if "C" not in runs.columns else "as given"}
+    if chinchilla:
+        result = fit("chinchilla", frame[["N", "D", "y"]])
+        out["approach3"] = {"status": result.status, **{k: result.derived[k] for k in
+                                                         ("n_opt_exponent", "d_opt_exponent")}}
+    return out

@@ -19,8 +19,8 @@ from . import __version__
 from .errors import InputError, NotAResult
 from .engine import FitResult, mape
 from .forecast import fit
-from .analysis import compare, versus_total
-from .report import (format_allocation, format_comparison, format_inspection, format_log_prediction,
+from .analysis import compare, isoflop, versus_total
+from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
                      format_schedule_predictions, format_size_predictions, format_versus_total)
 from . import io
 from .io import load_runs, run_names
@@ -119,6 +119,20 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"{role} to allocate at, where the law needs it ({column.help}) [{', '.join(laws)}]")
     a.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
+
+    q = sub.add_parser("isoflop", help="Chinchilla's approach 2: the best size per compute budget, and "
+                       "N_opt, D_opt as power laws in compute")
+    q.add_argument("files", nargs="+", help="files of final losses, one row per run")
+    for role in ("N", "D", "C"):
+        column, _ = declared_columns()[role]
+        q.add_argument(*column.flags, dest=f"column_{role}", metavar="COL", help=column.help)
+    q.add_argument("--y", "--loss", dest="y", help="final-loss column")
+    q.add_argument("--where", help="pandas query on the raw table")
+    q.add_argument("--budget-tolerance", type=float, default=0.01, metavar="R", help="runs whose compute agrees "
+                   "to within this relative difference are one budget (default 0.01)")
+    q.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--plot", type=Path, metavar="OUT.png", help="the isoFLOP profiles and N_opt(C)")
 
     i = sub.add_parser("inspect", help="what scalelaw reads from logs: format, rows, runs, each column's role")
     i.add_argument("files", nargs="+", type=Path, help="log files or TensorBoard folders")
@@ -495,11 +509,32 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_isoflop(args: argparse.Namespace) -> int:
+    if not 0 < args.level < 1:
+        raise InputError(f"--level must lie between 0 and 1, got {args.level}")
+    _check_output(args.plot, figure=True)
+    columns = {"y": args.y, **{role: getattr(args, f"column_{role}") for role in ("N", "D", "C")}}
+    if columns["D"] and columns["C"]:
+        raise InputError("--d and --c: give one (C = 6 N D)")
+    data = load_runs(args.files, roles=("N", "y"), columns=columns, where=args.where, optional=("C", "D"))
+    if "C" in data and "D" in data and not columns["D"]:
+        data = data.drop(columns="D")  # both recognised: the compute column is the budget
+    if "C" not in data and "D" not in data:
+        raise InputError(f"{args.files[0]}: found no compute or tokens column; name one with --c or --d")
+    table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)
+    if args.plot:
+        from .plot import plot_isoflop, render
+
+        io.write_atomic(args.plot, render(plot_isoflop(data, table), args.plot))
+    print(json.dumps(table) if args.json else format_isoflop(table))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
-                    "inspect": cmd_inspect,
+                    "inspect": cmd_inspect, "isoflop": cmd_isoflop,
                     "train": cmd_train, "sweep": cmd_sweep}
         with warnings.catch_warnings():  # numeric noise (overflow in a trial step): the report says what matters
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -198,5 +198,38 @@ def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
     return axes
 
 
+def plot_isoflop(runs, table):
+    """Two panels: the loss over N at each budget with its parabola in log N and minimum (open
+    markers: budgets left out), and ``N_opt`` over compute with the fitted power law. ``runs``
+    has ``N``, ``C`` (or ``D``) and ``y``; ``table`` is ``scalelaw.analysis.isoflop``'s."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    c = (runs["C"] if "C" in runs else 6.0 * runs["N"] * runs["D"]).to_numpy(float)
+    for i, b in enumerate(table["budgets"]):
+        g = runs[np.abs(np.log(c / b["c"])) <= np.log1p(table["tolerance"])]
+        colour = f"C{i % 10}"
+        left.scatter(g["N"], g["y"], color=colour, s=18, label=f"C = {b['c']:.3g}")
+        if len(g) >= 3:
+            x = np.log(g["N"].to_numpy(float))
+            coef = np.polyfit(x, np.log(g["y"].to_numpy(float)), 2)
+            grid = np.linspace(x.min(), x.max(), 100)
+            left.plot(np.exp(grid), np.exp(np.polyval(coef, grid)), color=colour, lw=1.2,
+                      ls="-" if b["interior"] else ":")
+        if b["interior"]:
+            left.scatter([b["n_opt"]], [b["loss_min"]], color=colour, marker="*", s=120, edgecolor="k", zorder=3)
+    left.set(xscale="log", xlabel="parameters N", ylabel="loss", title="isoFLOP profiles (star: minimum)")
+    left.legend(fontsize=7)
+    used = [b for b in table["budgets"] if b["interior"]]
+    cs = np.array([b["c"] for b in used])
+    right.scatter(cs, [b["n_opt"] for b in used], color="k", zorder=3, label="N_opt per budget")
+    grid = np.geomspace(cs.min() / 3, cs.max() * 3, 50)
+    right.plot(grid, table["k_n"] * grid ** table["n_opt_exponent"], color="C3",
+               label=f"N_opt = {table['k_n']:.3g} C^{table['n_opt_exponent']:.3f}")
+    right.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="N_opt", title="approach 2")
+    right.legend(fontsize=8)
+    return np.array([left, right])
+
+
 # What ``Law.plot`` names: the picture ``FitResult.plot`` draws for a law.
 PLOTS = {"sizes": plot_fit, "steps": plot_steps, "bivariate": plot_bivariate}

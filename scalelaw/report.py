@@ -194,3 +194,23 @@ def format_inspection(r: Mapping[str, Any]) -> str:
     if "problem" in r:
         lines.append(f"  problem: {r['problem']}")
     return "\n".join(lines)
+
+
+def format_isoflop(table: Mapping[str, Any]) -> str:
+    """``scalelaw.analysis.isoflop`` as text: one row per budget, then the two exponents with
+    their intervals, beside approach 3 (the chinchilla fit)."""
+    level = int(round(100 * table["level"]))
+    lines = [f"{'budget C':>12}  {'sizes':>5}  {'N_opt':>11}  {str(level) + '% interval':>24}  {'loss min':>9}  used"]
+    for b in table["budgets"]:
+        band = f"[{b['n_opt_lower']:.4g}, {b['n_opt_upper']:.4g}]" if "n_opt_lower" in b else "n/a"
+        lines.append(f"{b['c']:>12.4g}  {b['sizes']:>5}  {_g(b['n_opt'], 4):>11}  {band:>24}  {b['loss_min']:>9.5g}  "
+                     + ("yes" if b["interior"] else f"NO: {b['reason']}"))
+    ci = table["n_opt_exponent_ci"]
+    interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else " (two budgets: no interval)"
+    lines += ["", f"approach 2  N_opt = {table['k_n']:.4g} C^{table['n_opt_exponent']:.4f}{interval}; "
+                  f"D_opt = {table['k_d']:.4g} C^{table['d_opt_exponent']:.4f}  ({table['flops']})"]
+    a3 = table.get("approach3")
+    if a3:
+        lines.append(f"approach 3  chinchilla fit on the same runs: N_opt ~ C^{a3['n_opt_exponent']:.4f}, "
+                     f"D_opt ~ C^{a3['d_opt_exponent']:.4f} ({a3['status']})")
+    return "\n".join(lines)

@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,3 +30,64 @@ def test_recovers_known_compute_optimal_exponent():
 def test_too_few_sizes():
     with pytest.raises(InputError, match="at least 3 sizes"):
         compute_optimal(chinchilla_runs([1e7, 1e8]))
+
+
+# -- isoflop (Chinchilla's approach 2) ---------------------------------------------------------
+
+CHIN = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
+
+
+def isoflop_runs(budgets=np.geomspace(1e18, 1e22, 5), span=(0.1, 10), sizes=7, noise=0.002, seed=0):
+    """Runs on Chinchilla's surface, ``sizes`` per budget spread over ``span`` times its optimum."""
+    from scalelaw import CHINCHILLA
+    from scalelaw.laws.bivariate import chinchilla_optimum
+
+    rng, rows = np.random.default_rng(seed), []
+    for c in budgets:
+        best = chinchilla_optimum(CHIN, np.array([c]))["N"][0]
+        n = best * np.geomspace(*span, sizes)
+        y = CHINCHILLA({"N": n, "D": c / (6 * n)}, **CHIN) * np.exp(rng.normal(0, noise, sizes))
+        rows.append(pd.DataFrame({"N": n, "C": c, "y": y}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_isoflop_recovers_the_known_optimum():
+    from scalelaw.analysis import isoflop
+
+    truth = CHIN["beta"] / (CHIN["alpha"] + CHIN["beta"])
+    out = isoflop(isoflop_runs())
+    assert out["n_opt_exponent"] == pytest.approx(truth, abs=0.03)
+    assert out["d_opt_exponent"] == pytest.approx(1 - truth, abs=0.03)
+    lo, hi = out["n_opt_exponent_ci"]
+    assert lo < out["n_opt_exponent"] < hi
+    assert all(b["interior"] for b in out["budgets"]) and len(out["budgets"]) == 5
+    assert out["approach3"]["n_opt_exponent"] == pytest.approx(truth, abs=0.03)
+
+
+def test_isoflop_refuses_a_budget_without_an_interior_minimum():
+    from scalelaw.analysis import isoflop
+
+    runs = pd.concat([isoflop_runs(), isoflop_runs(budgets=[3e22], span=(0.05, 0.5))], ignore_index=True)
+    out = isoflop(runs)
+    last = max(out["budgets"], key=lambda b: b["c"])
+    assert not last["interior"] and "outside the sampled sizes" in last["reason"]
+    assert sum(b["interior"] for b in out["budgets"]) == 5
+    with pytest.raises(InputError, match="interior minimum"):
+        isoflop(isoflop_runs(budgets=[1e19, 1e20], span=(2, 20)))
+
+
+def test_isoflop_cli(tmp_path, capsys):
+    from scalelaw.cli import main
+
+    runs = isoflop_runs(noise=0.0)
+    path = tmp_path / "ladder.csv"
+    runs.assign(tokens=runs["C"] / (6 * runs["N"])).rename(columns={"N": "params", "y": "loss"}) \
+        .drop(columns="C").to_csv(path, index=False)
+    image = tmp_path / "iso.png"
+    assert main(["isoflop", str(path), "--json", "--plot", str(image)]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert {"n_opt_exponent", "d_opt_exponent", "budgets"} <= set(out)
+    assert {"c", "n_opt", "loss_min", "interior"} <= set(out["budgets"][0])
+    assert out["flops"] == "C = 6 N D" and image.stat().st_size > 0
+    assert main(["isoflop", str(path)]) == 0
+    assert "approach 2" in capsys.readouterr().out
