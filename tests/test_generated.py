@@ -57,5 +57,5 @@ def test_the_cli_reads_the_sweeps_without_column_options(args, capsys):
 
 def test_every_shipped_run_is_complete_and_knows_its_entropy():
     metas = [json.loads(p.read_text()) for p in GENERATED.glob("*/*/run.json")]
-    assert len(metas) == 6 + 4 + 9
+    assert len(metas) == 6 + 4 + 9 + 12  # sizes, schedules, encdec, batch
     assert all(m["complete"] and m["corpus"]["entropy"] > 0 for m in metas)

@@ -119,6 +119,9 @@ def test_train_writes_a_log_that_fit_reads(tmp_path):
     assert saved["complete"] and saved["config"]["width"] == 16 and saved["config"]["noise_every"] == 1
     assert saved["corpus"]["entropy"] == pytest.approx(MarkovSource(16, 2, 0.1).entropy)
     assert set(saved["parameters"]) == {"total", "non_embedding"} and "torch" in saved["versions"]
+    n, d, c = saved["parameters"]["non_embedding"], 12 * 8 * 16, TrainConfig(**TINY)
+    assert saved["final"]["flops_6nd"] == 6 * n * d
+    assert saved["final"]["flops"] == 3 * (2 * n + 2 * c.layers * c.context * c.width) * d  # with attention
     runs = load_runs([tmp_path / "run" / "log.csv"], ["step", "y", "lr"])
     assert len(runs) == 12 and runs.attrs["columns"] == {"step": "step", "y": "loss", "lr": "lr"}
     val = load_runs([tmp_path / "run" / "log.csv"], ["step", "y"], columns={"y": "val_loss"})

@@ -54,6 +54,19 @@ class TrainConfig:
         spec = schedules.join_spec(name, items)
         return schedules.resolve(spec, total=self.steps)
 
+    def training_flops(self, non_embedding: int, tokens: int) -> dict[str, int]:
+        """Training FLOPs of ``tokens`` tokens for a model of ``non_embedding`` parameters:
+        ``flops`` counts attention (Kaplan et al. 2020: per token forward ``2 N + 2 n_layer
+        n_ctx d_model``, times 3 for forward plus backward; encdec: the encoder's self-attention
+        and the decoder's self- and cross-attention, per target token), ``flops_6nd`` is
+        ``6 N D``. For tiny models the attention term is a large share."""
+        if self.model == "gpt":
+            attention = 2 * self.layers * self.context * self.width
+        else:
+            attention = 2 * (self.enc_layers * self.context * self.enc_width
+                             + 2 * self.dec_layers * self.context * self.dec_width)
+        return {"flops": int(3 * (2 * non_embedding + attention) * tokens), "flops_6nd": int(6 * non_embedding * tokens)}
+
     def check(self) -> None:
         """InputError naming the first setting that cannot make a run (before anything is written)."""
         from ..errors import InputError

@@ -10,8 +10,9 @@
 resuming interrupted ones) and writes ``out/summary.csv``: one row per run with ``run``, ``n``
 (non-embedding parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder, non-embedding),
 ``tokens`` (trained on), ``loss`` (final held-out loss, nats/token), ``entropy`` (the corpus's
-irreducible loss), ``batch_tokens`` (tokens per step) and ``grad_noise_scale`` (the last logged
-noise scale, tokens, where the log has one). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
+irreducible loss), ``batch_tokens`` (tokens per step), ``flops`` and ``flops_6nd`` (training
+FLOPs with attention, and 6 N D, for runs that record them) and ``grad_noise_scale`` (the last
+logged noise scale, tokens, where the log has one). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
 (encdec) reads it without options; each ``out/NAME/log.csv`` is a step-law input.
 """
 from __future__ import annotations
@@ -147,5 +148,6 @@ def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
                      "ne": counts.get("encoder"), "nd": counts.get("decoder"), "tokens": meta["final"]["tokens"],
                      "loss": meta["final"]["val_loss"], "entropy": meta["corpus"]["entropy"],
                      "schedule": config["schedule"], "batch_tokens": config["batch_size"] * config["context"],
+                     "flops": meta["final"].get("flops"), "flops_6nd": meta["final"].get("flops_6nd"),
                      "grad_noise_scale": noise.iloc[-1] if len(noise) else None})
     return pd.DataFrame(rows).dropna(axis=1, how="all")

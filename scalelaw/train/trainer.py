@@ -10,7 +10,9 @@ A run directory holds:
   ``scalelaw.schedules``); ``batch_tokens`` the tokens per step; ``grad_noise_scale`` McCandlish
   et al.'s simple noise scale in tokens (``NoiseScale``; empty with ``noise_scale=False``);
 - ``run.json``: the config, parameter counts, library versions, the corpus and its known
-  entropy (nats/token, or null), and ``complete`` once the last step is logged;
+  entropy (nats/token, or null), and ``complete`` once the last step is logged, with ``final``
+  (steps, tokens, held-out loss, seconds, and training FLOPs counted with attention, ``flops``,
+  and as ``6 N D``, ``flops_6nd``: ``TrainConfig.training_flops``);
 - ``checkpoint.pt``: model, optimizer and step, every ``checkpoint_every`` steps. ``resume=True``
   continues from it and cuts the log back to that step, so no row is lost or duplicated.
 
@@ -180,7 +182,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
                 _progress(step, config.steps, float(loss), val, time.perf_counter() - t0)
     meta["complete"] = True
     meta["final"] = {"step": config.steps, "tokens": config.steps * tokens_per_step, "val_loss": val,
-                     "seconds": round(time.perf_counter() - t0, 2)}
+                     "seconds": round(time.perf_counter() - t0, 2),
+                     **config.training_flops(meta["parameters"]["non_embedding"], config.steps * tokens_per_step)}
     if rank == 0:
         write_atomic(meta_path, json.dumps(meta, indent=2))
     if world > 1:
