@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    a = sub.add_parser("allocate", help="bivariate laws: the best sizes for a budget, and the loss there")
+    a = sub.add_parser("allocate", help="laws with a budget: the best sizes for a FLOP or parameter budget "
+                       "(chinchilla, encdec), or what a target loss costs (batch)")
     a.add_argument("fit_file", type=Path, metavar="FIT.json")
     a.add_argument("--budget", type=_floats, metavar="VALUE",
                    help="budget(s), comma-separated: FLOPs for chinchilla, total parameters Ne + Nd for encdec")
@@ -356,6 +357,8 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, "loss": loss.tolist(),
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),
+           "lo": None if band is None else band[0].tolist(),  # the step laws' names for the same
+           "hi": None if band is None else band[1].tolist(),
            "level": args.level, "extrapolated": outside.tolist()}
     print(json.dumps(out) if args.json else format_size_predictions(out))
     return 0

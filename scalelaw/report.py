@@ -118,7 +118,7 @@ def _interval_head(level: float) -> str:
 
 def format_size_predictions(out: Mapping[str, Any]) -> str:
     """``scalelaw predict`` over sizes (its JSON object) as a table: sizes, loss, interval."""
-    roles = [r for r in out if r not in ("law", "loss", "lower", "upper", "level", "extrapolated")]
+    roles = [r for r in out if r not in ("law", "loss", "lower", "upper", "lo", "hi", "level", "extrapolated")]
     lines = ["".join(f"{role:>12}  " for role in roles) + f"{'loss':>10}  {_interval_head(out['level'])}"]
     for i, loss in enumerate(out["loss"]):
         interval = "n/a" if out["lower"] is None else f"[{out['lower'][i]:.5g}, {out['upper'][i]:.5g}]"

@@ -138,7 +138,8 @@ def test_cli_fit_predict_allocate(tmp_path, capsys):
     truth = get_law("batch_sizes")({"step": np.array([1e3, 1e4]), "B": np.full(2, 2e5), "N": np.full(2, 1e8)},
                                    L_inf=0.0, **KAPLAN)
     np.testing.assert_allclose(out["loss"], truth, rtol=0.005)
-    assert all(lo < y < hi for lo, y, hi in zip(out["lower"], out["loss"], out["upper"]))
+    assert all(lo < y < hi for lo, y, hi in zip(out["lo"], out["loss"], out["hi"]))
+    assert out["lo"] == out["lower"] and out["hi"] == out["upper"]
     assert main(["allocate", str(saved), "--target-loss", "3.3", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)["allocations"][0]
     assert {"S_min", "E_min", "B_crit", "step", "B", "tokens"} <= set(row)
