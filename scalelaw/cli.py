@@ -21,7 +21,7 @@ from .engine import FitResult, mape
 from .forecast import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
-                     format_schedule_predictions, format_size_predictions, format_versus_total)
+                     format_schedule_predictions, format_size_predictions, format_sweep_status, format_versus_total)
 from . import io
 from .io import load_runs, run_names
 from .laws import available_laws, declared_columns, get_law
@@ -171,14 +171,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
 
-    w = sub.add_parser("sweep", help="train a predefined sweep of tiny runs (needs the train extra)")
-    w.add_argument("kind", choices=SWEEP_KINDS,
-                   help="which sweep; all = the three, into --out/sizes, --out/schedules, --out/encdec")
-    w.add_argument("--out", type=Path, required=True, help="folder: one subfolder per run, and summary.csv")
+    w = sub.add_parser("sweep", help="train a sweep of tiny runs from a spec file, or a predefined one; "
+                       "or show a sweep's status (needs the train extra)")
+    w.add_argument("kind", choices=(*SWEEP_KINDS, "run", "status"),
+                   help="a predefined sweep (all: each into --out/KIND), run SPEC.toml, or status DIR")
+    w.add_argument("path", nargs="?", type=Path, help="run: the spec file; status: the sweep folder")
+    w.add_argument("--out", type=Path, help="folder: one subfolder per run, sweep.json and summary.csv")
     w.add_argument("--executor", choices=EXECUTORS, default="serial",
-                   help="runs one after another, or in parallel processes (default serial)")
-    w.add_argument("--workers", type=int, help="processes for --executor process (default: the CPU count)")
+                   help="serial (this process), local (this machine's cores) or slurm, both through submitit "
+                        "(default serial)")
+    w.add_argument("--max-parallel", type=int, metavar="K", help="runs at a time (local: default the CPU count; "
+                   "slurm: the job array's limit)")
+    w.add_argument("--slurm-partition", help="slurm: partition")
+    w.add_argument("--slurm-time", type=int, default=60, metavar="MIN", help="time limit per run, minutes; a run "
+                   "past it is requeued and resumes from its checkpoint (default 60)")
+    w.add_argument("--slurm-gpus-per-run", type=int, default=0, metavar="G", help="slurm: GPUs per run (default 0)")
+    w.add_argument("--slurm-cpus-per-run", type=int, default=1, metavar="C", help="CPUs per run (default 1)")
     w.add_argument("--steps", type=int, help="shorten every run to this many steps (a quick look)")
+    w.add_argument("--json", action="store_true", help="status: print one JSON object")
     return ap
 
 
@@ -492,11 +502,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .train import run_sweep
+    from .train.sweep import run_sweep, sweep_status
 
-    summary = run_sweep(args.kind, args.out, args.executor, steps=args.steps, workers=args.workers)
+    if args.kind == "status":
+        if args.path is None:
+            raise InputError("sweep status: give the sweep folder: scalelaw sweep status DIR")
+        rows = sweep_status(args.path)
+        print(json.dumps({"sweep": str(args.path), "runs": rows}) if args.json else format_sweep_status(rows))
+        return 0
+    if (args.kind == "run") != (args.path is not None):
+        raise InputError("sweep run takes a spec file (scalelaw sweep run SPEC.toml --out DIR); a predefined sweep "
+                         "takes none")
+    if args.out is None:
+        raise InputError(f"sweep {args.kind}: give --out DIR")
+    spec = args.path if args.kind == "run" else args.kind
+    slurm = {"partition": args.slurm_partition, "time": args.slurm_time, "gpus_per_run": args.slurm_gpus_per_run,
+             "cpus_per_run": args.slurm_cpus_per_run}
+    summary = run_sweep(spec, args.out, args.executor, steps=args.steps, max_parallel=args.max_parallel, slurm=slurm)
     print(summary.to_string(index=False))
     print(f"wrote {args.out / ('*' if args.kind == 'all' else '') / 'summary.csv'}")
+    rows = [] if args.kind == "all" else sweep_status(args.out)
+    failed = [r for r in rows if r["state"] != "done"]
+    if failed:
+        print(f"scalelaw: {len(failed)} run(s) did not complete: " + "; ".join(
+            f"{r['run']}: {r.get('error', r['state'])}" for r in failed), file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     return 0
 
 

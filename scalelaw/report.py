@@ -214,3 +214,18 @@ def format_isoflop(table: Mapping[str, Any]) -> str:
         lines.append(f"approach 3  chinchilla fit on the same runs: N_opt ~ C^{a3['n_opt_exponent']:.4f}, "
                      f"D_opt ~ C^{a3['d_opt_exponent']:.4f} ({a3['status']})")
     return "\n".join(lines)
+
+
+def format_sweep_status(rows) -> str:
+    """``scalelaw sweep status``: one line per run, its state, its last step, and a failed run's
+    last line of error; then the counts."""
+    width = max([12, *(len(r["run"]) for r in rows)])
+    lines = [f"{'run':<{width}}  {'state':<8}  {'step':>13}"]
+    for r in rows:
+        step = f"{r['step'] if r['step'] is not None else '-'}/{r['steps']}"
+        lines.append(f"{r['run']:<{width}}  {r['state']:<8}  {step:>13}" + (f"  {r['error']}" if "error" in r else ""))
+    counts = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    lines.append(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return "\n".join(lines)

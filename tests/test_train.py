@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -227,9 +228,10 @@ def test_sweep_skips_complete_runs(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sweep_in_processes_matches_serial(tmp_path):
+def test_sweep_on_the_local_executor_matches_serial(tmp_path):
+    pytest.importorskip("submitit")
     serial = run_sweep("schedules", tmp_path / "serial", steps=12, progress=False)
-    parallel = run_sweep("schedules", tmp_path / "parallel", executor="process", steps=12, workers=2,
+    parallel = run_sweep("schedules", tmp_path / "parallel", executor="local", steps=12, max_parallel=2,
                          progress=False)
     np.testing.assert_allclose(parallel["loss"], serial["loss"], rtol=1e-4)
 
@@ -365,3 +367,85 @@ def test_a_step_with_the_noise_scale_makes_the_same_update():
         train_step(model, model, optimizer, batch, clip=1.0, noise=noise)
     for a, b in zip(*(m.parameters() for m in models)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# -- sweeps from a spec file ------------------------------------------------------------------
+
+SPEC = """
+[sweep]
+name = "w{width}-s{seed}"
+[base]
+steps = 12
+batch_size = 8
+context = 16
+vocab = 16
+eval_every = 6
+eval_batches = 2
+[grid]
+width = [8, 16]
+seed = [0, 1]
+"""
+
+
+def test_spec_sweep_runs_its_grid_and_skips_complete_runs(tmp_path, capsys):
+    spec = tmp_path / "ladder.toml"
+    spec.write_text(SPEC + '[[runs]]\nwidth = 24\nsteps = 14\n')
+    assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 0
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert sorted(summary["run"]) == ["w16-s0", "w16-s1", "w24-s0", "w8-s0", "w8-s1"]
+    assert {"flops", "flops_6nd", "batch_tokens"} <= set(summary.columns)
+    assert (summary["flops"] > summary["flops_6nd"]).all()
+    capsys.readouterr()
+    assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert "5 of 5 runs complete; training 0" in capsys.readouterr().out
+    assert main(["sweep", "status", str(tmp_path / "out"), "--json"]) == 0
+    assert {r["state"] for r in json.loads(capsys.readouterr().out)["runs"]} == {"done"}
+    assert main(["fit", str(tmp_path / "out" / "summary.csv"), "--law", "power"]) in (0, 3)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[base]\nwidht = 8\n[grid]\nseed = [0]\n", "[base] widht: not a scalelaw train option"),
+    ("[grid]\nwidth = []\n", "[grid] width: expected a non-empty list"),
+    ("[base]\nwidth = 8\n", "the sweep has no runs"),
+    ("[grid]\nwidth = ['eight']\n", "[grid] width: expected int, got 'eight'"),
+    ("[grid]\nwidth = [0]\n", "--width must be at least 1"),
+    ("[[runs]]\nsteps = 5\nschedule = 1.5\n", "[[runs]] 1 schedule: expected str"),
+    ("[grid]\nwidth = [8\n", "not a TOML file"),
+])
+def test_a_bad_spec_exits_2_naming_the_key_before_any_run(tmp_path, capsys, text, words):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.replace("seed = [0, 1]", "seed = [0]") + f'[[runs]]\nname = "broken"\n'
+                    f'corpus = "{tmp_path / "missing.txt"}"\n')
+    assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 3
+    assert "broken" in capsys.readouterr().err
+    assert main(["sweep", "status", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "failed" in text and "missing.txt" in text and "2 done, 1 failed" in text
+    assert sorted(pd.read_csv(tmp_path / "out" / "summary.csv")["run"]) == ["w16-s0", "w8-s0"]
+
+
+def test_predefined_sweeps_are_spec_files():
+    from scalelaw.train.sweep import SWEEPS, load_spec
+
+    assert set(SWEEPS) == {"sizes", "schedules", "encdec", "batch"}
+    assert list(load_spec("sizes")) == ["w16", "w24", "w32", "w48", "w64", "w96"]
+    assert len(load_spec("batch")) == 12 and "e24-d32" in load_spec("encdec")
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="Slurm is not installed here (scripts/slurm-local.sh "
+                    "starts a single-node Slurm)")
+def test_spec_sweep_on_slurm(tmp_path):
+    pytest.importorskip("submitit")
+    spec = tmp_path / "ladder.toml"
+    spec.write_text(SPEC)
+    summary = run_sweep(spec, tmp_path / "out", executor="slurm", max_parallel=2, slurm={"time": 5}, progress=False)
+    assert sorted(summary["run"]) == ["w16-s0", "w16-s1", "w8-s0", "w8-s1"]

@@ -10,7 +10,7 @@ from .. import schedules
 
 MODELS = ("gpt", "encdec")
 SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "all")  # all: every sweep, each into out/KIND
-EXECUTORS = ("serial", "process")
+EXECUTORS = ("serial", "local", "slurm")  # local and slurm through submitit
 
 
 @dataclass

@@ -1,28 +1,46 @@
-"""Sweeps of tiny runs whose curves the laws are checked against, end to end.
+"""Sweeps of tiny runs from a spec file, on this machine or a Slurm cluster (through submitit).
 
-- ``sizes``: six decoder-only widths on a Markov source of known entropy rate, one schedule;
-- ``schedules``: one size under constant, cosine, WSD and multi-step schedules;
-- ``encdec``: a 3 x 3 grid of encoder and decoder widths on the synthetic translation task;
-- ``batch``: six batch sizes at two widths under a constant LR, with the gradient noise scale;
-- ``all``: every sweep, each into ``out/KIND``.
+A spec is a TOML file whose keys are ``scalelaw train`` options (flag names without dashes,
+``_`` for ``-``)::
 
-``run_sweep`` trains each run into ``out/NAME/`` (skipping runs whose ``run.json`` says complete,
-resuming interrupted ones) and writes ``out/summary.csv``: one row per run with ``run``, ``n``
-(non-embedding parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder, non-embedding),
-``tokens`` (trained on), ``loss`` (final held-out loss, nats/token), ``entropy`` (the corpus's
-irreducible loss), ``batch_tokens`` (tokens per step), ``flops`` and ``flops_6nd`` (training
-FLOPs with attention, and 6 N D, for runs that record them) and ``grad_noise_scale`` (the last
-logged noise scale, tokens, where the log has one). ``scalelaw fit out/summary.csv --law power`` (sizes) or ``--law encdec``
-(encdec) reads it without options; each ``out/NAME/log.csv`` is a step-law input.
+    [sweep]
+    name = "w{width}-b{batch_size}"   # optional: run names from their options
+    [base]                             # every run
+    corpus = "markov"
+    steps = 800
+    [grid]                             # the product of these lists
+    width = [16, 32]
+    batch_size = [8, 64]
+    [[runs]]                           # optional: more runs, each its own options (and name)
+    width = 96
+    steps = 2000
+
+Run names come from their options (``[sweep] name``, or ``key=value`` of the keys that vary), so a
+re-run finds its runs again: complete ones are skipped, interrupted ones resume from their
+checkpoints. The predefined sweeps are such specs, shipped in ``scalelaw/train/sweeps/``:
+``sizes`` (six widths, one schedule), ``schedules`` (one width under four schedules), ``encdec``
+(3 x 3 encoder/decoder widths) and ``batch`` (six batch sizes at two widths); ``all`` runs each
+into ``out/KIND``.
+
+Executors: ``serial`` (this process), ``local`` and ``slurm`` (submitit: one job per run, as one
+Slurm job array, at most ``max_parallel`` at a time; a preempted or timed-out run is requeued and
+resumes from its checkpoint). A run that fails records the last line of its error in
+``out/NAME/status.json`` and the sweep goes on. ``out/sweep.json`` lists the sweep's runs, for
+``status``; ``out/summary.csv`` has one row per complete run: ``run``, ``n`` (non-embedding
+parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder), ``tokens``, ``loss`` (final
+held-out loss, nats/token), ``entropy`` (the corpus's irreducible loss), ``schedule``,
+``batch_tokens`` (tokens per step), ``flops`` and ``flops_6nd`` (training FLOPs with attention,
+and 6 N D) and ``grad_noise_scale`` (the last logged, tokens). ``scalelaw fit out/summary.csv
+--law power`` (sizes) or ``--law encdec`` (encdec) reads it without options.
 """
 from __future__ import annotations
 
+import itertools
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
-from dataclasses import replace
-from multiprocessing import get_context
+import re
+import sys
+import time
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -30,45 +48,99 @@ import pandas as pd
 from ..errors import InputError
 from ..io import write_atomic
 from ..schedules import join_spec, split_spec
-from .config import EXECUTORS, SWEEP_KINDS, TrainConfig
+from .config import EXECUTORS, TrainConfig
 from .trainer import train
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
-_MARKOV = dict(corpus="markov", vocab=128, order=1, concentration=0.1)
-_SIZES = {f"w{w}": TrainConfig(**_MARKOV, width=w, steps=800, schedule="cosine:peak=1e-2,warmup=40,final=1e-4")
-          for w in (16, 24, 32, 48, 64, 96)}
-_SCHEDULES = {name: TrainConfig(**_MARKOV, width=32, steps=1200, eval_every=20, eval_batches=4, schedule=spec)
-              for name, spec in {
-                  "constant": "constant:peak=5e-3,warmup=40",
-                  "cosine": "cosine:peak=5e-3,warmup=40,final=5e-5",
-                  "wsd": "wsd:peak=5e-3,warmup=40,decay=0.2,final=5e-5",
-                  "multistep": "multistep:peak=5e-3,warmup=40,milestones=600/900,gamma=0.3",
-              }.items()}
-# encdec: a large held-out set (128 batches, 65k tokens), because the noisy task's per-token loss
-# varies a lot (std about 1.7 nats): a small set would miss the loss by several percent
-_ENCDEC = {f"e{e}-d{d}": TrainConfig(model="encdec", corpus="translation", vocab=32, context=16, enc_width=e,
-                                     dec_width=d, steps=2000, schedule="cosine:peak=3e-3,warmup=30,final=3e-5",
-                                     eval_every=250, eval_batches=128)
-           for e in (16, 24, 32) for d in (16, 24, 32)}
-# batch: 6 batch sizes (8 to 256 sequences of 64 tokens) around the critical batch size (the
-# noise scale of this source is 5k-10k tokens near its final losses) at widths 16 and 32, under one
-# constant LR after warmup; each run sees 3.2M tokens (at least 400 steps); held-out loss on at
-# least 64 sequences about 16 times per run (the batch law fits the training loss)
-_BATCH = {f"w{w}-b{b}": TrainConfig(**_MARKOV, width=w, batch_size=b, steps=max(400, 3_200_000 // (64 * b)),
-                                    schedule="constant:peak=3e-3,warmup=40", eval_every=max(25, 800 // b * 4),
-                                    eval_batches=max(2, 64 // b), checkpoint_every=500)
-          for w in (16, 32) for b in (8, 16, 32, 64, 128, 256)}
-SWEEPS: dict[str, dict[str, TrainConfig]] = {"sizes": _SIZES, "schedules": _SCHEDULES, "encdec": _ENCDEC,
-                                             "batch": _BATCH}
+try:  # a job submitit requeues on preemption or time-out calls this again: it resumes
+    from submitit.helpers import Checkpointable as _Requeueable
+except ImportError:  # the slurm extra is not installed: serial sweeps only
+    _Requeueable = object
+
+SPECS = Path(__file__).resolve().parent / "sweeps"
+SWEEPS: dict[str, Path] = {p.stem: p for p in sorted(SPECS.glob("*.toml"))}
+_TABLES = ("sweep", "base", "grid", "runs")
 
 
-def sweep_configs(kind: str, steps: int | None = None) -> dict[str, TrainConfig]:
+def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
+    """The runs of a sweep, by name: ``spec`` is a predefined sweep's name or a TOML file.
+    Everything is checked before any run starts: an unknown option, a value of the wrong type
+    or one ``scalelaw train`` refuses, an empty grid, or two runs with one name raise an
+    ``InputError`` naming the file and key."""
+    path = SWEEPS.get(str(spec), Path(spec))
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        known = ", ".join(SWEEPS)
+        raise InputError(f"{spec}: cannot read the sweep spec ({exc.strerror}); predefined sweeps: {known}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not a TOML file ({exc})") from None
+    unknown = [k for k in table if k not in _TABLES]
+    if unknown:
+        raise InputError(f"{path}: [{unknown[0]}] is not a table of a sweep spec ({', '.join(_TABLES)})")
+    base, grid, extra = table.get("base", {}), table.get("grid", {}), table.get("runs", [])
+    template = table.get("sweep", {}).get("name")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise InputError(f"{path}: [grid] {key}: expected a non-empty list of values, got {values!r}")
+    if not grid and not extra:
+        raise InputError(f"{path}: the sweep has no runs: give a [grid] of option lists or [[runs]]")
+    points = [("[grid]", dict(zip(grid, combo))) for combo in itertools.product(*grid.values())] if grid else []
+    points += [(f"[[runs]] {i + 1}", dict(run)) for i, run in enumerate(extra)]
+    varying = [*grid, *dict.fromkeys(k for run in extra for k in run if k != "name")]
+    configs: dict[str, TrainConfig] = {}
+    for where, point in points:
+        given = point.pop("name", None)
+        options = {**base, **point}
+        for key, value in options.items():
+            _check_option(path, "[base]" if key in base and key not in point else where, key, value)
+        config = TrainConfig(**options)
+        name = given or _run_name(config, template, varying)
+        try:
+            config.check()
+        except InputError as exc:
+            raise InputError(f"{path}: run '{name}': {exc}") from None
+        if name in configs:
+            raise InputError(f"{path}: two runs are named '{name}' (give [sweep] name a key that tells them apart)")
+        configs[name] = config
+    return configs
+
+
+_TYPES = {f.name: type(f.default) for f in fields(TrainConfig)}
+
+
+def _check_option(path: Path, where: str, key: str, value) -> None:
+    if key not in _TYPES:
+        raise InputError(f"{path}: {where} {key}: not a scalelaw train option (options: {', '.join(_TYPES)})")
+    kind = _TYPES[key]
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool)) or \
+        kind is float and isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        raise InputError(f"{path}: {where} {key}: expected {kind.__name__}, got {value!r}")
+
+
+def _run_name(config: TrainConfig, template: str | None, varying: list[str]) -> str:
+    """A run's folder name from its options: the template, or ``key=value`` of the options
+    that vary across the sweep (characters other than letters, digits and ``.=_-`` become ``-``)."""
+    if template:
+        try:
+            name = template.format(**asdict(config))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InputError(f"[sweep] name {template!r}: {exc!r} is not a train option") from None
+    else:
+        name = "_".join(f"{k}={getattr(config, k)}" for k in varying) or "run"
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", name)
+
+
+def sweep_configs(kind: str | Path, steps: int | None = None) -> dict[str, TrainConfig]:
     """The runs of a sweep by name; ``steps`` shortens every run (the schedules follow)."""
-    if kind not in SWEEPS:
-        raise InputError(f"sweep must be one of {', '.join(SWEEP_KINDS)}, got '{kind}'")
-    configs = SWEEPS[kind]
+    configs = load_spec(kind)
     if steps is None:
-        return dict(configs)
+        return configs
     if steps < 10:
         raise InputError(f"--steps must be at least 10 for a sweep, got {steps}")
     return {name: _shortened(c, steps) for name, c in configs.items()}
@@ -88,51 +160,174 @@ def _shortened(config: TrainConfig, steps: int) -> TrainConfig:
                    checkpoint_every=max(1, round(config.checkpoint_every * factor)))
 
 
-def _run(args: tuple) -> dict:
-    """Train (or finish) one run; ``threads``: torch threads for a worker process (None: as is)."""
-    config, out, threads = args
-    if threads:
-        import torch
+# -- running -----------------------------------------------------------------------------------
 
-        torch.set_num_threads(threads)
-    return train(config, out, resume=True, progress=False)
+def _status(run_dir: Path, state: str | None, error: str | None = None) -> None:
+    path = run_dir / "status.json"
+    if state is None:
+        path.unlink(missing_ok=True)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"state": state, **({"error": error} if error else {}), "time": time.time()}))
 
 
-def run_sweep(kind: str, out: str | Path, executor: str = "serial", steps: int | None = None,
-              workers: int | None = None, progress: bool = True) -> pd.DataFrame:
-    """Train the sweep's runs that are not complete, then write and return ``out/summary.csv``
-    (for ``all``: each sweep into ``out/KIND``; returns the summaries stacked, with a ``sweep``
-    column)."""
-    if kind == "all":
-        return pd.concat([run_sweep(k, Path(out) / k, executor, steps, workers, progress).assign(sweep=k)
+def run_one(config: TrainConfig, out: Path) -> dict | None:
+    """Train (or finish) one run into ``out``; a failure is recorded in ``out/status.json``
+    (with the last line of its error) and None returned, so that the sweep goes on."""
+    out = Path(out)
+    _status(out, "running")
+    try:
+        meta = train(config, out, resume=True, progress=False)
+    except BaseException as exc:  # noqa: BLE001 - recorded, then the sweep goes on (or stops on Ctrl-C)
+        _status(out, "failed", f"{type(exc).__name__}: {exc}".strip().splitlines()[-1])
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None
+    _status(out, None)
+    return meta
+
+
+class _Job(_Requeueable):
+    """``run_one`` as a submitit job: requeued on preemption or time-out, it resumes."""
+
+    def __call__(self, config: TrainConfig, out: Path) -> dict | None:
+        return run_one(config, out)
+
+
+def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps: int | None = None,
+              max_parallel: int | None = None, slurm: dict | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train the sweep's runs that are not complete, then write and return ``out/summary.csv``.
+
+    Args:
+        kind: a predefined sweep (``SWEEPS``), ``"all"`` (each into ``out/KIND``; the summaries
+            are stacked with a ``sweep`` column), or a spec file.
+        executor: ``serial``, ``local`` or ``slurm`` (``EXECUTORS``).
+        max_parallel: runs at a time (local: default the CPU count; slurm: the array's limit).
+        slurm: ``partition``, ``time`` (minutes), ``gpus_per_run``, ``cpus_per_run``.
+    """
+    if str(kind) == "all":
+        return pd.concat([run_sweep(k, Path(out) / k, executor, steps, max_parallel, slurm, progress).assign(sweep=k)
                           for k in SWEEPS], ignore_index=True)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
+    if max_parallel is not None and max_parallel < 1:
+        raise InputError(f"--max-parallel must be at least 1, got {max_parallel}")
+    configs = sweep_configs(kind, steps)  # every run checked before any starts
     out = Path(out)
-    configs = sweep_configs(kind, steps)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "sweep.json", json.dumps({"spec": str(kind), "runs": {n: asdict(c) for n, c in configs.items()}},
+                                                indent=1))
     todo = [name for name in configs if not _complete(out / name)]
     if progress:
         print(f"sweep {kind}: {len(configs) - len(todo)} of {len(configs)} runs complete; training {len(todo)}",
               flush=True)
-    threads, pool, mapper = None, nullcontext(), map  # serial: in this process
-    if executor == "process" and len(todo) > 1:
-        workers = workers or min(len(todo), os.cpu_count() or 1)
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-        mapper = pool.map
-    with pool:
-        for name, meta in zip(todo, mapper(_run, [(configs[n], out / n, threads) for n in todo])):
-            if progress:
-                print(f"  {name}: val loss {meta['final']['val_loss']:.4f} in {meta['final']['seconds']:.0f} s",
-                      flush=True)
-    summary = summarize(out, list(configs))
+    if executor == "serial":
+        for name in todo:
+            _report(name, run_one(configs[name], out / name), out, progress)
+    else:
+        _submit(executor, {n: configs[n] for n in todo}, out, max_parallel, slurm or {}, progress)
+    summary = summarize(out, [n for n in configs if _complete(out / n)])
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
+    failed = [n for n in configs if not _complete(out / n)]
+    if failed and progress:
+        print(f"sweep {kind}: {len(failed)} run(s) not complete: {', '.join(failed)} (see: scalelaw sweep status {out})",
+              flush=True)
     return summary
+
+
+def _report(name: str, meta: dict | None, out: Path, progress: bool) -> None:
+    if not progress:
+        return
+    if meta is None:
+        error = _read_status(out / name).get("error", "no error recorded")
+        print(f"  {name}: FAILED: {error}", flush=True)
+    else:
+        print(f"  {name}: val loss {meta['final']['val_loss']:.4f} in {meta['final']['seconds']:.0f} s", flush=True)
+
+
+def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_parallel: int | None, slurm: dict,
+            progress: bool) -> None:
+    """The runs as submitit jobs: on Slurm one job array (``max_parallel`` at a time); locally
+    as subprocesses, at most ``max_parallel`` at a time."""
+    try:
+        import submitit
+    except ImportError:
+        raise InputError(f"--executor {executor} needs submitit: pip install -e '.[slurm]'") from None
+    if not configs:
+        return
+    import os
+
+    ex = submitit.AutoExecutor(folder=out / ".submitit" / "%j", cluster=executor)
+    limit = max_parallel or ((os.cpu_count() or 1) if executor == "local" else len(configs))
+    params = {"name": f"scalelaw-{out.name}", "timeout_min": int(slurm.get("time", 60)),
+              "cpus_per_task": int(slurm.get("cpus_per_run", 1))}
+    if executor == "slurm":
+        params.update(slurm_array_parallelism=limit, gpus_per_node=int(slurm.get("gpus_per_run", 0)),
+                      **({"slurm_partition": slurm["partition"]} if slurm.get("partition") else {}))
+    ex.update_parameters(**params)
+    names = list(configs)
+    if executor == "slurm":
+        jobs = dict(zip(names, ex.map_array(_Job(), [configs[n] for n in names], [out / n for n in names])))
+        for name, job in jobs.items():
+            _collect(name, job, out, progress)
+        return
+    pending, running = list(names), {}
+    while pending or running:
+        while pending and len(running) < limit:
+            name = pending.pop(0)
+            running[name] = ex.submit(_Job(), configs[name], out / name)
+        finished = [n for n, job in running.items() if job.done()]
+        for name in finished:
+            _collect(name, running.pop(name), out, progress)
+        if not finished:
+            time.sleep(0.2)
+
+
+def _collect(name: str, job, out: Path, progress: bool) -> None:
+    """A finished job's result; a job that died without one (killed, out of memory, past its
+    time limit and not requeued) is recorded as failed with the end of its log."""
+    try:
+        meta = job.result()
+    except Exception as exc:  # noqa: BLE001 - submitit raises several kinds for a dead job
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        _status(out / name, "failed", lines[-1] if lines else type(exc).__name__)
+        meta = None
+    _report(name, meta, out, progress)
 
 
 def _complete(run_dir: Path) -> bool:
     meta = run_dir / "run.json"
     return meta.exists() and bool(json.loads(meta.read_text()).get("complete"))
+
+
+def _read_status(run_dir: Path) -> dict:
+    path = run_dir / "status.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def sweep_status(out: str | Path) -> list[dict]:
+    """Each run of the sweep in ``out`` (from ``out/sweep.json``): ``run``, ``state`` (done,
+    running, failed or pending), ``error`` (failed: the last line of its error) and ``step``
+    (the last logged step, of ``steps``)."""
+    out = Path(out)
+    index = out / "sweep.json"
+    if not index.exists():
+        raise InputError(f"{out}: no sweep.json: not a sweep folder (scalelaw sweep run SPEC --out {out} makes one)")
+    runs = json.loads(index.read_text())["runs"]
+    rows = []
+    for name, config in runs.items():
+        run_dir = out / name
+        status = _read_status(run_dir)
+        state = "done" if _complete(run_dir) else status.get("state") or \
+            ("running" if (run_dir / "log.csv").exists() else "pending")
+        log = run_dir / "log.csv"
+        step = None
+        if log.exists():
+            lines = log.read_text().splitlines()
+            step = int(lines[-1].split(",")[0]) if len(lines) > 1 and lines[-1].split(",")[0].isdigit() else 0
+        rows.append({"run": name, "state": state, "step": step, "steps": config["steps"],
+                     **({"error": status["error"]} if state == "failed" and "error" in status else {})})
+    return rows
 
 
 def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
