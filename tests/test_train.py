@@ -441,8 +441,19 @@ def test_predefined_sweeps_are_spec_files():
     assert len(load_spec("batch")) == 12 and "e24-d32" in load_spec("encdec")
 
 
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="Slurm is not installed here (scripts/slurm-local.sh "
-                    "starts a single-node Slurm)")
+def _slurm_up() -> bool:
+    """A Slurm controller answers and has a node that can take jobs."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return False
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(s.strip().rstrip("*") in ("idle", "mixed", "allocated") for s in states.split())
+
+
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
+                    "single-node Slurm, as .ci/run does)")
 def test_spec_sweep_on_slurm(tmp_path):
     pytest.importorskip("submitit")
     spec = tmp_path / "ladder.toml"
