@@ -188,15 +188,15 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
 MIN_SIZES_PER_BUDGET = 3  # a parabola in log N needs three sizes
 
 
-def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.01) -> dict[str, Any]:
+def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.05) -> dict[str, Any]:
     """Chinchilla's approach 2: per compute budget, a parabola of the loss in log N and its
     minimum; then ``N_opt = k_N C^a`` and ``D_opt = C / (6 N_opt) = k_D C^b`` across budgets.
 
     Args:
         runs: one row per run with ``N`` (parameters), ``C`` (training FLOPs; or ``D``, tokens,
             and then ``C = 6 N D``) and ``y`` (final loss).
-        tolerance: runs whose budgets agree to within this relative difference (1 % by
-            default) are one budget.
+        tolerance: runs whose budgets agree to within this relative difference (5 % by
+            default: a ladder's step counts are rounded) are one budget.
         level: level of the intervals on the exponents and on each budget's ``n_opt``.
         chinchilla: also fit the ``chinchilla`` law to the same points (approach 3) and report
             its exponents beside.

@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument(*column.flags, dest=f"column_{role}", metavar="COL", help=column.help)
     q.add_argument("--y", "--loss", dest="y", help="final-loss column")
     q.add_argument("--where", help="pandas query on the raw table")
-    q.add_argument("--budget-tolerance", type=float, default=0.01, metavar="R", help="runs whose compute agrees "
-                   "to within this relative difference are one budget (default 0.01)")
+    q.add_argument("--budget-tolerance", type=float, default=0.05, metavar="R", help="runs whose compute agrees "
+                   "to within this relative difference are one budget (default 0.05)")
     q.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.add_argument("--plot", type=Path, metavar="OUT.png", help="the isoFLOP profiles and N_opt(C)")
@@ -555,6 +555,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     if "C" not in data and "D" not in data:
         raise InputError(f"{args.files[0]}: found no compute or tokens column; name one with --c or --d")
     table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)
+    if "C" in data:  # which count of FLOPs the budgets are: the column's
+        table["flops"] = f"column '{data.attrs['columns']['C']}'"
     if args.plot:
         from .plot import plot_isoflop, render
 

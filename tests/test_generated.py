@@ -57,5 +57,19 @@ def test_the_cli_reads_the_sweeps_without_column_options(args, capsys):
 
 def test_every_shipped_run_is_complete_and_knows_its_entropy():
     metas = [json.loads(p.read_text()) for p in GENERATED.glob("*/*/run.json")]
-    assert len(metas) == 6 + 4 + 9 + 12  # sizes, schedules, encdec, batch
+    assert len(metas) == 6 + 4 + 9 + 12 + 20  # sizes, schedules, encdec, batch, isoflop
     assert all(m["complete"] and m["corpus"]["entropy"] > 0 for m in metas)
+
+
+def test_isoflop_ladder_finds_interior_optima_that_grow_with_compute():
+    """The shipped ladder (5 widths x 4 budgets of 6ND): the smallest budget's best size is the
+    smallest trained (refused, with the reason); the others have interior minima, and N_opt
+    grows with compute."""
+    from scalelaw.analysis import isoflop
+
+    summary = pd.read_csv(GENERATED / "isoflop" / "summary.csv")
+    out = isoflop(summary.rename(columns={"n": "N", "flops_6nd": "C", "loss": "y"})[["N", "C", "y"]])
+    used = [b for b in out["budgets"] if b["interior"]]
+    assert len(used) >= 2 and not out["budgets"][0]["interior"] and out["budgets"][0]["reason"]
+    assert all(a["n_opt"] < b["n_opt"] for a, b in zip(used, used[1:]))
+    assert 0 < out["n_opt_exponent"] < 1.5

@@ -9,7 +9,7 @@ import numpy as np
 from .. import schedules
 
 MODELS = ("gpt", "encdec")
-SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "all")  # all: every sweep, each into out/KIND
+SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "isoflop", "all")  # all: every sweep, each into out/KIND
 EXECUTORS = ("serial", "local", "slurm")  # local and slurm through submitit
 
 

@@ -188,9 +188,16 @@ def run_one(config: TrainConfig, out: Path) -> dict | None:
 
 
 class _Job(_Requeueable):
-    """``run_one`` as a submitit job: requeued on preemption or time-out, it resumes."""
+    """``run_one`` as a submitit job with ``threads`` torch threads: requeued on preemption or
+    time-out, it resumes."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
 
     def __call__(self, config: TrainConfig, out: Path) -> dict | None:
+        import torch
+
+        torch.set_num_threads(self.threads)
         return run_one(config, out)
 
 
@@ -266,8 +273,10 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
                       **({"slurm_partition": slurm["partition"]} if slurm.get("partition") else {}))
     ex.update_parameters(**params)
     names = list(configs)
+    # local runs share this machine's cores; a Slurm run has its own cpus_per_task
+    job = _Job(params["cpus_per_task"] if executor == "slurm" else max(1, (os.cpu_count() or 1) // limit))
     if executor == "slurm":
-        jobs = dict(zip(names, ex.map_array(_Job(), [configs[n] for n in names], [out / n for n in names])))
+        jobs = dict(zip(names, ex.map_array(job, [configs[n] for n in names], [out / n for n in names])))
         for name, job in jobs.items():
             _collect(name, job, out, progress)
         return
@@ -275,7 +284,7 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
     while pending or running:
         while pending and len(running) < limit:
             name = pending.pop(0)
-            running[name] = ex.submit(_Job(), configs[name], out / name)
+            running[name] = ex.submit(job, configs[name], out / name)
         finished = [n for n, job in running.items() if job.done()]
         for name in finished:
             _collect(name, running.pop(name), out, progress)
