@@ -550,8 +550,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     if columns["D"] and columns["C"]:
         raise InputError("--d and --c: give one (C = 6 N D)")
     data = load_runs(args.files, roles=("N", "y"), columns=columns, where=args.where, optional=("C", "D"))
-    if "C" in data and "D" in data and not columns["D"]:
-        data = data.drop(columns="D")  # both recognised: the compute column is the budget
+    if "C" in data and "D" in data:  # both read: the one named (--d), else the compute column, is the budget
+        data = data.drop(columns="C" if columns["D"] else "D")
     if "C" not in data and "D" not in data:
         raise InputError(f"{args.files[0]}: found no compute or tokens column; name one with --c or --d")
     table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)

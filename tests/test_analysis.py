@@ -91,3 +91,7 @@ def test_isoflop_cli(tmp_path, capsys):
     assert out["flops"] == "C = 6 N D" and image.stat().st_size > 0
     assert main(["isoflop", str(path)]) == 0
     assert "approach 2" in capsys.readouterr().out
+    both = tmp_path / "both.csv"  # a compute column and a tokens column: --d chooses the tokens
+    pd.read_csv(path).assign(flops=runs["C"] * 1.2).to_csv(both, index=False)
+    assert main(["isoflop", str(both), "--d", "tokens", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["flops"] == "C = 6 N D"
