@@ -174,15 +174,13 @@ class FitResult:
             var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
-        if not self.law.step_law:
-            sigma = self.held_out.get("sigma")
-            if sigma is None:
-                return band
-            var = (0.0 if band is None else ((band[1] - band[0]) / (2 * z)) ** 2) + (sigma * centre) ** 2
-            half = z * np.sqrt(var)
+        if not self.law.step_law and "sigma" not in self.held_out:
+            return band
+        var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+        if not self.law.step_law:  # the error on settings left out of the fit (batch sizes)
+            half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
             return centre - half, centre + half
         f = self.forecast
-        var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
         drop = 0.0
         if band is None or not f.get("identified", True) or f.get("transfer"):
             drop = self._decay_drop(X, schedule, extra, inputs, centre)

@@ -209,6 +209,12 @@ def _from_wandb_export(frame: pd.DataFrame) -> pd.DataFrame | None:
     return long.groupby(["run", "step"], sort=False, as_index=False).first()
 
 
+def recognised_column(frame: pd.DataFrame, role: str) -> str | None:
+    """The first column of ``frame`` recognised by name as ``role`` (``role_names``), or None."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    return next((lower[name] for name in role_names(role) if name in lower), None)
+
+
 def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path) -> str:
     """The column that plays ``role``: the explicit name if given, else the first recognised one."""
     present = ", ".join(map(str, frame.columns))
@@ -216,10 +222,9 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
         if explicit not in frame.columns:
             raise InputError(f"{path}: no column '{explicit}' (columns present: {present})")
         return explicit
-    lower = {str(c).lower(): c for c in frame.columns}
-    for name in role_names(role):
-        if name in lower:
-            return lower[name]
+    found = recognised_column(frame, role)
+    if found is not None:
+        return found
     declared = declared_columns()
     flag = {"y": "--y/--loss", "D": "--d (or compute with --c)"}.get(role) or (
         "/".join(declared[role][0].flags) if role in declared else f"--{role.lower()}")
@@ -388,11 +393,9 @@ def load_runs(
             if raw.empty:
                 raise InputError(f"{path}: no rows left after --where {where!r}")
         mapping = {role: pick_column(raw, role, columns.get(role), path) for role in roles}
-        for role in optional:  # read where present: named, or recognised by name
-            lower = {str(c).lower(): c for c in raw.columns}
-            found = columns.get(role) or next((lower[n] for n in role_names(role) if n in lower), None)
-            if role not in mapping and found is not None:
-                mapping[role] = pick_column(raw, role, found, path)
+        for role in optional:  # read where present: named (checked), or recognised by name
+            if role not in mapping and (columns.get(role) or recognised_column(raw, role)) is not None:
+                mapping[role] = pick_column(raw, role, columns.get(role), path)
         if group is not None and group not in raw.columns:
             present = ", ".join(map(str, raw.columns))
             raise InputError(f"{path}: no group column '{group}' (columns present: {present})")

@@ -187,11 +187,9 @@ def _after_warmup(frame, options: Mapping) -> tuple[np.ndarray, str | None]:
         keep &= step > float(given)
         how = f"the first {float(given):g} steps (--warmup-steps)"
     elif "lr" in frame.columns:
-        lr = frame["lr"].to_numpy(float)
-        peak = frame.assign(_lr=lr).groupby("run", sort=False)["_lr"].transform("max").to_numpy()
-        first = frame.assign(_at=np.where(lr >= peak, step, np.inf)).groupby("run", sort=False)["_at"] \
-            .transform("min").to_numpy()
-        keep &= step >= first
+        peak = frame.groupby("run", sort=False)["lr"].transform("max")
+        first = frame["step"].where(frame["lr"] >= peak).groupby(frame["run"], sort=False).transform("min")
+        keep &= step >= first.to_numpy()
         how = "each run's steps before its LR peak (warmup)"
     else:
         left = int((~keep).sum())

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -233,9 +234,10 @@ def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps
             _report(name, run_one(configs[name], out / name), out, progress)
     else:
         _submit(executor, {n: configs[n] for n in todo}, out, max_parallel, slurm or {}, progress)
-    summary = summarize(out, [n for n in configs if _complete(out / n)])
+    done = [n for n in configs if _complete(out / n)]
+    summary = summarize(out, done)
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
-    failed = [n for n in configs if not _complete(out / n)]
+    failed = [n for n in configs if n not in done]
     if failed and progress:
         print(f"sweep {kind}: {len(failed)} run(s) not complete: {', '.join(failed)} (see: scalelaw sweep status {out})",
               flush=True)
@@ -262,8 +264,6 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
         raise InputError(f"--executor {executor} needs submitit: pip install -e '.[slurm]'") from None
     if not configs:
         return
-    import os
-
     ex = submitit.AutoExecutor(folder=out / ".submitit" / "%j", cluster=executor)
     limit = max_parallel or ((os.cpu_count() or 1) if executor == "local" else len(configs))
     params = {"name": f"scalelaw-{out.name}", "timeout_min": int(slurm.get("time", 60)),
