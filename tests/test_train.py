@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -460,3 +461,70 @@ def test_spec_sweep_on_slurm(tmp_path):
     spec.write_text(SPEC)
     summary = run_sweep(spec, tmp_path / "out", executor="slurm", max_parallel=2, slurm={"time": 5}, progress=False)
     assert sorted(summary["run"]) == ["w16-s0", "w16-s1", "w8-s0", "w8-s1"]
+
+
+REQUEUE_SPEC = """
+[base]
+steps = 600
+batch_size = 8
+context = 16
+vocab = 16
+width = 16
+eval_every = 100
+eval_batches = 2
+checkpoint_every = 25
+[[runs]]
+name = "run"
+"""
+
+
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
+                    "single-node Slurm, as .ci/run does)")
+@pytest.mark.parametrize("preempted", [True, False], ids=["preempted", "timed-out"])
+def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, preempted):
+    """Slurm signals the job as submitit configures it (SIGTERM then USR2 on preemption, USR2 before
+    the time limit): submitit checkpoints our job, requeues it, and the run resumes from its
+    checkpoint; the log ends up with every step once and matches an uninterrupted run."""
+    pytest.importorskip("submitit")
+    spec = tmp_path / "one.toml"
+    spec.write_text(REQUEUE_SPEC)
+    out = tmp_path / "out"
+    # submitit counts a signal as a time-out when the job has used 80 % of its time, or any time
+    # for a limit of 10 minutes or less
+    minutes = "60" if preempted else "5"
+    sweep = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "slurm",
+                                  "--slurm-time", minutes), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "run" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and sweep.poll() is None and (not log.exists() or len(read_log(log)) < 60):
+        time.sleep(0.05)
+    assert sweep.poll() is None, sweep.communicate()[0]
+    job = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "scalelaw-out"], capture_output=True, text=True).stdout.split()
+    assert len(job) == 1, f"expected one running job, squeue says {job}"
+    if preempted:
+        subprocess.run(["scancel", "--signal", "SIGTERM", job[0]], check=True)
+    subprocess.run(["scancel", "--signal", "USR2", job[0]], check=True)
+    for _ in range(300):  # Slurm holds a requeued job a while before it may start again: release it now
+        state = subprocess.run(["squeue", "-h", "-j", job[0], "-o", "%T"], capture_output=True, text=True).stdout
+        if "PENDING" in state:
+            subprocess.run(["scontrol", "update", f"JobId={job[0]}", "StartTime=now"], capture_output=True)
+            break
+        time.sleep(0.1)
+    try:
+        output, _ = sweep.communicate(timeout=400)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, output
+    logs = "".join(p.read_text() for p in (out / ".submitit").rglob("*_log.*"))
+    case = "preempted" if preempted else "timed-out"
+    assert f"this job is {case}" in logs and "Calling checkpoint method" in logs and "Requeued job" in logs, logs
+    resumed_at = re.search(r"resuming from the checkpoint at step (\d+)", logs)
+    assert resumed_at and int(resumed_at.group(1)) >= 50, logs  # not from the start
+    serial = tmp_path / "serial.toml"
+    serial.write_text(REQUEUE_SPEC)
+    run_sweep(serial, tmp_path / "whole", progress=False)
+    whole, resumed = read_log(tmp_path / "whole" / "run" / "log.csv"), read_log(log)
+    assert [r["step"] for r in resumed] == [str(s) for s in range(1, 601)]
+    np.testing.assert_allclose([float(r["loss"]) for r in resumed], [float(r["loss"]) for r in whole], rtol=1e-4)
+    assert json.loads((out / "run" / "run.json").read_text())["complete"]
+    assert main(["sweep", "status", str(out)]) == 0

@@ -174,15 +174,19 @@ def _status(run_dir: Path, state: str | None, error: str | None = None) -> None:
 
 def run_one(config: TrainConfig, out: Path) -> dict | None:
     """Train (or finish) one run into ``out``; a failure is recorded in ``out/status.json``
-    (with the last line of its error) and None returned, so that the sweep goes on."""
+    (with the last line of its error) and None returned, so that the sweep goes on. An
+    interruption (Ctrl-C, or the ``SystemExit`` with which submitit ends a job it has requeued
+    after preemption or time-out) is recorded as ``interrupted`` and raised: the run resumes
+    from its checkpoint when it is run again."""
     out = Path(out)
     _status(out, "running")
     try:
         meta = train(config, out, resume=True, progress=False)
-    except BaseException as exc:  # noqa: BLE001 - recorded, then the sweep goes on (or stops on Ctrl-C)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or submitit requeueing a preempted job: stop
+        _status(out, "interrupted", f"{type(exc).__name__}: {exc}".strip().splitlines()[-1])
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, then the sweep goes on
         _status(out, "failed", f"{type(exc).__name__}: {exc}".strip().splitlines()[-1])
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         return None
     _status(out, None)
     return meta
@@ -316,7 +320,8 @@ def _read_status(run_dir: Path) -> dict:
 
 def sweep_status(out: str | Path) -> list[dict]:
     """Each run of the sweep in ``out`` (from ``out/sweep.json``): ``run``, ``state`` (done,
-    running, failed or pending), ``error`` (failed: the last line of its error) and ``step``
+    running, failed, interrupted or pending), ``error`` (failed or interrupted: the last line of
+    its error) and ``step``
     (the last logged step, of ``steps``)."""
     out = Path(out)
     index = out / "sweep.json"
@@ -335,7 +340,7 @@ def sweep_status(out: str | Path) -> list[dict]:
             lines = log.read_text().splitlines()
             step = int(lines[-1].split(",")[0]) if len(lines) > 1 and lines[-1].split(",")[0].isdigit() else 0
         rows.append({"run": name, "state": state, "step": step, "steps": config["steps"],
-                     **({"error": status["error"]} if state == "failed" and "error" in status else {})})
+                     **({"error": status["error"]} if state in ("failed", "interrupted") and "error" in status else {})})
     return rows
 
 

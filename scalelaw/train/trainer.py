@@ -134,6 +134,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
+        if rank == 0:  # said even without progress: a sweep job's log shows that it resumed
+            print(f"{out}: resuming from the checkpoint at step {start}", file=sys.stderr, flush=True)
     meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
             "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": platform.python_version()},
