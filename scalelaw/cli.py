@@ -26,7 +26,7 @@ from . import io
 from .io import load_runs, run_names
 from .laws import available_laws, declared_columns, get_law
 from .schedules import describe, from_log, parse
-from .train.config import EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
+from .train.config import DEVICES, EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
 EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                            help=text)
             continue
         t.add_argument(flag, dest=field.name, type=type(field.default), default=field.default,
-                       choices=MODELS if field.name == "model" else None, help=text)
+                       choices={"model": MODELS, "device": DEVICES}.get(field.name), help=text)
     t.add_argument("--out", type=Path, required=True, help="run folder: log.csv, run.json, checkpoint.pt")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -112,6 +112,18 @@ def test_low_precision_inputs_are_close_to_float32(dtype):
         assert torch.allclose(a.float(), b.float(), rtol=5e-2, atol=2e-2)
 
 
+def test_out_dtype_keeps_the_float32_accumulation_of_a_low_precision_loss():
+    hidden, weight, bias, targets = inputs(n=64, d=32, v=101, dtype=torch.bfloat16)
+    ref = reference(hidden.double(), weight.double(), targets, bias=bias.double())  # same rounded inputs
+    rounded = linear_cross_entropy(hidden, weight, targets, bias=bias)
+    kept = linear_cross_entropy(hidden, weight, targets, bias=bias, out_dtype=torch.float32)
+    assert rounded.dtype == torch.bfloat16 and kept.dtype == torch.float32
+    assert abs(kept.item() - ref.item()) < 1e-5 * ref.item()  # bfloat16 rounds to ~4e-3 relative
+    assert abs(kept.item() - ref.item()) <= abs(rounded.item() - ref.item())
+    for a, b in zip(grads(kept, [hidden, weight]), grads(rounded, [hidden, weight])):
+        assert a.dtype == torch.bfloat16 and torch.equal(a, b)  # the gradient is unchanged
+
+
 def test_huge_logits_stay_finite():
     hidden, weight, bias, targets = inputs(scale=1e3)  # logits of order 1e4
     logits = hidden.detach() @ weight.detach().T

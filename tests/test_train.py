@@ -278,6 +278,89 @@ def test_train_rejects_impossible_settings_before_writing(tmp_path, capsys, flag
     assert not out.exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_a_gpu_is_refused_before_writing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "--device cpu" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["gpt", "encdec"])
+def test_under_autocast_the_loss_runs_in_bfloat16_and_returns_float32(kind):
+    """What --device cuda does to the model, checked on the CPU: the tied output weight and the
+    hidden states reach the loss in bfloat16; the loss comes back in float32, close to the float32
+    model's; gradients reach the float32 weights."""
+    config = TrainConfig(model=kind, corpus="translation" if kind == "encdec" else "markov", **{
+        k: v for k, v in TINY.items() if k not in ("steps",)})
+    corpus = make_corpus(config)
+    model = make_model(config, corpus)
+    batch = get_batch(corpus, config, 8, torch.Generator().manual_seed(0))
+    plain = model(*batch)
+    seen = []
+    from scalelaw.train import model as model_module
+    original = model_module.linear_cross_entropy
+
+    def spy(hidden, weight, targets, **kw):
+        seen.append((hidden.dtype, weight.dtype))
+        return original(hidden, weight, targets, **kw)
+
+    model_module.linear_cross_entropy = spy
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(*batch)
+    finally:
+        model_module.linear_cross_entropy = original
+    assert seen == [(torch.bfloat16, torch.bfloat16)]
+    assert plain.dtype == low.dtype == torch.float32
+    assert abs(low.item() - plain.item()) < 2e-2 * plain.item()
+    low.backward()
+    tied = model.decoder.tokens.weight
+    assert tied.grad is not None and tied.grad.dtype == torch.float32 and torch.isfinite(tied.grad).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_matches_the_cpu_run(tmp_path, monkeypatch):
+    """--device cuda: bfloat16 autocast, the Triton loss, float32 logs; close to the CPU run."""
+    from scalelaw.train import cce_triton
+
+    calls = []
+    original = cce_triton.linear_cross_entropy
+    monkeypatch.setattr(cce_triton, "linear_cross_entropy", lambda *a: calls.append(a[0].dtype) or original(*a))
+    args = ["train", "--steps", "60", "--width", "32", "--vocab", "16", "--batch-size", "16", "--context", "32",
+            "--eval-every", "20", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "cpu")]) == 0
+    assert main([*args, "--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 0
+    meta = json.loads((tmp_path / "gpu" / "run.json").read_text())
+    assert meta["complete"] and meta["device"] != "cpu"
+    if torch.cuda.is_bf16_supported():
+        assert meta["precision"] == "bfloat16 autocast"
+        assert cce_triton.available() and calls and set(calls) == {torch.bfloat16}
+    cpu, gpu = read_log(tmp_path / "cpu" / "log.csv"), read_log(tmp_path / "gpu" / "log.csv")
+    assert [r["step"] for r in gpu] == [r["step"] for r in cpu]
+    a = np.array([float(r["val_loss"]) for r in cpu if r["val_loss"]])
+    b = np.array([float(r["val_loss"]) for r in gpu if r["val_loss"]])
+    assert np.all(np.abs(b - a) < 0.03 * a), (a, b)
+    losses = torch.tensor([float(r["loss"]) for r in gpu])
+    assert not torch.equal(losses.bfloat16().float(), losses)  # logged in float32, not rounded to bfloat16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+@pytest.mark.slow
+def test_ddp_over_nccl_on_two_gpus_matches_one_gpu(tmp_path):
+    args = ["train", "--steps", "20", "--width", "32", "--vocab", "16", "--batch-size", "16", "--context", "16",
+            "--eval-every", "10", "--device", "cuda", "--quiet"]
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "one")), check=True)
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "scalelaw", *args,
+                    "--out", str(tmp_path / "two")], check=True, timeout=300)
+    one, two = read_log(tmp_path / "one" / "log.csv"), read_log(tmp_path / "two" / "log.csv")
+    assert [r["step"] for r in two] == [str(s) for s in range(1, 21)]
+    np.testing.assert_allclose([float(r["loss"]) for r in two], [float(r["loss"]) for r in one], rtol=2e-2)
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+
+
 def test_a_diverging_run_stops_with_exit_3_and_keeps_its_log(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--steps", "60", "--schedule", "constant:peak=50", "--clip", "0", "--quiet"]

@@ -32,7 +32,7 @@ _BUFFER_ELEMENTS = 1 << 24  # default chunk: about 64 MB of float32 logits per b
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
                          bias: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
                          label_smoothing: float = 0.0, z_loss: float = 0.0, softcap: float | None = None,
-                         chunk_size: int | None = None) -> torch.Tensor:
+                         chunk_size: int | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Cross-entropy of the logits ``softcap(hidden @ weight.T + bias)``, computed in chunks.
 
     Equal to ``F.cross_entropy(logits, targets, ignore_index=..., reduction=...,
@@ -52,9 +52,12 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
         z_loss: weight of the log-sum-exp squared (0 = off).
         softcap: cap of the logits (None = off), e.g. 30.0.
         chunk_size: tokens per chunk (default: about 2^24 / V, at least 16).
+        out_dtype: the dtype of the returned loss (default ``hidden``'s, as ``F.cross_entropy``);
+            ``torch.float32`` keeps the float32 accumulation of a bfloat16 model's loss, which
+            bfloat16 would round to about 3 significant digits.
 
     Returns:
-        the loss in ``hidden``'s dtype: a scalar, or per token for ``reduction="none"``.
+        the loss in ``out_dtype``: a scalar, or per token for ``reduction="none"``.
         Accumulation is in float32 whatever the input dtype (float64 for float64 inputs).
         Differentiable with respect to ``hidden``, ``weight`` and ``bias``.
     """
@@ -84,15 +87,24 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
         raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index ({ignore_index}); "
                          f"got {int(flat_y[bad][0])}")
     options = (ignore_index, label_smoothing, z_loss, softcap, chunk)
-    if hidden.is_cuda and hidden.dtype in (torch.float32, torch.float16, torch.bfloat16) \
-            and weight.dtype == hidden.dtype:
+    if _triton_ready(hidden, weight):
         from . import cce_triton
 
-        if cce_triton.available():
-            loss = cce_triton.linear_cross_entropy(flat_h, weight, flat_y, bias, reduction, options)
-            return loss.reshape(targets.shape) if reduction == "none" else loss
-    loss = LinearCrossEntropy.apply(flat_h, weight, bias, flat_y, reduction, options, reduction == "none")
+        loss = cce_triton.linear_cross_entropy(flat_h, weight, flat_y, bias, reduction, options)
+    else:
+        loss = LinearCrossEntropy.apply(flat_h, weight, bias, flat_y, reduction, options, reduction == "none")
+    loss = loss.to(out_dtype or hidden.dtype)  # both paths return their accumulation dtype
     return loss.reshape(targets.shape) if reduction == "none" else loss
+
+
+def _triton_ready(hidden: torch.Tensor, weight: torch.Tensor) -> bool:
+    """The Triton path takes CUDA inputs of one floating dtype, where Triton is installed."""
+    if not (hidden.is_cuda and hidden.dtype in (torch.float32, torch.float16, torch.bfloat16)
+            and weight.dtype == hidden.dtype):
+        return False
+    from . import cce_triton
+
+    return cce_triton.available()
 
 
 def default_chunk(vocab: int) -> int:
@@ -119,8 +131,7 @@ class LinearCrossEntropy(torch.autograd.Function):
             ctx.save_for_backward(*grads)
         elif any(ctx.needs_input_grad[:3]):
             ctx.save_for_backward(hidden, weight, bias, targets)
-        loss = _reduce(losses, valid, reduction)
-        return loss.to(hidden.dtype)
+        return _reduce(losses, valid, reduction)  # in the accumulation dtype
 
     @staticmethod
     def backward(ctx, grad_output):

@@ -181,7 +181,7 @@ class TritonLinearCrossEntropy(torch.autograd.Function):
         losses = torch.where(valid, _token_loss(lse, picked, total / v, smoothing, z_loss), 0.0)
         ctx.save_for_backward(hidden, weight, bias, safe, valid, lse)
         ctx.reduction, ctx.options = reduction, options
-        return _reduce(losses, valid, reduction).to(hidden.dtype)
+        return _reduce(losses, valid, reduction)  # float32; the caller casts
 
     @staticmethod
     def backward(ctx, grad_output):

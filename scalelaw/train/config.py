@@ -9,6 +9,7 @@ import numpy as np
 from .. import schedules
 
 MODELS = ("gpt", "encdec")
+DEVICES = ("cpu", "cuda")
 SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "isoflop", "all")  # all: every sweep, each into out/KIND
 EXECUTORS = ("serial", "local", "slurm")  # local and slurm through submitit
 
@@ -44,6 +45,7 @@ class TrainConfig:
     corpus_seed: int = 0
     noise_scale: bool = True
     noise_every: int = 4
+    device: str = "cpu"
 
     def lr_schedule(self) -> np.ndarray:
         """Per-step LR, shape (steps + 1,), from ``schedule``; ``total`` defaults to ``steps``
@@ -85,6 +87,8 @@ class TrainConfig:
         for name in ("weight_decay", "clip"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.device not in DEVICES:
+            raise InputError(f"--device must be one of {', '.join(DEVICES)}, got '{self.device}'")
         if not self.concentration > 0:
             raise InputError(f"--concentration must be positive, got {self.concentration}")
         if not 0 <= self.noise <= 1:
@@ -111,4 +115,6 @@ HELP = {
     "noise_scale": "log the gradient noise scale (McCandlish et al. 2018) as grad_noise_scale: each step's batch "
                    "runs as two micro-batches (--no-noise-scale: one)",
     "noise_every": "steps between measurements of the noise scale (its cost is paid on those steps only)",
+    "device": "cpu, or cuda: bfloat16 autocast and the Triton loss; under torchrun one GPU per process, "
+              "DDP over NCCL",
 }

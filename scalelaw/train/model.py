@@ -1,9 +1,12 @@
 """Two tiny transformers, readable top to bottom: a decoder-only language model (``GPT``) and an
 encoder-decoder (``EncDec``) whose encoder and decoder depth and width are set separately.
 
-Given targets, both return the mean loss (nats/token), computed by the chunked linear
+Given targets, both return the mean loss (nats/token, float32), computed by the chunked linear
 cross-entropy (``scalelaw.train.linear_cross_entropy``), the only loss path, so the [tokens,
-vocabulary] logits never exist; without, the final hidden states. The output layer is tied to the token embedding (as in GPT-2).
+vocabulary] logits never exist; without, the final hidden states. Under autocast (the trainer's
+``--device cuda`` runs in bfloat16) the final hidden states and the tied output weight go to the
+loss in the autocast dtype, so that on a GPU the Triton path runs on 16-bit tiles; the loss is
+accumulated and returned in float32. The output layer is tied to the token embedding (as in GPT-2).
 
 Parameter counts follow Kaplan et al. 2020: ``non_embedding`` leaves out the token and position
 embeddings (the tied output layer is the token embedding).
@@ -38,6 +41,16 @@ class EncDecConfig:
     dec_layers: int = 2
     dec_width: int = 64
     heads: int = 2             # in every attention layer
+
+
+def _loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean loss of ``targets`` (float32). Autocast does not reach inside our autograd function,
+    so under autocast the inputs are cast here (LayerNorm leaves ``hidden`` in float32)."""
+    kind = hidden.device.type
+    if torch.is_autocast_enabled(kind):
+        dtype = torch.get_autocast_dtype(kind)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    return linear_cross_entropy(hidden, weight, targets, out_dtype=torch.float32)
 
 
 class Attention(nn.Module):
@@ -117,7 +130,7 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         hidden = self.decoder(idx)
-        return hidden if targets is None else linear_cross_entropy(hidden, self.decoder.tokens.weight, targets)
+        return hidden if targets is None else _loss(hidden, self.decoder.tokens.weight, targets)
 
     def parameter_counts(self) -> dict[str, int]:
         total, non_embedding = self.decoder.counts()
@@ -138,7 +151,7 @@ class EncDec(nn.Module):
 
     def forward(self, source: torch.Tensor, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         hidden = self.decoder(idx, self.encoder(source))
-        return hidden if targets is None else linear_cross_entropy(hidden, self.decoder.tokens.weight, targets)
+        return hidden if targets is None else _loss(hidden, self.decoder.tokens.weight, targets)
 
     def parameter_counts(self) -> dict[str, int]:
         enc_total, enc = self.encoder.counts()

@@ -16,10 +16,13 @@ A run directory holds:
 - ``checkpoint.pt``: model, optimizer and step, every ``checkpoint_every`` steps. ``resume=True``
   continues from it and cuts the log back to that step, so no row is lost or duplicated.
 
-Batches are drawn from a generator seeded by (seed, step), so a resumed run, and a run split over
-processes, see exactly the batches of an uninterrupted single-process run. Under
-``torchrun --nproc_per_node K`` (gloo on CPU) each process takes 1/K of every global batch and
-DDP averages the gradients; process 0 writes the files.
+Batches are drawn (on the CPU) from a generator seeded by (seed, step), so a resumed run, and a
+run split over processes, see exactly the batches of an uninterrupted single-process run. Under
+``torchrun --nproc_per_node K`` each process takes 1/K of every global batch and DDP averages
+the gradients (gloo on CPU; NCCL with ``device="cuda"``, one GPU per process, ``LOCAL_RANK``);
+process 0 writes the files. With ``device="cuda"`` the forward passes run under bfloat16
+autocast (float32 where the GPU has no bfloat16), the loss through the Triton kernel; the
+weights, optimizer and logged losses stay float32. ``run.json`` records the GPU and precision.
 """
 from __future__ import annotations
 
@@ -89,12 +92,20 @@ def held_out_batches(corpus, config: TrainConfig) -> list[tuple]:
             for i in range(config.eval_batches)]
 
 
+def _autocast(batch: list, amp: torch.dtype | None):
+    """Autocast to ``amp`` on the batch's device (None: off)."""
+    return torch.autocast(batch[0].device.type, dtype=amp, enabled=amp is not None)
+
+
 @torch.no_grad()
-def evaluate(model, batches: list[tuple]) -> float:
-    """Mean loss over the held-out ``batches`` (nats/token)."""
+def evaluate(model, batches: list, amp: torch.dtype | None = None) -> float:
+    """Mean loss over the held-out ``batches`` (nats/token), under autocast to ``amp``."""
     was_training = model.training
     model.eval()
-    losses = [float(model(*batch)) for batch in batches]
+    losses = []
+    for batch in batches:
+        with _autocast(batch, amp):
+            losses.append(float(model(*batch)))
     model.train(was_training)
     return float(np.mean(losses))
 
@@ -109,28 +120,34 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     log_path, meta_path, ckpt_path = out / "log.csv", out / "run.json", out / "checkpoint.pt"
     config.check()
     lr = config.lr_schedule()
-    rank, world = _init_distributed()
+    if config.device == "cuda" and not torch.cuda.is_available():
+        why = "is a CPU build" if torch.version.cuda is None else "sees no CUDA device"
+        raise InputError(f"--device cuda: this torch ({torch.__version__}) {why}; train with --device cpu")
+    rank, world = _init_distributed(config.device)
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if config.device == "cuda" \
+        else torch.device("cpu")
+    amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     if config.batch_size % world:
         raise InputError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
     if log_path.exists() and not resume:
         raise InputError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
     if resume and meta_path.exists():
         previous = json.loads(meta_path.read_text())
-        saved = previous["config"]
+        saved = {**asdict(TrainConfig()), **previous["config"]}  # options added since: their defaults
         if saved != asdict(config):
             changed = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
             raise InputError(f"{meta_path}: the run was started with another config (differs in {', '.join(changed)})")
         if previous.get("complete"):
             return previous
     corpus = make_corpus(config)
-    model = make_model(config, corpus)
+    model = make_model(config, corpus).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": rest, "weight_decay": 0.0}], lr=float(lr[1]))
     start = 0
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=True)
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
@@ -139,7 +156,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
             "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": platform.python_version()},
-            "processes": world, "complete": False}
+            "processes": world, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "precision": "bfloat16 autocast" if amp is not None else "float32", "complete": False}
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         for name in (ckpt_path.name, meta_path.name):  # temporary files of a write that was killed
@@ -147,8 +165,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
                 leftover.unlink(missing_ok=True)
         write_atomic(meta_path, json.dumps(meta, indent=2))
         _truncate_log(log_path, start)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    held_out = held_out_batches(corpus, config)
+    net = model if world == 1 else \
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    held_out = [[x.to(device) for x in batch] for batch in held_out_batches(corpus, config)]
     tokens_per_step = config.batch_size * config.context
     share = config.batch_size // world
     noise = NoiseScale(share // 2 * config.context, tokens_per_step, world) \
@@ -163,9 +182,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
                 group["lr"] = float(lr[step])
             batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
             measure = noise is not None and step % config.noise_every == 0
-            loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share] for x in batch],
-                              config.clip, noise if measure else None)
-            val = evaluate(model, held_out) if step % config.eval_every == 0 or step == config.steps else None
+            loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share].to(device) for x in batch],
+                              config.clip, noise if measure else None, amp)
+            val = evaluate(model, held_out, amp) if step % config.eval_every == 0 or step == config.steps else None
             scale = noise.value() if noise is not None else None
             writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
                              "" if val is None else f"{val:.6f}", tokens_per_step,
@@ -193,15 +212,18 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     return meta
 
 
-def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseScale | None" = None) -> torch.Tensor:
+def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseScale | None" = None,
+               amp: torch.dtype | None = None) -> torch.Tensor:
     """One optimizer step on this process's share of the batch (``batch``: the model's
     arguments); returns the mean loss over every process. With ``noise``, the share is run as two
     micro-batches (the first without DDP's gradient sync): the gradient norm of the first (this
-    process's alone) and that of the whole batch feed the noise scale; the update is the same."""
+    process's alone) and that of the whole batch feed the noise scale; the update is the same.
+    The forward passes run under autocast to ``amp`` (None: off)."""
     optimizer.zero_grad(set_to_none=True)
     params = [p for p in model.parameters() if p.requires_grad]
     if noise is None:
-        loss = net(*batch)
+        with _autocast(batch, amp):
+            loss = net(*batch)
         loss.backward()
         big = torch.nn.utils.clip_grad_norm_(params, clip) if clip else None
     else:
@@ -210,10 +232,12 @@ def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseSca
         w1 = half / len(batch[0])
         sync = net.no_sync() if isinstance(net, torch.nn.parallel.DistributedDataParallel) else nullcontext()
         with sync:  # this process's first micro-batch: its own gradient, not yet averaged
-            loss1 = net(*first)
+            with _autocast(batch, amp):
+                loss1 = net(*first)
             (loss1 * w1).backward()
         small = _squared_norm([p.grad for p in params if p.grad is not None]) / w1**2
-        loss2 = net(*second)
+        with _autocast(batch, amp):
+            loss2 = net(*second)
         (loss2 * (1 - w1)).backward()
         loss = (loss1 * w1 + loss2 * (1 - w1)).detach()
         big = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
@@ -274,11 +298,14 @@ class NoiseScale:
             self.trace, self.grad, self.count = float(state["trace"]), float(state["grad"]), int(state["count"])
 
 
-def _init_distributed() -> tuple[int, int]:
-    """(rank, world size): one process unless launched by torchrun, then gloo."""
+def _init_distributed(device: str = "cpu") -> tuple[int, int]:
+    """(rank, world size): one process unless launched by torchrun, then gloo on CPU, or NCCL
+    with one GPU per process (``LOCAL_RANK``) on CUDA."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
