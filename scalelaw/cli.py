@@ -556,7 +556,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
         raise InputError(f"{args.files[0]}: found no compute or tokens column; name one with --c or --d")
     table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)
     if "C" in data:  # which count of FLOPs the budgets are: the column's
-        table["flops"] = f"column '{data.attrs['columns']['C']}'"
+        column = data.attrs["columns"]["C"]
+        table["flops"] = f"column '{column}'" + (f", which {io.FLOP_COUNTS[column]}" if column in io.FLOP_COUNTS else "")
     if args.plot:
         from .plot import plot_isoflop, render
 

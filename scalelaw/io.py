@@ -323,6 +323,25 @@ def _validate(out: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse:
     return out
 
 
+# The two FLOPs counts of ``scalelaw train``'s summary.csv. For tiny models they differ by tens of
+# percent, so a fit on either says which it used.
+FLOP_COUNTS = {"flops": "counts attention (per token 3 (2 N + 2 n_layer n_ctx d_model))", "flops_6nd": "is 6 N D"}
+
+
+def flops_notes(columns, mapping: dict, path: Path) -> list[str]:
+    """A note for each role read from one of the ``FLOP_COUNTS`` columns of a file that has both."""
+    if not set(FLOP_COUNTS) <= set(map(str, columns)):
+        return []
+    notes = []
+    for role, col in mapping.items():
+        if col in FLOP_COUNTS:
+            other = next(c for c in FLOP_COUNTS if c != col)
+            notes.append(f"{path}: {role}='{col}' {FLOP_COUNTS[col]}; the file's '{other}' {FLOP_COUNTS[other]}"
+                         + ("; D = C / (6 N) then overstates the tokens (--c flops_6nd or --d tokens does not)"
+                            if role == "C" and col == "flops" else ""))
+    return notes
+
+
 def run_column(frame: pd.DataFrame) -> str | None:
     """The column that tells runs apart in a file of curves, by its name (``RUN_NAMES``)."""
     lower = {str(c).lower(): c for c in frame.columns}
@@ -402,6 +421,7 @@ def load_runs(
         by = group if group is not None else run_column(raw) if "step" in roles else \
             "run" if sparse and "run" in raw.columns else None
         values = _numeric(raw, mapping, path, sparse)
+        notes += flops_notes(raw.columns, mapping, path)
         if "x" in mapping and str(mapping["x"]).lower() in CURVE_NAMES["step"] and (values["x"] == 0).any():
             notes.append(f"{path}: step 0 (the loss before any update) is not fitted by a law over steps: "
                          f"{int((values['x'] == 0).sum())} row(s)")

@@ -93,3 +93,20 @@ def test_missing_column_lists_those_present(tmp_path):
     path = write(tmp_path, "log.csv", "step,loss\n1,3\n")
     with pytest.raises(InputError, match=r"no column 'val' \(columns present: step, loss\)"):
         load_runs(path, roles=("step", "y"), columns={"y": "val"})
+
+
+def test_a_fit_on_a_sweep_summary_says_which_flops_count_it_used(tmp_path, capsys):
+    from scalelaw.cli import main
+
+    rows = "\n".join(f"{n},{n * 20},{3 + 1e3 / n},{(6 * n + 3000) * n * 20},{6 * n * n * 20}"
+                     for n in (1e3, 2e3, 4e3, 8e3, 1.6e4, 3.2e4))
+    both = write(tmp_path, "summary.csv", "n,tokens,loss,flops,flops_6nd\n" + rows + "\n")
+    for col, words in (("flops", "counts attention"), ("flops_6nd", "is 6 N D")):
+        notes = load_runs(both, roles=("x", "y"), columns={"x": col}).attrs["notes"]
+        assert len(notes) == 1 and f"x='{col}' {words}" in notes[0]
+    assert main(["fit", str(both), "--law", "chinchilla", "--n", "n", "--c", "flops", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any("C='flops' counts attention" in w and "overstates the tokens" in w for w in warnings)
+    one = write(tmp_path, "other.csv", "n,loss,flops\n" + "\n".join(f"{n},{3 + 1e3 / n},{6 * n * n * 20}"
+                                                                   for n in (1e3, 4e3, 1.6e4)) + "\n")
+    assert load_runs(one, roles=("x", "y"), columns={"x": "flops"}).attrs["notes"] == []  # someone else's 'flops'
