@@ -64,6 +64,23 @@ def test_isoflop_recovers_the_known_optimum():
     assert out["approach3"]["n_opt_exponent"] == pytest.approx(truth, abs=0.03)
 
 
+def test_isoflop_on_chinchillas_runs_finds_the_published_exponent(shared_data, capsys):
+    """Approach 2 on the 245 runs Besiroglu et al. read off Hoffmann et al.'s Figure 4, whose
+    FLOPs scatter around the planned budgets: at the default 5 % tolerance the budgets with three
+    or more sizes and an interior minimum give a = 0.49 [0.462, 0.534] in Hoffmann et al.'s
+    Table 2 (approach 2)."""
+    from scalelaw.cli import main
+
+    path = shared_data / "chinchilla_epoch" / "svg_extracted_data.csv"
+    assert main(["isoflop", str(path), "--n", "Model Size", "--c", "Training FLOP", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    used = [b for b in out["budgets"] if b["interior"]]
+    assert len(used) >= 8 and any(not b["interior"] for b in out["budgets"])
+    assert abs(out["n_opt_exponent"] - 0.49) < 0.03
+    lo, hi = out["n_opt_exponent_ci"]
+    assert lo < 0.49 < hi and hi - lo < 0.15
+
+
 def test_isoflop_refuses_a_budget_without_an_interior_minimum():
     from scalelaw.analysis import isoflop
 
