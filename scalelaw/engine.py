@@ -175,11 +175,11 @@ class FitResult:
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
         if not self.law.step_law and "sigma" not in self.held_out:
-            return band
+            return None if band is None else _at_least_zero(*band)
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
         if not self.law.step_law:  # the error on settings left out of the fit (batch sizes)
             half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
-            return centre - half, centre + half
+            return _at_least_zero(centre - half, centre + half)
         f = self.forecast
         drop = 0.0
         if band is None or not f.get("identified", True) or f.get("transfer"):
@@ -197,7 +197,7 @@ class FitResult:
             var = var + (np.asarray(other(other_in, **alt["params"]), dtype=float) - centre) ** 2 / \
                 max(1, len(f["alternatives"]))
         half = z * np.sqrt(var)
-        return centre - half, centre + half
+        return _at_least_zero(centre - half, centre + half)
 
     def _decay_drop(self, X, schedule, extra, inputs, centre) -> np.ndarray:
         """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
@@ -871,6 +871,12 @@ def _block_resample(idx: np.ndarray, rng) -> np.ndarray:
 def _check_level(level: float) -> None:
     if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
         raise InputError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
+
+
+def _at_least_zero(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """A loss is not negative: an interval wide enough to reach below 0 (the first steps of a
+    forecast, a size far outside the data) starts at 0."""
+    return np.maximum(lo, 0.0), hi
 
 
 def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:

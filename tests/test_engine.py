@@ -88,6 +88,15 @@ def test_delta_method_band_without_bootstrap():
     assert hi[1] - lo[1] > hi[0] - lo[0]
 
 
+def test_an_interval_wider_than_the_loss_starts_at_zero():
+    result = fit("power", synthetic(n=100, noise=0.01))
+    x = [1e3, 1e7]  # far below the data, and inside it
+    lo, hi = result.predict_interval(x)
+    result.covariance = result.covariance * 1e6  # a fit that pins nothing down
+    wide_lo, wide_hi = result.predict_interval(x)
+    assert wide_lo[0] == 0.0 and np.all(wide_lo >= 0) and np.all(wide_hi > hi) and wide_lo[1] < lo[1]
+
+
 def test_non_convergence_is_flagged():
     result = fit("power", synthetic(), max_iter=1)
     assert not result.converged

@@ -61,6 +61,24 @@ def test_every_shipped_run_is_complete_and_knows_its_entropy():
     assert all(m["complete"] and m["corpus"]["entropy"] > 0 for m in metas)
 
 
+def test_every_shipped_sweep_has_its_status_and_both_flops_counts(capsys):
+    """Runs made before run.json recorded FLOPs get them from their config in summary.csv."""
+    from scalelaw.train.config import TrainConfig
+
+    for folder in sorted(p.parent for p in GENERATED.glob("*/sweep.json")):
+        assert main(["sweep", "status", str(folder), "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)["runs"]
+        assert rows and all(r["state"] == "done" for r in rows), folder
+        summary = pd.read_csv(folder / "summary.csv").set_index("run")
+        assert (summary["flops"] > summary["flops_6nd"]).all()
+        for run in summary.index:
+            meta = json.loads((folder / run / "run.json").read_text())
+            expected = TrainConfig(**meta["config"]).training_flops(meta["parameters"]["non_embedding"],
+                                                                   meta["final"]["tokens"])
+            assert summary.loc[run, "flops"] == expected["flops"], (folder, run)
+    assert len(list(GENERATED.glob("*/sweep.json"))) == 5
+
+
 def test_isoflop_ladder_finds_interior_optima_that_grow_with_compute():
     """The shipped ladder (5 widths x 4 budgets of 6ND): the smallest budget's best size is the
     smallest trained (refused, with the reason); the others have interior minima, and N_opt

@@ -351,12 +351,15 @@ def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
         meta = json.loads((Path(out) / name / "run.json").read_text())
         counts = meta["parameters"]
         config = meta["config"]
+        # runs made before run.json recorded FLOPs: the same count from their config
+        flops = {k: meta["final"][k] for k in ("flops", "flops_6nd") if k in meta["final"]} or \
+            TrainConfig(**config).training_flops(counts["non_embedding"], meta["final"]["tokens"])
         log = pd.read_csv(Path(out) / name / "log.csv")
         noise = log["grad_noise_scale"].dropna() if "grad_noise_scale" in log else pd.Series(dtype=float)
         rows.append({"run": name, "n": counts["non_embedding"], "params": counts["total"],
                      "ne": counts.get("encoder"), "nd": counts.get("decoder"), "tokens": meta["final"]["tokens"],
                      "loss": meta["final"]["val_loss"], "entropy": meta["corpus"]["entropy"],
                      "schedule": config["schedule"], "batch_tokens": config["batch_size"] * config["context"],
-                     "flops": meta["final"].get("flops"), "flops_6nd": meta["final"].get("flops_6nd"),
+                     "flops": flops.get("flops"), "flops_6nd": flops.get("flops_6nd"),
                      "grad_noise_scale": noise.iloc[-1] if len(noise) else None})
     return pd.DataFrame(rows).dropna(axis=1, how="all")
