@@ -17,6 +17,8 @@ ClusterName=scalelaw
 SlurmctldHost=$node
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job may start again once its old credential expires (default 120 s): short here
+AuthInfo=cred_expire=20
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/backfill
