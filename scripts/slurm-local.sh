@@ -19,6 +19,8 @@ SlurmUser=root
 AuthType=auth/munge
 # a requeued job may start again once its old credential expires (default 120 s): short here
 AuthInfo=cred_expire=20
+# SIGKILL 5 s after a cancelled or timed-out job's SIGTERM (default 30 s)
+KillWait=5
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/backfill

@@ -606,3 +606,31 @@ def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, pr
     np.testing.assert_allclose([float(r["loss"]) for r in resumed], [float(r["loss"]) for r in whole], rtol=1e-4)
     assert json.loads((out / "run" / "run.json").read_text())["complete"]
     assert main(["sweep", "status", str(out)]) == 0
+
+
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
+                    "single-node Slurm, as .ci/run does)")
+def test_a_slurm_job_killed_without_a_result_is_recorded_as_failed(tmp_path):
+    """Without accounting (sacct), submitit never learns that a killed job died: the sweep asks
+    squeue, records the run as failed with the job's final state, and exits 3 instead of waiting."""
+    pytest.importorskip("submitit")
+    spec = tmp_path / "one.toml"
+    spec.write_text(REQUEUE_SPEC.replace("steps = 600", "steps = 3000"))  # outlives Slurm's KillWait
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "slurm"),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "run" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and sweep.poll() is None and (not log.exists() or len(read_log(log)) < 60):
+        time.sleep(0.05)
+    job = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "scalelaw-out"], capture_output=True, text=True).stdout.split()
+    assert len(job) == 1, f"expected one running job, squeue says {job}"
+    subprocess.run(["scancel", "--full", "--signal", "KILL", job[0]], check=True)
+    try:
+        output, _ = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 3, output
+    status = json.loads((out / "run" / "status.json").read_text())
+    assert status["state"] == "failed" and f"Slurm job {job[0]} ended" in status["error"], status
+    assert not json.loads((out / "run" / "run.json").read_text())["complete"]

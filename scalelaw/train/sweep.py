@@ -39,6 +39,7 @@ import itertools
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import asdict, fields, replace
@@ -279,32 +280,63 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
     names = list(configs)
     # local runs share this machine's cores; a Slurm run has its own cpus_per_task
     job = _Job(params["cpus_per_task"] if executor == "slurm" else max(1, (os.cpu_count() or 1) // limit))
-    if executor == "slurm":
-        jobs = dict(zip(names, ex.map_array(job, [configs[n] for n in names], [out / n for n in names])))
-        for name, job in jobs.items():
-            _collect(name, job, out, progress)
-        return
     pending, running = list(names), {}
+    if executor == "slurm":  # one array; Slurm keeps at most `limit` running
+        running = dict(zip(names, ex.map_array(job, [configs[n] for n in names], [out / n for n in names])))
+        pending = []
+    checked = time.time()
     while pending or running:
         while pending and len(running) < limit:
             name = pending.pop(0)
             running[name] = ex.submit(job, configs[name], out / name)
-        finished = [n for n, job in running.items() if job.done()]
-        for name in finished:
-            _collect(name, running.pop(name), out, progress)
+        look = executor == "slurm" and time.time() - checked > _SLURM_CHECK_S
+        checked = time.time() if look else checked
+        finished = {}
+        for name, j in running.items():
+            if j.done():
+                finished[name] = None
+            elif look and (state := _ended_without_result(j)):
+                finished[name] = state
+        for name, lost in finished.items():
+            _collect(name, running.pop(name), out, progress, lost)
         if not finished:
-            time.sleep(0.2)
+            time.sleep(0.2 if executor == "local" else 2.0)
 
 
-def _collect(name: str, job, out: Path, progress: bool) -> None:
+_SLURM_CHECK_S = 30  # how often squeue is asked about Slurm jobs whose state submitit does not know
+
+
+def _ended_without_result(job) -> str | None:
+    """The final Slurm state of a job that ended without a result (killed, cancelled, failed to
+    start), or None. submitit learns a job's state from sacct; on a cluster without accounting
+    it never learns that such a job died and would wait for it for ever, so squeue is asked."""
+    if job.paths.result_pickle.exists() or job.state not in ("UNKNOWN", "NODE_FAIL"):
+        return None
+    listed = subprocess.run(["squeue", "-h", "-t", "all", "-j", str(job.job_id), "-o", "%T"],
+                            capture_output=True, text=True)
+    state = listed.stdout.strip()
+    if listed.returncode != 0 and "Invalid job id" in listed.stderr:
+        state = "PURGED"  # gone from the controller's memory
+    if not state or state in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED",
+                              "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"):
+        return None
+    time.sleep(1.0)  # a job that just finished writes its result as it exits
+    return None if job.paths.result_pickle.exists() else state
+
+
+def _collect(name: str, job, out: Path, progress: bool, lost: str | None = None) -> None:
     """A finished job's result; a job that died without one (killed, out of memory, past its
-    time limit and not requeued) is recorded as failed with the end of its log."""
-    try:
-        meta = job.result()
-    except Exception as exc:  # noqa: BLE001 - submitit raises several kinds for a dead job
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        _status(out / name, "failed", lines[-1] if lines else type(exc).__name__)
-        meta = None
+    time limit and not requeued) is recorded as failed with the end of its log, or with the
+    Slurm state it ended in (``lost``)."""
+    meta = None
+    if lost:
+        _status(out / name, "failed", f"the Slurm job {job.job_id} ended {lost} without a result (log: {job.paths.stderr})")
+    else:
+        try:
+            meta = job.result()
+        except Exception as exc:  # noqa: BLE001 - submitit raises several kinds for a dead job
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            _status(out / name, "failed", lines[-1] if lines else type(exc).__name__)
     _report(name, meta, out, progress)
 
 
