@@ -25,7 +25,8 @@ into ``out/KIND``.
 Executors: ``serial`` (this process), ``local`` and ``slurm`` (submitit: one job per run, as one
 Slurm job array, at most ``max_parallel`` at a time; a preempted or timed-out run is requeued and
 resumes from its checkpoint). A run that fails records the last line of its error in
-``out/NAME/status.json`` and the sweep goes on. ``out/sweep.json`` lists the sweep's runs, for
+``out/NAME/status.json`` and the sweep goes on; so does a Slurm job that ended without a result
+(killed, cancelled), found through squeue where the cluster keeps no accounting for submitit. ``out/sweep.json`` lists the sweep's runs, for
 ``status``; ``out/summary.csv`` has one row per complete run: ``run``, ``n`` (non-embedding
 parameters), ``params`` (all), ``ne``/``nd`` (encoder/decoder), ``tokens``, ``loss`` (final
 held-out loss, nats/token), ``entropy`` (the corpus's irreducible loss), ``schedule``,
