@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .engine import fit, mape as error
+from .engine import mape as error
 from .errors import InputError
+from .forecast import fit
 from .laws import Law, get_law
 from .laws.bivariate import FLOPS_PER_PARAM_TOKEN, tokens_from_compute
 from .laws.power import POWER
@@ -29,7 +30,8 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
     """Fit each law on ``train`` and predict each held-out curve from its logged LR.
 
     Args:
-        laws: step laws (or their names).
+        laws: step laws (or their names), and ``"auto"``: the step law and conventions that
+            ``scalelaw.fit("auto")`` chooses (``chosen`` says which).
         train: tidy frame with ``run``, ``step``, ``y``, ``lr`` (``scalelaw.load_runs``).
         held_out: curve name -> tidy frame with ``step``, ``y``, ``lr`` (and the law's other
             inputs, e.g. ``N`` for ``annealing_size``).
@@ -39,26 +41,31 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         dict with ``laws``, ``curves``, ``mape`` and ``final_error`` (law -> curve -> percent),
         ``mean_mape`` and ``max_final_error`` (law -> percent), ``converged`` (law -> bool),
         ``params`` (law -> dict), ``best`` (the law with the lowest mean MAPE among converged
-        fits) and ``fits`` (law -> FitResult; the one key that is not plain JSON).
+        fits), ``chosen`` (with ``"auto"``: the law it chose) and ``fits`` (law -> FitResult;
+        the one key that is not plain JSON).
     """
-    laws = [get_law(law) if isinstance(law, str) else law for law in laws]
-    out: dict[str, Any] = {"laws": [law.name for law in laws], "curves": list(held_out), "mape": {},
+    laws = [law if law == "auto" else get_law(law) if isinstance(law, str) else law for law in laws]
+    names = [law if law == "auto" else law.name for law in laws]
+    out: dict[str, Any] = {"laws": names, "curves": list(held_out), "mape": {},
                            "final_error": {}, "mean_mape": {}, "max_final_error": {}, "converged": {},
                            "params": {}, "fits": {}}
-    for law in laws:
+    for name, law in zip(names, laws):
         result = fit(law, train, **fit_kwargs)
+        law = result.law
+        if name == "auto":
+            out["chosen"] = result.options["auto"]["chosen"]
         mape, final = {}, {}
-        for name, g in held_out.items():
+        for curve, g in held_out.items():
             steps, y = g["step"].to_numpy(int), g["y"].to_numpy(float)
             pred = result.predict(steps, (steps, g["lr"].to_numpy(float)), **law.run_inputs(g))
-            mape[name] = error(pred, y)
-            final[name] = error(pred[-1:], y[-1:])
-        out["mape"][law.name], out["final_error"][law.name] = mape, final
-        out["mean_mape"][law.name] = float(np.mean(list(mape.values())))
-        out["max_final_error"][law.name] = float(max(final.values()))
-        out["converged"][law.name] = bool(result.converged)
-        out["params"][law.name] = result.params
-        out["fits"][law.name] = result
+            mape[curve] = error(pred, y)
+            final[curve] = error(pred[-1:], y[-1:])
+        out["mape"][name], out["final_error"][name] = mape, final
+        out["mean_mape"][name] = float(np.mean(list(mape.values())))
+        out["max_final_error"][name] = float(max(final.values()))
+        out["converged"][name] = bool(result.converged)
+        out["params"][name] = result.params
+        out["fits"][name] = result
     ok = [name for name in out["laws"] if out["converged"][name]] or out["laws"]
     out["best"] = min(ok, key=lambda name: out["mean_mape"][name])
     return out

@@ -146,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", help="logs to fit on")
     c.add_argument("--held-out", nargs="+", type=Path, required=True, metavar="LOG",
                    help="logs to predict from their lr column and score")
-    c.add_argument("--laws", default="annealing,multipower", help="comma-separated laws (default "
-                   "annealing,multipower)")
+    c.add_argument("--laws", default="annealing,multipower", help="comma-separated step laws, and auto (the "
+                   "choice of scalelaw fit --law auto) (default annealing,multipower)")
     c.add_argument("--step", help="step column")
     c.add_argument("--lr", help="learning-rate column")
     c.add_argument("--y", "--loss", dest="y", help="loss column (a column logged every k steps, such as "
@@ -461,16 +461,20 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    laws = [get_law(name.strip()) for name in args.laws.split(",") if name.strip()]
-    if not laws or any(not law.step_law for law in laws):
-        raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}), got '{args.laws}'")
+    names = [name.strip() for name in args.laws.split(",") if name.strip()]
+    laws = [get_law(name) for name in names if name != "auto"]
+    if not names or any(not law.step_law for law in laws):
+        raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}) and auto, got '{args.laws}'")
     _check_output(args.plot, figure=True)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
     roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in law.columns}))
     train = load_runs(args.files, roles=roles, columns=columns, step_min=args.step_min)
-    held = {name: load_runs(p, roles=roles, columns=columns, step_min=args.step_min)
-            for name, p in zip(run_names(args.held_out), args.held_out)}
-    table = compare(laws, train, held, loss=args.objective, delta=args.delta)
+    held = {}
+    for name, path in zip(run_names(args.held_out), args.held_out):  # a file of several runs: each a curve
+        frame = load_runs(path, roles=roles, columns=columns, step_min=args.step_min)
+        runs = list(frame.groupby("run", sort=False))
+        held.update({name if len(runs) == 1 else f"{name}/{run}": g.reset_index(drop=True) for run, g in runs})
+    table = compare(names, train, held, loss=args.objective, delta=args.delta)
     if args.json:
         print(json.dumps({"train": [str(f) for f in args.files],
                           **{k: v for k, v in table.items() if k != "fits"}}))

@@ -93,6 +93,8 @@ def format_comparison(table: Mapping[str, Any]) -> str:
     for law in laws:
         if not table["converged"][law]:
             lines.append(f"warning  {law}: the fit did not converge")
+    if "chosen" in table:
+        lines.append(f"auto     chose {table['chosen']}")
     lines.append(f"best     {table['best']} (lowest mean held-out MAPE)")
     return "\n".join(lines)
 

@@ -46,6 +46,22 @@ def test_compare_prints_per_curve_errors(tmp_path, capsys):
     assert out["best"] == "annealing" and out["mean_mape"]["annealing"] < 0.3
 
 
+def test_compare_takes_auto_and_scores_each_run_of_a_held_out_file(tmp_path, capsys):
+    import pandas as pd
+
+    both = pd.concat([pd.read_csv(CURVES / f"{name}.csv").assign(run=name) for name in ("wsd_20000_24000", "wsdcon_3")])
+    both.to_csv(tmp_path / "held.csv", index=False)
+    assert main(["compare", str(CURVES / "constant_24000.csv"), str(CURVES / "cosine_24000.csv"),
+                 "--held-out", str(tmp_path / "held.csv"), "--laws", "annealing,auto", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["laws"] == ["annealing", "auto"] and out["chosen"].split("(")[0] in ("annealing", "multipower")
+    assert set(out["mape"]["auto"]) == {"held/wsd_20000_24000", "held/wsdcon_3"}
+    assert all(v < 0.5 for v in out["mape"]["auto"].values())
+    assert main(["compare", str(CURVES / "constant_24000.csv"), "--held-out", str(tmp_path / "held.csv"),
+                 "--laws", "annealing,power"]) == 2
+    assert "compare takes step laws" in capsys.readouterr().err
+
+
 def write(path, text):
     path.write_text(text)
     return path
