@@ -453,6 +453,28 @@ def test_a_step_with_the_noise_scale_makes_the_same_update():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_training_steps_under_bfloat16_autocast_track_float32():
+    """The trainer's GPU precision path (train_step and evaluate with amp), run on the CPU: ten
+    steps with the noise scale measured land near the float32 steps, with float32 weights."""
+    from scalelaw.train.trainer import NoiseScale, evaluate, train_step
+
+    config = TrainConfig(**TINY)
+    corpus = make_corpus(config)
+    held = [list(get_batch(corpus, config, 8, torch.Generator().manual_seed(99)))]
+    losses = {}
+    for amp in (None, torch.bfloat16):
+        model = make_model(config, corpus)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        noise = NoiseScale(4 * 16, 8 * 16)
+        for step in range(10):
+            batch = list(get_batch(corpus, config, 8, torch.Generator().manual_seed(step)))
+            loss = train_step(model, model, optimizer, batch, clip=1.0, noise=noise, amp=amp)
+            assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[amp] = evaluate(model, held, amp)
+    assert losses[torch.bfloat16] == pytest.approx(losses[None], rel=0.02)
+
+
 # -- sweeps from a spec file ------------------------------------------------------------------
 
 SPEC = """
