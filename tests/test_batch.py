@@ -50,6 +50,7 @@ def test_held_out_batch_sizes_widen_the_interval_by_the_laws_misfit():
     assert few.held_out == {}  # three batch sizes: leaving one out would not identify the law
 
 
+@pytest.mark.slow
 def test_two_sizes_fit_kaplans_form_and_recover_every_constant():
     result = scalelaw.fit("batch", kaplan_curves(sizes=(1e7, 1e9)))
     assert result.law.name == "batch_kaplan" and result.converged
@@ -58,6 +59,7 @@ def test_two_sizes_fit_kaplans_form_and_recover_every_constant():
         assert result.params[name] == pytest.approx(KAPLAN[name], rel=0.10), name
 
 
+@pytest.mark.slow
 def test_three_sizes_fit_henighans_constant_too():
     result = scalelaw.fit("batch", kaplan_curves(sizes=(1e6, 1e7, 1e8), l_inf=1.2, seed=3))
     assert result.law.name == "batch_sizes" and result.converged
@@ -109,6 +111,7 @@ def test_warmup_is_left_out():
     assert given.domain["step"][0] > 2000
 
 
+@pytest.mark.slow
 def test_allocate_a_target_loss_with_intervals():
     result = scalelaw.fit("batch", kaplan_curves().drop(columns="N"))
     table = result.allocate([3.2, 3.5])

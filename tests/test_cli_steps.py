@@ -46,6 +46,7 @@ def test_compare_prints_per_curve_errors(tmp_path, capsys):
     assert out["best"] == "annealing" and out["mean_mape"]["annealing"] < 0.3
 
 
+@pytest.mark.slow
 def test_compare_takes_auto_and_scores_each_run_of_a_held_out_file(tmp_path, capsys):
     import pandas as pd
 

@@ -558,6 +558,7 @@ def _slurm_up() -> bool:
     return any(s.strip().rstrip("*") in ("idle", "mixed", "allocated") for s in states.split())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
                     "single-node Slurm, as .ci/run does)")
 def test_spec_sweep_on_slurm(tmp_path):
@@ -583,6 +584,7 @@ name = "run"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
                     "single-node Slurm, as .ci/run does)")
 @pytest.mark.parametrize("preempted", [True, False], ids=["preempted", "timed-out"])
@@ -630,6 +632,7 @@ def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, pr
     assert main(["sweep", "status", str(out)]) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
                     "single-node Slurm, as .ci/run does)")
 def test_a_slurm_job_killed_without_a_result_is_recorded_as_failed(tmp_path):
