@@ -558,9 +558,12 @@ def _slurm_up() -> bool:
     return any(s.strip().rstrip("*") in ("idle", "mixed", "allocated") for s in states.split())
 
 
+NEEDS_SLURM = pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh "
+                                 "starts a single-node Slurm, as .ci/run does)")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
-                    "single-node Slurm, as .ci/run does)")
+@NEEDS_SLURM
 def test_spec_sweep_on_slurm(tmp_path):
     pytest.importorskip("submitit")
     spec = tmp_path / "ladder.toml"
@@ -584,47 +587,54 @@ name = "run"
 """
 
 
+def _slurm_run_under_way(tmp_path, spec_text: str, *flags: str):
+    """``sweep run`` of a one-run spec on Slurm, in a subprocess, once its run has logged 60 steps:
+    (the process, the sweep folder, the run's log, the Slurm job id)."""
+    pytest.importorskip("submitit")
+    spec = tmp_path / "one.toml"
+    spec.write_text(spec_text)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "slurm", *flags),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "run" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and sweep.poll() is None and (not log.exists() or len(read_log(log)) < 60):
+        time.sleep(0.05)
+    assert sweep.poll() is None, sweep.communicate()[0]
+    jobs = [p.name for p in (out / ".submitit").iterdir() if p.is_dir()]  # submitit's folder per job: its id
+    assert len(jobs) == 1, jobs
+    return sweep, out, log, jobs[0]
+
+
+def _output(sweep: subprocess.Popen, timeout: float) -> str:
+    try:
+        return sweep.communicate(timeout=timeout)[0]
+    finally:
+        sweep.kill()
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
-                    "single-node Slurm, as .ci/run does)")
+@NEEDS_SLURM
 @pytest.mark.parametrize("preempted", [True, False], ids=["preempted", "timed-out"])
 def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, preempted):
     """Slurm signals the job as submitit configures it (SIGTERM then USR2 on preemption, USR2 before
     the time limit): submitit checkpoints our job, requeues it, and the run resumes from its
     checkpoint; the log ends up with every step once and matches an uninterrupted run. (A requeued
     job waits for its old credential to expire: 20 s in scripts/slurm-local.sh's Slurm.)"""
-    pytest.importorskip("submitit")
-    spec = tmp_path / "one.toml"
-    spec.write_text(REQUEUE_SPEC)
-    out = tmp_path / "out"
     # submitit counts a signal as a time-out when the job has used 80 % of its time, or any time
     # for a limit of 10 minutes or less
-    minutes = "60" if preempted else "5"
-    sweep = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "slurm",
-                                  "--slurm-time", minutes), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = out / "run" / "log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and sweep.poll() is None and (not log.exists() or len(read_log(log)) < 60):
-        time.sleep(0.05)
-    assert sweep.poll() is None, sweep.communicate()[0]
-    job = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "scalelaw-out"], capture_output=True, text=True).stdout.split()
-    assert len(job) == 1, f"expected one running job, squeue says {job}"
+    sweep, out, log, job = _slurm_run_under_way(tmp_path, REQUEUE_SPEC, "--slurm-time", "60" if preempted else "5")
     if preempted:
-        subprocess.run(["scancel", "--signal", "SIGTERM", job[0]], check=True)
-    subprocess.run(["scancel", "--signal", "USR2", job[0]], check=True)
-    try:
-        output, _ = sweep.communicate(timeout=400)
-    finally:
-        sweep.kill()
+        subprocess.run(["scancel", "--signal", "SIGTERM", job], check=True)
+    subprocess.run(["scancel", "--signal", "USR2", job], check=True)
+    output = _output(sweep, 400)
     assert sweep.returncode == 0, output
     logs = "".join(p.read_text() for p in (out / ".submitit").rglob("*_log.*"))
     case = "preempted" if preempted else "timed-out"
     assert f"this job is {case}" in logs and "Calling checkpoint method" in logs and "Requeued job" in logs, logs
     resumed_at = re.search(r"resuming from the checkpoint at step (\d+)", logs)
     assert resumed_at and int(resumed_at.group(1)) >= 50, logs  # not from the start
-    serial = tmp_path / "serial.toml"
-    serial.write_text(REQUEUE_SPEC)
-    run_sweep(serial, tmp_path / "whole", progress=False)
+    run_sweep(tmp_path / "one.toml", tmp_path / "whole", progress=False)  # the same run, uninterrupted
     whole, resumed = read_log(tmp_path / "whole" / "run" / "log.csv"), read_log(log)
     assert [r["step"] for r in resumed] == [str(s) for s in range(1, 601)]
     np.testing.assert_allclose([float(r["loss"]) for r in resumed], [float(r["loss"]) for r in whole], rtol=1e-4)
@@ -633,29 +643,14 @@ def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, pr
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm with an idle node here (scripts/slurm-local.sh starts a "
-                    "single-node Slurm, as .ci/run does)")
+@NEEDS_SLURM
 def test_a_slurm_job_killed_without_a_result_is_recorded_as_failed(tmp_path):
     """Without accounting (sacct), submitit never learns that a killed job died: the sweep asks
     squeue, records the run as failed with the job's final state, and exits 3 instead of waiting."""
-    pytest.importorskip("submitit")
-    spec = tmp_path / "one.toml"
-    spec.write_text(REQUEUE_SPEC.replace("steps = 600", "steps = 3000"))  # outlives Slurm's KillWait
-    out = tmp_path / "out"
-    sweep = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "slurm"),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = out / "run" / "log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and sweep.poll() is None and (not log.exists() or len(read_log(log)) < 60):
-        time.sleep(0.05)
-    job = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "scalelaw-out"], capture_output=True, text=True).stdout.split()
-    assert len(job) == 1, f"expected one running job, squeue says {job}"
-    subprocess.run(["scancel", "--full", "--signal", "KILL", job[0]], check=True)
-    try:
-        output, _ = sweep.communicate(timeout=240)
-    finally:
-        sweep.kill()
+    sweep, out, _, job = _slurm_run_under_way(tmp_path, REQUEUE_SPEC.replace("steps = 600", "steps = 3000"))
+    subprocess.run(["scancel", "--full", "--signal", "KILL", job], check=True)  # 3000 steps outlive KillWait
+    output = _output(sweep, 240)
     assert sweep.returncode == 3, output
     status = json.loads((out / "run" / "status.json").read_text())
-    assert status["state"] == "failed" and f"Slurm job {job[0]} ended" in status["error"], status
+    assert status["state"] == "failed" and f"Slurm job {job} ended" in status["error"], status
     assert not json.loads((out / "run" / "run.json").read_text())["complete"]
