@@ -76,6 +76,8 @@ def write(path, text):
      "column 'lr', line 3: -0.001 is not a non-negative number"),
     ("step,lr,loss\n100,0,3.5\n200,0,3.4\n300,0,3.3\n400,0,3.2\n500,0,3.1\n",
      "the learning rate is zero at every row"),
+    ("step,lr,loss\n10,1e308,15.6\n40,9.8e-4,10.2\n70,9.6e-4,8.8\n100,9.5e-4,8.0\n130,9.3e-4,7.5\n160,9.2e-4,7.2\n",
+     "makes the law's input S1 overflow"),  # found by hypothesis: was a LinAlgError traceback
 ])
 def test_bad_logs_exit_2_with_one_line(tmp_path, capsys, body, words):
     log = write(tmp_path / "bad.csv", body)

@@ -624,8 +624,12 @@ def test_a_preempted_or_timed_out_slurm_run_is_requeued_and_resumes(tmp_path, pr
     # submitit counts a signal as a time-out when the job has used 80 % of its time, or any time
     # for a limit of 10 minutes or less
     sweep, out, log, job = _slurm_run_under_way(tmp_path, REQUEUE_SPEC, "--slurm-time", "60" if preempted else "5")
-    if preempted:
+    if preempted:  # SIGTERM first, as Slurm does; USR2 once it has landed, or it may hit submitit's requeue call
         subprocess.run(["scancel", "--signal", "SIGTERM", job], check=True)
+        deadline = time.time() + 30
+        while time.time() < deadline and not any("Bypassing signal SIGTERM" in p.read_text()
+                                                 for p in (out / ".submitit" / job).glob("*_log.*")):
+            time.sleep(0.05)
     subprocess.run(["scancel", "--signal", "USR2", job], check=True)
     output = _output(sweep, 400)
     assert sweep.returncode == 0, output

@@ -315,7 +315,12 @@ class Law:
                 steps = np.rint(np.bincount(group, steps) / count).astype(int)
                 y = np.exp(np.bincount(group, np.log(y)) / count)
                 extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
-            inputs = self.features(lr, steps, options)
+            with np.errstate(over="ignore", invalid="ignore"):
+                inputs = self.features(lr, steps, options)
+            bad = [k for k, v in inputs.items() if not np.all(np.isfinite(v))]
+            if bad:  # e.g. an LR of 1e308: its area overflows
+                raise InputError(f"run '{run}': the LR (largest {float(np.max(lr)):.4g}) makes the law's input "
+                                 f"{bad[0]} overflow; is the lr column a learning rate?")
             for role in self.inputs:
                 if role not in inputs:
                     if role not in extra:
