@@ -2,6 +2,7 @@
 and what the predict, allocate and inspect commands print (each from its JSON object)."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Mapping
 
 import numpy as np
@@ -226,8 +227,6 @@ def format_sweep_status(rows) -> str:
     for r in rows:
         step = f"{r['step'] if r['step'] is not None else '-'}/{r['steps']}"
         lines.append(f"{r['run']:<{width}}  {r['state']:<8}  {step:>13}" + (f"  {r['error']}" if "error" in r else ""))
-    counts = {}
-    for r in rows:
-        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    counts = Counter(r["state"] for r in rows)
     lines.append(", ".join(f"{n} {state}" for state, n in counts.items()))
     return "\n".join(lines)

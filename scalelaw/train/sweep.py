@@ -185,10 +185,10 @@ def run_one(config: TrainConfig, out: Path) -> dict | None:
     try:
         meta = train(config, out, resume=True, progress=False)
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or submitit requeueing a preempted job: stop
-        _status(out, "interrupted", f"{type(exc).__name__}: {exc}".strip().splitlines()[-1])
+        _status(out, "interrupted", _last_line(f"{type(exc).__name__}: {exc}"))
         raise
     except Exception as exc:  # noqa: BLE001 - recorded, then the sweep goes on
-        _status(out, "failed", f"{type(exc).__name__}: {exc}".strip().splitlines()[-1])
+        _status(out, "failed", _last_line(f"{type(exc).__name__}: {exc}"))
         return None
     _status(out, None)
     return meta
@@ -336,9 +336,14 @@ def _collect(name: str, job, out: Path, progress: bool, lost: str | None = None)
         try:
             meta = job.result()
         except Exception as exc:  # noqa: BLE001 - submitit raises several kinds for a dead job
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            _status(out / name, "failed", lines[-1] if lines else type(exc).__name__)
+            _status(out / name, "failed", _last_line(str(exc)) or type(exc).__name__)
     _report(name, meta, out, progress)
+
+
+def _last_line(text: str) -> str:
+    """The last non-blank line of an error (a remote traceback ends with the exception)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].rstrip() if lines else ""
 
 
 def _complete(run_dir: Path) -> bool:
@@ -354,8 +359,7 @@ def _read_status(run_dir: Path) -> dict:
 def sweep_status(out: str | Path) -> list[dict]:
     """Each run of the sweep in ``out`` (from ``out/sweep.json``): ``run``, ``state`` (done,
     running, failed, interrupted or pending), ``error`` (failed or interrupted: the last line of
-    its error) and ``step``
-    (the last logged step, of ``steps``)."""
+    its error), ``step`` (the last logged step) and ``steps``."""
     out = Path(out)
     index = out / "sweep.json"
     if not index.exists():
