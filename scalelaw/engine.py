@@ -27,7 +27,7 @@ from scipy import optimize, special, stats
 from .errors import InputError
 from .io import write_atomic
 from .laws import Law, get_law
-from .laws.base import steps_of
+from .laws.base import log_bins, steps_of
 from .schedules import from_log, resolve, warmup_steps as schedules_warmup
 
 LOSSES = ("huber", "lsq")
@@ -48,7 +48,9 @@ class FitResult:
         ci_bootstrap: percentile interval per parameter from the bootstrap, or None.
         covariance: covariance over ``theta_names`` (the optimiser's coordinates: ``log10_NAME``
             for log-scale parameters), or None.
-        metrics: ``r2``, ``mape`` (percent), ``rmse`` (loss units), ``n``, ``aic``, ``bic``,
+        metrics: on the fitted points: ``r2``, ``mape`` (percent), ``rmse`` (loss units), ``r2_log``
+            (R2 of the log loss, the fit's own space), ``rms_error`` (RMS of the log residuals,
+            percent), ``noise`` (point-to-point noise of the loss, percent), ``n``, ``aic``, ``bic``,
             ``objective`` (the minimised sum), ``starts``.
         converged: False when the optimiser did not reach a minimum; ``message`` says why.
         warnings: things worth a look (a parameter at its bound, no covariance, failed refits).
@@ -353,6 +355,8 @@ class FitResult:
             "bootstrap_samples": None if self.bootstrap_samples is None else self.bootstrap_samples.tolist(),
             "forecast": self.forecast or None,
             "auto": self.options.get("auto"),
+            "fitted_from_step": self.options.get("fitted_from_step"),
+            "fitted_from_why": self.options.get("fitted_from_why"),
         })
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -416,6 +420,9 @@ def fit(
     max_iter: int = 2000,
     bootstrap_seconds: float | None = None,
     progress: bool = False,
+    start: Mapping[str, float] | None = None,
+    step_min: float | None = None,
+    step_min_why: str = "given (step_min)",
 ) -> FitResult:
     """Fit ``law`` to ``data``.
 
@@ -437,6 +444,9 @@ def fit(
         bootstrap_seconds: a time budget for the bootstrap: it stops when it is spent, with the
             refits done so far (the result's warnings say how many).
         progress: show a progress bar of the bootstrap on stderr (tqdm, when installed).
+        start: parameter values (natural units) to start the optimiser from, instead of the
+            law's grid of starts: a warm start from a fit of the same law on more or similar
+            data (refits of held-out splits). Parameters it lacks start from the grid's best.
     """
     law = get_law(law) if isinstance(law, str) else law
     _check_level(level)
@@ -452,8 +462,11 @@ def fit(
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
     law = law.for_data(data)  # e.g. batch hands runs of several model sizes to batch_sizes
     law_options = law.resolve_options(options)
-    frame = law.table(data, law_options)
-    X, y, runs, lrs = law.design(frame, schedules, law_options)
+    whole = law.table(data, law_options)
+    frame, before = _from_step(law, whole, step_min)
+    # step laws: the LR of every logged row, those before step_min too, makes the areas
+    X, y, runs, lrs = law.design(whole, schedules, law_options, step_min) if law.step_law else \
+        law.design(frame, schedules, law_options)
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
@@ -462,14 +475,17 @@ def fit(
     law = law.bind(law_options)
 
     bounds = _theta_bounds(law)
-    starts, n_starts = _ranked_starts(law, X, y, bounds, loss, delta)
-    # several starts: each run to a loose tolerance, and the best one on to the tight one
-    loose = len(starts) > 1
-    best = min((_lbfgsb(law, X, y, theta, bounds, loss, delta, max_iter, loose) for theta in starts),
+    # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
+    Xs, ys = _binned(law, frame, lrs, law_options) if len(y) > BINNED_ABOVE else (X, y)
+    starts, n_starts = _ranked_starts(law, Xs, ys, bounds, loss, delta, start)
+    # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
+    loose = len(starts) > 1 or ys is not y
+    best = min((_minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in starts),
                key=lambda res: res.fun)
-    if loose:
-        best = _lbfgsb(law, X, y, best.x, bounds, loss, delta, max_iter)
-    message = f"L-BFGS-B from {len(starts)} of {n_starts} starts: {_text(best.message)}"
+    if loose or ys is not y:
+        best = _minimise(law, X, y, best.x, bounds, loss, delta, max_iter)
+    method = "trust-region least squares" if law.jacobian is not None else "L-BFGS-B"
+    message = f"{method} from {len(starts)} of {n_starts} starts: {_text(best.message)}"
     if law.jacobian is not None and best.success and np.isfinite(best.fun):
         # exact gradients and a converged L-BFGS-B: a polish would not move the optimum
         polished, converged = best.x, True
@@ -485,9 +501,9 @@ def fit(
     notes += [f"{name} is at its {side} bound ({value:g}): the data do not pin it down"
               for name, side, value in at_bounds]
 
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # (a constant loss has no variance: R2 is NaN)
         metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
-                   "starts": n_starts}
+                   "starts": n_starts, "noise": 100 * _noise(y, runs, None if law.step_law else X[law.inputs[0]])}
     problem = _not_a_result(law, frame, y, metrics)
     if problem:
         converged, message = False, problem
@@ -500,9 +516,18 @@ def fit(
                                  **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
-        columns=dict(frame.attrs.get("columns", {})), data=frame, schedules=lrs,
+        columns=dict(frame.attrs.get("columns", {})), schedules=lrs,
+        data=frame.assign(fitted=True) if before.empty else join_rows(
+            [before.assign(fitted=False), frame.assign(fitted=True)], frame.attrs).sort_values(
+            ["run", _step_key(law, frame)], kind="stable").reset_index(drop=True),
         at_bounds=[name for name, _, _ in at_bounds],
     )
+    if step_min is not None:
+        result.options["fitted_from_step"] = int(np.ceil(step_min))
+        result.options["fitted_from_why"] = step_min_why
+        if len(before):
+            result.warnings.append(f"fitted from step {int(np.ceil(step_min))} on ({step_min_why}); "
+                                   f"{len(before)} earlier row(s) read but not fitted")
     if len(y) < len(frame):
         result.warnings.append(f"{len(frame)} logged points were averaged (in log space) into {len(y)} "
                                f"of consecutive steps, at most {law.max_points} per run, for the fit")
@@ -516,6 +541,51 @@ def fit(
         _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
     return result
+
+
+BINNED_ABOVE = 4096  # points: above this, a step law's starts are compared on a binned curve
+
+
+def _binned(law: Law, frame: pd.DataFrame, lrs, options) -> tuple[dict, np.ndarray]:
+    """A step law's inputs and losses on ``frame`` averaged over log-spaced bins of steps
+    (``laws.base.log_bins``), under each run's LR ``lrs``: where the optimiser compares its
+    starts on a per-step log of tens of thousands of points. Other laws: none (the frame's own)."""
+    if not law.step_law or law.jacobian is None:
+        return law.design(frame, None, options)[:2]
+    roles = [r for r in law.inputs if r in frame.columns]
+    bins = log_bins(frame[["run", "step", "y", *roles]])
+    X, y, _, _ = law.design(bins, lrs, options)
+    return X, y
+
+
+def _step_key(law: Law, frame: pd.DataFrame) -> str:
+    """The column of ``frame`` that orders its rows: ``step`` for laws over steps, else the first input."""
+    return "step" if law.step_law or "step" in frame.columns else law.inputs[0]
+
+
+def join_rows(parts: list[pd.DataFrame], attrs: Mapping) -> pd.DataFrame:
+    """``parts`` concatenated row-wise, with ``attrs`` (pandas compares the parts' own attrs to
+    keep them, which fails for attrs holding arrays, such as ``lr_log``)."""
+    parts = [p.copy() for p in parts]
+    for p in parts:
+        p.attrs = {}
+    out = pd.concat(parts)
+    out.attrs = dict(attrs)
+    return out
+
+
+def _from_step(law: Law, frame: pd.DataFrame, step_min: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` split at ``step_min``: (the rows from it on, the rows before it)."""
+    if step_min is None:
+        return frame, frame.iloc[:0]
+    key = _step_key(law, frame)
+    if not (isinstance(step_min, (int, float, np.integer, np.floating)) and np.isfinite(step_min)):
+        raise InputError(f"step_min must be a number, got {step_min!r}")
+    keep = frame[key].to_numpy(float) >= step_min
+    if keep.sum() <= len(law.params):
+        raise InputError(f"step_min {step_min:g}: {int(keep.sum())} point(s) left from there on; law "
+                         f"'{law.name}' needs at least {len(law.params) + 1}")
+    return frame[keep], frame[~keep]
 
 
 MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
@@ -581,7 +651,7 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter) -> dict[str
     errors, mapes = [], {}
     for value in values:
         out = groups == value
-        res = _lbfgsb(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
+        res = _minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
         pred = np.asarray(law({k: v[out] for k, v in X.items()}, **_from_theta(law, res.x)), dtype=float)
         r = np.log(pred) - np.log(y[out])
         blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
@@ -611,6 +681,8 @@ def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
 
 def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping[str, float]) -> str | None:
     """Why a fit that the optimiser finished is still not a fit of the law, or None."""
+    if np.ptp(y) == 0:
+        return f"the loss is {y[0]:g} at every fitted point: there is no trend to fit a law to"
     if not all(np.isfinite(metrics[k]) for k in ("r2", "mape", "rmse")):
         return f"the loss values (up to {np.max(y):g}) overflow the fit's metrics; give the loss in nats or bits"
     for role in law.inputs:
@@ -623,9 +695,32 @@ def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping
         if rho > 0 and p < 0.01:
             return (f"the loss rises with {trend} (Spearman {rho:+.2f}), while law '{law.name}' has it fall "
                     "(the wrong loss column, or a run that diverged?)")
-    if metrics["r2"] < 0:
-        return f"R2 is {metrics['r2']:.2f}: the law fits the loss worse than its mean does"
+    rms = metrics["rms_error"]
+    if metrics["r2_log"] < 0 and rms > NOISE_FACTOR * metrics["noise"]:
+        return (f"R2 is {metrics['r2_log']:.2f} (log loss, fitted rows): the law fits the loss worse than its mean "
+                f"does, with an error ({rms:.2g} %) above {NOISE_FACTOR:g}x the point-to-point noise "
+                f"({metrics['noise']:.2g} %)")
     return None
+
+
+NOISE_FACTOR = 2.0  # a fit whose error is within this factor of the noise is never "not a result"
+
+
+def _noise(y, runs, order=None) -> float:
+    """The relative noise of one point (a fraction): the robust scale of successive differences of
+    log y within each run (in the order of ``order``, else as given), over sqrt 2. A trend between
+    neighbours adds to it, so it errs high on sparse points (few sizes)."""
+    logy, diffs = np.log(np.asarray(y, dtype=float)), []
+    runs = np.asarray(runs)
+    for r in np.unique(runs):
+        idx = np.flatnonzero(runs == r)
+        if order is not None:
+            idx = idx[np.argsort(np.asarray(order)[idx], kind="stable")]
+        diffs.append(np.diff(logy[idx]))
+    d = np.concatenate(diffs) if diffs else np.zeros(0)
+    if len(d) < 2:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
 
 
 def mape(pred, y) -> float:
@@ -635,12 +730,16 @@ def mape(pred, y) -> float:
 
 
 def _metrics(law, X, y, theta) -> dict[str, float]:
-    """R2, MAPE (percent) and RMSE on the loss; AIC/BIC of the log residuals (lmfit's definition)."""
+    """R2, MAPE (percent) and RMSE on the loss; R2 of the log loss (the space of the fit); AIC/BIC
+    of the log residuals (lmfit's definition). All on the fitted points."""
     n, p = len(y), len(theta)
     resid = law(X, **_from_theta(law, theta)) - y
     rss_log = float(np.sum(_log_residuals(theta, law, X, y) ** 2))
+    logy = np.log(y)
     return {
         "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)),
+        "r2_log": float(1 - rss_log / np.sum((logy - logy.mean()) ** 2)),
+        "rms_error": float(100 * np.sqrt(rss_log / n)),
         "mape": mape(resid + y, y),
         "rmse": float(np.sqrt(np.mean(resid**2))),
         "n": n,
@@ -754,9 +853,58 @@ def _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> op
                              bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-9 if loose else 1e-13, "gtol": 1e-9})
 
 
-def _ranked_starts(law, X, y, bounds, loss, delta) -> tuple[list[np.ndarray], int]:
+LOOSE_EVALUATIONS = 100  # a start compared with others runs at most this many evaluations
+
+
+def _trf(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optimize.OptimizeResult:
+    """Trust-region least squares (scipy's ``least_squares``, method "trf") from ``theta0`` on the
+    same objective as ``_lbfgsb`` (its ``huber`` loss with ``f_scale = delta`` is Huber(delta) on
+    the log residuals), with the law's exact Jacobian. A Gauss-Newton method needs tens of
+    evaluations where L-BFGS-B needs hundreds. ``fun`` is the objective, as for ``_lbfgsb``;
+    ``loose``: tolerances of 1e-6 instead of 1e-10 (to compare starts)."""
+    theta0 = np.clip(np.asarray(theta0, dtype=float), bounds[:, 0], bounds[:, 1])
+
+    def residual(t):
+        return _log_residuals(t, law, X, y)
+
+    def jac(t):
+        return np.nan_to_num(_residual_jacobian(law, X, t), nan=0.0, posinf=1e300, neginf=-1e300)
+
+    tol = 1e-6 if loose else 1e-8
+    if loose:  # comparing starts: the best one goes on to the tight tolerance
+        max_iter = min(max_iter, LOOSE_EVALUATIONS)
+    try:
+        with np.errstate(all="ignore"):
+            ls = optimize.least_squares(residual, theta0, jac=jac, bounds=(bounds[:, 0], bounds[:, 1]),
+                                        method="trf", loss="huber" if loss == "huber" else "linear",
+                                        f_scale=delta, x_scale="jac", ftol=tol, xtol=tol, gtol=tol,
+                                        max_nfev=max_iter)
+    except (ValueError, np.linalg.LinAlgError):  # e.g. residuals not finite at the start
+        return _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose)
+    return optimize.OptimizeResult(x=ls.x, fun=_objective(ls.x, law, X, y, loss, delta), success=ls.status > 0,
+                                   message=ls.message, nit=ls.nfev, status=ls.status)
+
+
+def _minimise(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optimize.OptimizeResult:
+    """The optimiser for ``law``: trust-region least squares with its exact Jacobian (``_trf``),
+    L-BFGS-B with finite differences without one (``_lbfgsb``). ``fun``: the objective."""
+    if law.jacobian is not None:
+        return _trf(law, X, y, theta0, bounds, loss, delta, max_iter, loose)
+    res = _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose)
+    res.fun = _objective(res.x, law, X, y, loss, delta)
+    return res
+
+
+def _ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.ndarray], int]:
     """The law's starting points in the optimiser's coordinates (clipped to the bounds); with
-    ``law.refine``, only that many of the best by the objective. Returns (kept, total)."""
+    ``law.refine``, only that many of the best by the objective. Returns (kept, total). With
+    ``warm`` (parameter values, natural units) that alone, completed from the grid's first start."""
+    if warm is not None:
+        grid = next(iter(law.starts(X, y)))
+        values = {name: float(warm.get(name, grid[name])) for name in law.param_names}
+        if not all(np.isfinite(list(values.values()))):
+            raise InputError(f"start: parameter values must be finite numbers, got {values}")
+        return [np.clip(_to_theta(law, values), bounds[:, 0], bounds[:, 1])], 1
     starts = [np.clip(_to_theta(law, s), bounds[:, 0], bounds[:, 1]) for s in law.starts(X, y)]
     if law.refine is not None and len(starts) > law.refine:
         order = np.argsort([_objective(t, law, X, y, loss, delta) for t in starts], kind="stable")
@@ -828,7 +976,7 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
         else:
             idx = rng.integers(0, len(y), len(y))
         Xb = {k: v[idx] for k, v in X.items()}
-        res = _lbfgsb(law, Xb, y[idx], theta, bounds, loss, delta, max_iter)
+        res = _minimise(law, Xb, y[idx], theta, bounds, loss, delta, max_iter)
         if np.isfinite(res.fun) and res.nit < max_iter:
             samples.append(res.x)
         else:

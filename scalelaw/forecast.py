@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import engine
+from . import engine, transient
 from .engine import FitResult, MIN_DECAY
 from .errors import InputError
 from .laws import Law, get_law
@@ -56,7 +56,8 @@ TRANSFER = 0.25
 FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
 
 
-def fit(law: Law | str, data, *, references=None, **kwargs: Any) -> FitResult:
+def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
+        **kwargs: Any) -> FitResult:
     """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
 
     Args:
@@ -65,46 +66,76 @@ def fit(law: Law | str, data, *, references=None, **kwargs: Any) -> FitResult:
         data: as for ``scalelaw.engine.fit``.
         references: step laws: finished runs (a tidy frame with ``run``, ``step``, ``y``,
             ``lr``, or a list of them) whose decay parameters the fit takes over.
+        step_min: laws over steps: the first step to fit; ``"auto"`` (default) finds where the
+            initial transient of the curve ends (``scalelaw.transient``), None fits every row.
+            The result says from where it fitted and why (``options["fitted_from_step"]``).
         **kwargs: passed to ``scalelaw.engine.fit`` (``options``, ``loss``, ``bootstrap``, ...).
     """
     if isinstance(law, str) and law == "auto":
-        return fit_auto(data, references=references, **kwargs)
-    if references is None:
-        return engine.fit(law, data, **kwargs)
+        return fit_auto(data, references=references, step_min=step_min, **kwargs)
     law = get_law(law) if isinstance(law, str) else law
+    if references is None:
+        start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
+        return engine.fit(law, data, step_min=start, step_min_why=why, **kwargs)
     if not law.step_law:
         raise InputError(f"references apply to step laws, not to '{law.name}'")
     options = dict(kwargs.pop("options", None) or {})
-    return fit_auto(data, references=references, candidates=[(law.name, options)], **kwargs)
+    return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, **kwargs)
+
+
+def first_step(law: Law, data, step_min: float | str | None, options=None, schedules=None) -> tuple[float | None, str]:
+    """The first step ``law`` is fitted from, and why: ``step_min`` when it is a number, found from
+    ``data`` when it is ``"auto"`` (``transient.find_start``), None (every row) when None."""
+    if step_min is None:
+        return None, ""
+    if isinstance(step_min, str):
+        if step_min != "auto":
+            raise InputError(f"step_min must be a number, 'auto' or None, got '{step_min}'")
+        if transient.step_column(law, data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))) is None:
+            return None, ""
+        law = law.for_data(data)
+        frame = law.table(data, law.resolve_options(options))
+        start, why = transient.find_start(law, frame, law.resolve_options(options), schedules)
+        return start, why
+    return step_min, "given (--step-min)"
 
 
 def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]] = CANDIDATES,
-             **kwargs: Any) -> FitResult:
+             step_min: float | str | None = "auto", **kwargs: Any) -> FitResult:
     """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
-    on all of ``data``; the result says what was chosen and why (``options["auto"]``)."""
+    on all of ``data``; the result says what was chosen and why (``options["auto"]``).
+    ``step_min`` as for ``fit``: found once, with the annealing law, for every candidate."""
     for key in ("options", "schedules"):
         if kwargs.get(key) is not None:
             raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
                              f"'{key}' does not apply (name a law to set them)")
         kwargs.pop(key, None)
     frame = get_law("annealing").table(data)
+    start, why = first_step(get_law("annealing"), frame, step_min)
     refs = None if references is None else _reference_frame(references)
     candidates = [(name, dict(options)) for name, options in candidates]
+    kwargs = {**kwargs, "step_min": start, "step_min_why": why}
     quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
-    folds, split = _folds(frame, refs is not None)
+    ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
+    folds, split = _folds(frame, refs is not None, start)
 
-    scores, skipped = [], []
+    scores, skipped, full = [], [], {}
     for name, options in candidates:
         law = get_law(name)
-        fixed, ref_fit = _from_references(law, options, refs, quick)
+        fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
         if fixed is None:
             skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
                            f"({ref_fit.forecast.get('reason') or ref_fit.status})")
             continue
+        try:  # on everything first: the held-out refits start from its optimum (a warm start)
+            whole_fit = _fit_fixed(law, frame, options, fixed, quick)
+        except InputError as exc:
+            skipped.append(f"{_label(name, options)}: {exc}")
+            continue
         errors, finals, failed = [], [], 0
         for train, test in folds:
             try:
-                r = _fit_fixed(law, train, options, fixed, quick)
+                r = _fit_fixed(law, train, options, fixed, {**quick, "start": whole_fit.params})
             except InputError:
                 failed += 1
                 continue
@@ -117,7 +148,9 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             continue
         pred, y = (np.concatenate(parts) for parts in zip(*errors))
         rel = (pred - y) / y
-        scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
+        label = _label(name, options)
+        full[label] = whole_fit
+        scores.append({"name": label, "law": name, "law_options": options, "fixed": fixed,
                        "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
                        "reference_params": None if ref_fit is None else ref_fit.params})
@@ -125,14 +158,13 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
                          f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
     best = min(scores, key=lambda c: c["mape"])
-    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
-    alternatives = []
-    for c in scores:
-        if c is best or c["mape"] > CREDIBLE * best["mape"]:
-            continue
-        alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
-        alternatives.append({"name": c["name"], "law": c["law"], "law_options": c["law_options"],
-                             "params": alt.params})
+    result = full[best["name"]]
+    if kwargs.get("bootstrap"):  # the same fit again, with its bootstrap
+        result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"],
+                            {**kwargs, "start": result.params})
+    alternatives = [{"name": c["name"], "law": c["law"], "law_options": c["law_options"],
+                     "params": full[c["name"]].params}
+                    for c in scores if c is not best and c["mape"] <= CREDIBLE * best["mape"]]
     if refs is not None and best["fixed"]:  # the exponent from the references too
         law = get_law(best["law"])
         more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
@@ -191,24 +223,27 @@ def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitR
     return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
 
 
-def _folds(frame: pd.DataFrame, decay_known: bool) -> tuple[list, str]:
+def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -> tuple[list, str]:
     """(train, test) frames: leave one run out where the remaining runs can identify the law,
-    else a forward split of every run."""
+    else a forward split of every run. ``start``: the first step fitted (the initial transient
+    before it stays in the training frames, for the LR it logs, and out of the test frames)."""
+    fitted = frame if start is None else frame[frame["step"] >= start]
     runs = list(frame["run"].unique())
     folds = []
     if len(runs) > 1:
         for run in runs:
             train = frame[frame["run"] != run]
-            if decay_known or engine.decay_seen(train) >= MIN_DECAY:
-                folds.append((train, frame[frame["run"] == run]))
+            if decay_known or engine.decay_seen(fitted[fitted["run"] != run]) >= MIN_DECAY:
+                folds.append((train, fitted[fitted["run"] == run]))
         if folds:
             return folds, f"leave one run out, {len(folds)} of {len(runs)} runs"
     train, test = [], []
-    for _, g in frame.groupby("run", sort=False):
+    for run, g in fitted.groupby("run", sort=False):
         cut = g["step"].min() + FORWARD * (g["step"].max() - g["step"].min())
-        train.append(g[g["step"] <= cut])
+        whole = frame[frame["run"] == run]
+        train.append(whole[whole["step"] <= cut])
         test.append(g[g["step"] > cut])
-    return ([(pd.concat(train), pd.concat(test))],
+    return ([(engine.join_rows(train, frame.attrs), engine.join_rows(test, frame.attrs))],
             f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
 
 

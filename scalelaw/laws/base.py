@@ -279,14 +279,16 @@ class Law:
         frame.attrs["notes"] = notes
         return frame
 
-    def design(self, frame: pd.DataFrame, schedules=None, options: Mapping | None = None):
+    def design(self, frame: pd.DataFrame, schedules=None, options: Mapping | None = None,
+               step_min: float | None = None):
         """The formula's inputs for the rows of ``frame`` (from ``table``), their losses, run
         labels and, for step laws, each run's per-step LR: ``(X, y, runs, lrs)``.
 
         Step laws take the LR from ``schedules`` (one for all runs, or run -> schedule), else
         rebuild it from the logged ``lr`` column (every logged row: ``attrs["lr_log"]``). A run
         with more than ``max_points`` points is averaged (log loss, step) over equal runs of
-        consecutive points first."""
+        consecutive points first. ``step_min`` (step laws): only the rows from that step on are
+        returned, while every row's LR still makes the schedule."""
         options = self.options if options is None else options
         if not self.step_law:
             X = {role: frame[role].to_numpy(float) for role in self.inputs}
@@ -307,6 +309,11 @@ class Law:
             else:
                 raise InputError(f"run '{run}': law '{self.name}' needs the LR of every step: the log has no "
                                  "lr column and no schedule was given (--lr COL or --schedule SPEC)")
+            if step_min is not None:
+                g = g[g["step"].to_numpy(float) >= step_min]
+                steps = g["step"].to_numpy(int)
+                if len(steps) == 0:
+                    continue
             y = g["y"].to_numpy(float)
             extra = {role: g[role].to_numpy(float) for role in self.inputs if role in g.columns}
             if self.max_points and len(steps) > self.max_points:
@@ -402,6 +409,23 @@ class Law:
         return replace(self, params=tuple(self.params[i] for i in keep), func=fixed_func,
                        jacobian=None if jacobian is None else fixed_jacobian, starts=fixed_starts,
                        decay_params=tuple(p for p in self.decay_params if p not in fixed))
+
+
+def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8) -> pd.DataFrame:
+    """Each run of ``frame`` (``run``, ``key`` > 0, ``y`` and any other numeric columns) averaged
+    over log-spaced bins of ``key``, ``per_octave`` to an octave: ``key`` (the rounded mean), ``y``
+    (the mean in log space), the other numeric columns (their mean) and ``count``. A per-step log
+    of 34,000 steps becomes about 120 rows, and each octave of steps counts alike."""
+    parts = []
+    for run, g in frame.groupby("run", sort=False):
+        label = np.floor(per_octave * np.log2(g[key].to_numpy(float))).astype(int)
+        values = g.drop(columns=["run"]).select_dtypes("number").assign(y=np.log(g["y"].to_numpy(float)))
+        b = values.groupby(label, sort=True)
+        out = b.mean().assign(count=b.size())
+        out[key] = np.rint(out[key]).astype(int)
+        out["y"] = np.exp(out["y"])
+        parts.append(out.reset_index(drop=True).assign(run=run))
+    return pd.concat(parts, ignore_index=True)
 
 
 def steps_of(X) -> np.ndarray:
