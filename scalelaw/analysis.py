@@ -35,7 +35,9 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         train: tidy frame with ``run``, ``step``, ``y``, ``lr`` (``scalelaw.load_runs``).
         held_out: curve name -> tidy frame with ``step``, ``y``, ``lr`` (and the law's other
             inputs, e.g. ``N`` for ``annealing_size``).
-        **fit_kwargs: passed to ``scalelaw.fit`` (e.g. ``loss``, ``delta``).
+        **fit_kwargs: passed to ``scalelaw.fit`` (e.g. ``loss``, ``delta``, ``step_min``). The
+            held-out curves are scored from the step each fit starts at (``fitted_from_step``:
+            the initial transient is outside every law's domain), under the LR of all their rows.
 
     Returns:
         dict with ``laws``, ``curves``, ``mape`` and ``final_error`` (law -> curve -> percent),
@@ -55,9 +57,13 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         if name == "auto":
             out["chosen"] = result.options["auto"]["chosen"]
         mape, final = {}, {}
+        start = result.options.get("fitted_from_step") or 0
         for curve, g in held_out.items():
-            steps, y = g["step"].to_numpy(int), g["y"].to_numpy(float)
-            pred = result.predict(steps, (steps, g["lr"].to_numpy(float)), **law.run_inputs(g))
+            scored = g[g["step"] >= start]
+            if scored.empty:
+                raise InputError(f"held-out curve '{curve}': no step at or after {start}, where the fit starts")
+            steps, y = scored["step"].to_numpy(int), scored["y"].to_numpy(float)
+            pred = result.predict(steps, (g["step"].to_numpy(int), g["lr"].to_numpy(float)), **law.run_inputs(g))
             mape[curve] = error(pred, y)
             final[curve] = error(pred[-1:], y[-1:])
         out["mape"][name], out["final_error"][name] = mape, final

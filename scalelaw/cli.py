@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     cols.add_argument("--group", help="column that tells runs apart inside one file")
     rows = f.add_argument_group("rows")
     rows.add_argument("--where", help="pandas query on the raw table, e.g. \"dataset == 'c4' and Training == 1\"")
-    rows.add_argument("--step-min", type=float, help="keep rows with step (or x) >= this")
+    rows.add_argument("--step-min", type=float, help="laws over steps: fit from this step on (default: where the "
+                      "initial transient ends, found from the data; earlier rows are read and plotted, not "
+                      "fitted); other laws: keep rows with x >= this")
     rows.add_argument("--step-max", type=float, help="keep rows with step (or x) <= this")
     rows.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
                       help="leave out the K points of highest loss (as Besiroglu et al. did for Chinchilla)")
@@ -152,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", help="learning-rate column")
     c.add_argument("--y", "--loss", dest="y", help="loss column (a column logged every k steps, such as "
                    "val_loss, uses the rows that have it)")
-    c.add_argument("--step-min", type=float, help="fit and score only rows with step >= this (skip the early phase)")
+    c.add_argument("--step-min", type=float, help="fit and score from this step on (default: where the initial "
+                   "transient of the fitted logs ends, found from the data)")
     c.add_argument("--objective", choices=("huber", "lsq"), default="huber")
     c.add_argument("--delta", type=float, default=1e-3)
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -260,14 +263,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
     options = _law_options(args, law)
+    over_steps = law.step_law or law.inputs == ("x",)  # the fit itself starts at --step-min
+    if args.step_min is not None and over_steps and not np.isfinite(args.step_min):
+        raise InputError(f"--step-min must be a finite number, got {args.step_min}")
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
-                     step_min=args.step_min, step_max=args.step_max, drop_top_loss=args.drop_top_loss,
-                     optional=() if law.step_law else law.optional)
+                     step_min=None if over_steps else args.step_min, step_max=args.step_max,
+                     drop_top_loss=args.drop_top_loss, optional=() if law.step_law else law.optional)
     references = None
     if args.reference:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
     try:
-        result = fit("auto" if auto else law, data, references=references, loss=args.objective,
+        step_min = ("auto" if args.step_min is None else args.step_min) if over_steps else None
+        result = fit("auto" if auto else law, data, references=references, step_min=step_min, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
                      bootstrap_seconds=args.bootstrap_seconds, progress=sys.stderr.isatty(),
                      max_iter=args.max_iter,
@@ -468,13 +475,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_output(args.plot, figure=True)
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
     roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in law.columns}))
-    train = load_runs(args.files, roles=roles, columns=columns, step_min=args.step_min)
+    if args.step_min is not None and not np.isfinite(args.step_min):
+        raise InputError(f"--step-min must be a finite number, got {args.step_min}")
+    train = load_runs(args.files, roles=roles, columns=columns)  # every row's LR counts; the fit starts later
     held = {}
     for name, path in zip(run_names(args.held_out), args.held_out):  # a file of several runs: each a curve
-        frame = load_runs(path, roles=roles, columns=columns, step_min=args.step_min)
+        frame = load_runs(path, roles=roles, columns=columns)
         runs = list(frame.groupby("run", sort=False))
         held.update({name if len(runs) == 1 else f"{name}/{run}": g.reset_index(drop=True) for run, g in runs})
-    table = compare(names, train, held, loss=args.objective, delta=args.delta)
+    table = compare(names, train, held, loss=args.objective, delta=args.delta,
+                    step_min="auto" if args.step_min is None else args.step_min)
     if args.json:
         print(json.dumps({"train": [str(f) for f in args.files],
                           **{k: v for k, v in table.items() if k != "fits"}}))

@@ -2,8 +2,13 @@
 
 Recipe (Hoffmann et al. 2022, Besiroglu et al. 2024, Tissue et al. 2024): minimise the sum of
 Huber(delta) over log residuals ``log(pred) - log(y)`` (delta = 1e-3 by default; plain least
-squares selectable) with L-BFGS-B from every starting point of the law's grid, keep the best,
-then polish it with lmfit (``least_squares``, same loss, same bounds). Standard errors and
+squares selectable) from every starting point of the law's grid, keep the best, and take it to
+a tight tolerance. Laws with an exact Jacobian are minimised by trust-region least squares
+(scipy's ``least_squares``, whose ``huber`` loss is the same objective): tens of evaluations
+where L-BFGS-B needs hundreds. Laws without one use L-BFGS-B on finite differences, polished
+with lmfit (``least_squares``, same loss, same bounds). Starts are compared at a loose
+tolerance; on long per-step logs they are compared on the curve averaged over log-spaced bins,
+and only the best goes on to every point. Standard errors and
 correlations come from the Gauss-Newton covariance of the log residuals at the optimum, where
 it exists (a clear warning where it does not). Optional bootstrap: refits on data resampled by
 whole runs (several runs) or by points (one run), with a seed.
@@ -205,14 +210,27 @@ class FitResult:
         """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
         prediction with the decay scale (``law.decay_params[0]``) at 0, less the prediction, less
         the same for the schedule held at its running maximum (which has no decay, so what
-        remains there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term."""
+        remains there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term.
+
+        When the fitted data do not identify the decay term, its fitted scale is arbitrary (it
+        may sit on its bound at 0): the drop is then at least the loss that LR area has yet to
+        remove (``law.area_param`` at 0 gives the floor) times the fraction by which the LR has
+        fallen from its running maximum, the most a decay can plausibly buy."""
         if not self.law.decay_params:
             return np.zeros_like(centre)
         off = {**self.params, self.law.decay_params[0]: 0.0}
         lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
-        flat = self.inputs(X, np.maximum.accumulate(lr), **extra)
-        return (np.asarray(self.law(inputs, **off), dtype=float) - centre
-                - (np.asarray(self.law(flat, **off), dtype=float) - np.asarray(self.law(flat, **self.params), dtype=float)))
+        peak = np.maximum.accumulate(lr)
+        flat = self.inputs(X, peak, **extra)
+        flat_off = np.asarray(self.law(flat, **off), dtype=float)
+        drop = (np.asarray(self.law(inputs, **off), dtype=float) - centre
+                - (flat_off - np.asarray(self.law(flat, **self.params), dtype=float)))
+        if self.identified or self.law.area_param is None:
+            return drop
+        steps = steps_of(X)
+        fall = 1 - lr[np.minimum(steps, len(lr) - 1)] / np.maximum(peak[np.minimum(steps, len(lr) - 1)], 1e-300)
+        reducible = flat_off - np.asarray(self.law(flat, **{**off, self.law.area_param: 0.0}), dtype=float)
+        return np.maximum(drop, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0))
 
     def inputs(self, X: Any, schedule: Any = None, _law: Law | None = None, _options: Mapping | None = None,
                **extra: Any) -> dict[str, np.ndarray]:
@@ -422,7 +440,7 @@ def fit(
     progress: bool = False,
     start: Mapping[str, float] | None = None,
     step_min: float | None = None,
-    step_min_why: str = "given (step_min)",
+    step_min_why: str | None = None,
 ) -> FitResult:
     """Fit ``law`` to ``data``.
 
@@ -487,7 +505,7 @@ def fit(
     method = "trust-region least squares" if law.jacobian is not None else "L-BFGS-B"
     message = f"{method} from {len(starts)} of {n_starts} starts: {_text(best.message)}"
     if law.jacobian is not None and best.success and np.isfinite(best.fun):
-        # exact gradients and a converged L-BFGS-B: a polish would not move the optimum
+        # exact gradients and a converged trust-region fit: a polish would not move the optimum
         polished, converged = best.x, True
     else:
         polished, lm = _polish(law, X, y, best.x, loss, delta, max_iter)
@@ -522,9 +540,9 @@ def fit(
             ["run", _step_key(law, frame)], kind="stable").reset_index(drop=True),
         at_bounds=[name for name, _, _ in at_bounds],
     )
-    if step_min is not None:
-        result.options["fitted_from_step"] = int(np.ceil(step_min))
-        result.options["fitted_from_why"] = step_min_why
+    if step_min is not None or step_min_why:
+        result.options["fitted_from_step"] = None if step_min is None else int(np.ceil(step_min))
+        result.options["fitted_from_why"] = step_min_why or "given (step_min)"
         if len(before):
             result.warnings.append(f"fitted from step {int(np.ceil(step_min))} on ({step_min_why}); "
                                    f"{len(before)} earlier row(s) read but not fitted")

@@ -22,9 +22,13 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     lo, hi = result.domain[role]
     far = max(hi * 10, extrapolate_to or 0)
     if result.data is not None:
-        for run, g in result.data.groupby("run", sort=False):
+        fitted, before = _fitted_rows(result.data)
+        for run, g in fitted.groupby("run", sort=False):
             label = None if run == "run" else str(run)
             ax.scatter(g[role], g["y"], s=12, alpha=0.7, label=label)
+        if len(before):
+            ax.scatter(before[role], before["y"], s=10, marker="x", color="grey", alpha=0.6,
+                       label=f"not fitted (before {role} {result.options.get('fitted_from_step')})")
     x_in, x_out = np.geomspace(lo, hi, 200), np.geomspace(hi, far, 100)
     line, = ax.plot(x_in, result.predict(x_in), color="k", lw=1.6, label=f"fit: {law.formula}")
     ax.plot(x_out, result.predict(x_out), color="k", lw=1.6, ls="--", label="extrapolation")
@@ -97,10 +101,15 @@ def plot_steps(result, others=None, level: float = 0.95):
 
     _, axes = plt.subplots(3, 1, figsize=(7.5, 7.5), sharex=True, layout="constrained",
                              gridspec_kw={"height_ratios": [3, 1.2, 1.2]})
-    curves = []
+    curves, before = [], None
     if result.data is not None and result.schedules:
-        for run, g in result.data.groupby("run", sort=False):
+        fitted, before = _fitted_rows(result.data)
+        for run, g in fitted.groupby("run", sort=False):
             curves.append((str(run), result.schedules[str(run)], g, "-"))
+        if len(before):  # e.g. the initial transient: read, drawn, not fitted
+            axes[0].scatter(before["step"], before["y"], s=5, marker="x", color="grey", alpha=0.5,
+                            label=f"not fitted (before step {result.options.get('fitted_from_step')})")
+            axes[0].set_yscale("log")
     for name, (schedule, data) in (others or {}).items():
         curves.append((str(name), resolve(schedule, warmup=result.law_options.get("warmup", "peak")), data, "--"))
     for i, (name, lr, data, style) in enumerate(curves):
@@ -110,14 +119,16 @@ def plot_steps(result, others=None, level: float = 0.95):
         steps = np.unique(np.linspace(first, len(lr) - 1, 400).astype(int))
         label = name if style == "-" else f"{name} (predicted)"
         extra = result.law.run_inputs(data) if data is not None and len(data) else {}
-        axes[0].plot(steps, result.predict(steps, lr, **extra), style, color=color, lw=1.4, label=label)
+        axes[0].plot(steps, result.predict(steps, lr, **extra), style, color="k" if len(curves) == 1 else color,
+                     lw=1.4, label=label, zorder=3)  # over the data: a per-step log would hide it
         if style == "--":
             band = result.predict_interval(steps, lr, level=level, **extra)
             if band is not None:
                 axes[0].fill_between(steps, band[0], band[1], color=color, alpha=0.15, lw=0)
         axes[1].plot(np.arange(len(lr)), lr, style, color=color, lw=1.2)
         if data is not None and len(data):
-            axes[0].scatter(data["step"], data["y"], s=5, color=color, alpha=0.5)
+            dense = len(data) > 2000  # a per-step log: small, faint dots
+            axes[0].scatter(data["step"], data["y"], s=2 if dense else 5, color=color, alpha=0.2 if dense else 0.5)
             pred = result.predict(data["step"].to_numpy(int), lr, **extra)
             axes[2].plot(data["step"], 100 * (pred - data["y"]) / data["y"], ".", ms=3, color=color)
     axes[0].set_ylabel(result.columns.get("y", "loss"))
@@ -128,6 +139,13 @@ def plot_steps(result, others=None, level: float = 0.95):
     axes[2].set_ylabel("pred - data (%)")
     axes[2].set_xlabel(result.columns.get("step", "step"))
     return axes
+
+
+def _fitted_rows(data):
+    """(the fitted rows, the rows read but not fitted) of a result's data (``fitted`` column)."""
+    if "fitted" not in data.columns:
+        return data, data.iloc[:0]
+    return data[data["fitted"]], data[~data["fitted"]]
 
 
 def plot_bivariate(result, extend: float = 4.0, slices: int = 5):

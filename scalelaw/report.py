@@ -27,10 +27,12 @@ def format_report(result) -> str:
     lines = [
         f"law      {law.name}: {law.formula}",
         f"data     {m['n']} points in {o.get('runs', 1)} run(s); {domain}" + (f" ({cols})" if cols else ""),
-        f"fit      {loss} on log residuals, best of {m.get('starts', '?')} L-BFGS-B starts",
+        f"fit      {loss} on log residuals, best of {m.get('starts', '?')} starts",
         f"status   {_STATUS[result.status]}: {result.message}",
-        "",
     ]
+    if o.get("fitted_from_step") is not None:
+        lines.append(f"from     step {o['fitted_from_step']} on: {o.get('fitted_from_why', '')}")
+    lines.append("")
     header = f"{'parameter':<12}{'value':>14}{'stderr':>12}   {level}% CI"
     if result.ci_bootstrap:
         header += f"{'':>24}bootstrap {level}% CI ({len(result.bootstrap_samples)} by {o.get('bootstrap_by')})"
@@ -48,6 +50,9 @@ def format_report(result) -> str:
         lines += ["", "derived  " + "; ".join(f"{k} = {_g(v)}" for k, v in derived.items())]
     lines += ["", f"metrics  R2 {m['r2']:.5f}  MAPE {m['mape']:.3f} %  RMSE {m['rmse']:.4g}  "
                   f"AIC {m['aic']:.2f}  BIC {m['bic']:.2f}"]
+    if "noise" in m and "rms_error" in m:
+        lines.append(f"         on the fitted points: R2 of the log loss {m['r2_log']:.4f}; RMS error {m['rms_error']:.3g} % "
+                     f"against a point-to-point noise of {m['noise']:.3g} %")
     corr = result.correlation
     if corr is not None:
         names = result.theta_names

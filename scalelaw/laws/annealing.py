@@ -111,6 +111,7 @@ ANNEALING = register(Law(
     plot="steps",
     refine=1,
     decay_params=("C",),
+    area_param="A",
 ))
 
 ANNEALING_SIZE = register(Law(
@@ -131,4 +132,5 @@ ANNEALING_SIZE = register(Law(
     plot="steps",
     refine=1,
     decay_params=("C",),
+    area_param="A",
 ))

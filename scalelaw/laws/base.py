@@ -98,7 +98,7 @@ class Law:
         params: fitted parameters, in a fixed order.
         func: ``func(inputs, **params) -> predicted loss`` with inputs a mapping role -> array.
         starts: ``starts(inputs, y) -> iterable of dicts`` of starting values (natural units);
-            the fit engine runs L-BFGS-B from each one.
+            the fit engine runs its optimiser from each one.
         derived: ``derived(params, domain) -> dict`` of quantities worth reporting (optional);
             ``domain`` maps each input role to the (min, max) of the fitted data.
         jacobian: ``jacobian(inputs, **params) -> array (n, n_params)``, the derivatives of the
@@ -114,13 +114,16 @@ class Law:
             identify the law (raising ``InputError`` with the reason) and fills the options
             left None from the data.
         budget: bivariate laws: how to spend a budget best (``Budget``), or None.
-        refine: run L-BFGS-B from only this many of the best starts (ranked by the objective at
+        refine: run the optimiser from only this many of the best starts (ranked by the objective at
             the start); None runs it from all of them.
         decay_params: step laws: the parameters of the loss drop bought by LR decay, its scale
             first (``C`` of the annealing law; ``B, C, beta, gamma`` of the multi-power law).
             The scale set to 0 gives the loss without that benefit: forecasts widen their
             intervals by it when the fitted logs saw too little decay to identify it, and take
             these parameters from finished reference runs when given.
+        area_param: step laws: the scale of the loss that LR area removes (``A``); with it and
+            the decay scale at 0 the law gives the floor the loss tends to. Forecasts whose decay
+            term is not identified bound the drop a decay may buy by what lies above that floor.
         max_points: step laws: the most points per run the engine fits; longer logs (a loss at
             every step) are averaged in log space over equal runs of consecutive steps. None
             fits every point.
@@ -162,6 +165,7 @@ class Law:
     budget: Budget | None = None
     decay_params: tuple[str, ...] = ()
     max_points: int | None = None
+    area_param: str | None = None
     columns: Mapping[str, Column] = field(default_factory=dict)
     flags: Mapping[str, Flag] = field(default_factory=dict)
     plot: str | Callable = "sizes"

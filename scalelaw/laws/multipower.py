@@ -196,5 +196,6 @@ MULTIPOWER = register(Law(
     plot="steps",
     refine=3,
     decay_params=("B", "C", "beta", "gamma"),
+    area_param="A",
     max_points=1024,
 ))

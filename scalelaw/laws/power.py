@@ -20,6 +20,13 @@ def power_law(inputs: Inputs, L_inf: float, x0: float, alpha: float) -> np.ndarr
     return L_inf + np.exp(alpha * (np.log(x0) - np.log(x)))
 
 
+def _jacobian(inputs: Inputs, L_inf: float, x0: float, alpha: float) -> np.ndarray:
+    """d loss / d (L_inf, x0, alpha), shape (n, 3), computed in log space like the law."""
+    log_ratio = np.log(x0) - np.log(np.asarray(inputs["x"], dtype=float))
+    term = np.exp(alpha * log_ratio)
+    return np.stack([np.ones_like(term), term * alpha / x0, term * log_ratio], axis=-1)
+
+
 def _starts(inputs: Inputs, y: np.ndarray):
     """A grid over (L_inf, alpha); x0 set so that the power term matches the data at mid x."""
     x = np.asarray(inputs["x"], dtype=float)
@@ -52,6 +59,7 @@ POWER = register(Law(
         Param("alpha", 1e-4, 5.0, doc="exponent, dimensionless"),
     ),
     func=power_law,
+    jacobian=_jacobian,
     starts=_starts,
     derived=_derived,
 ))
