@@ -1,8 +1,27 @@
-"""Speed of the annealing-law fit on two per-step curves of 72,000 steps each (144,000 points),
+"""Speed of the step-law fits (issue 23), against the code before issue 23 measured in the same run.
+
+Workloads (CPU seconds of the fit alone, best of ``REPEATS``):
+
+1. ``law="auto"`` on the three training logs of Luo et al.'s 100M model (constant_24000,
+   cosine_24000, wsdcon_9: 451 points), as the MPL protocol fits them;
+2. ``law="auto"`` on one per-step log of 33,908 steps from step 0 (no warmup, loss 10.4 -> 2.5,
+   1.5 % noise: ``scalelaw.synthetic.per_step_log``), cosine to 10 %;
+3. ``annealing`` and ``multipower`` on two such logs (cosine and constant).
+
+The baseline is the package at ``BASELINE`` (the commit before issue 23), extracted from this
+repository's history with ``git archive`` and run in a subprocess on the same files; ours runs
+in another subprocess, so both pay the same imports. The baseline refuses the per-step logs
+("not a result": its R2 counts the initial transient) but its time is still what a user waited.
+
+Targets (quiet 2-core machine): (1) <= 5 CPU s; (2) <= 10 CPU s; annealing on two logs <= 1 s.
+
+Then the earlier issues' figures (issues 3 and 13):
+
+Speed of the annealing-law fit on two per-step curves of 72,000 steps each (144,000 points),
 and of the multi-power law on the same curves.
 
 Ours: ``scalelaw.fit("annealing", ...)``: S1/S2 for all steps at once (cumsum, lfilter), the
-objective's exact gradient, L-BFGS-B from the 3 best of 10 starts, lmfit polish, covariance.
+exact Jacobian, trust-region least squares from the best of 10 starts, covariance.
 Baseline, measured in the same run: the same recipe written plainly, as in reference code:
 S1 and S2 by a Python loop over steps, then Huber(1e-3) on log residuals minimised by
 L-BFGS-B with finite-difference gradients from every one of the same 10 starts.
@@ -12,9 +31,15 @@ Multi-power law (issue 13): the same two curves, fitted in under 10x the anneali
 with a peak memory rise under 1 GB; and its prediction with a 95 % interval at all 72,000
 steps of the cosine run, within the same memory.
 
-Run: python benchmarks/bench_lr_speed.py
+Run: python benchmarks/bench_lr_speed.py   (about 3 minutes)
 """
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +48,74 @@ from scipy import optimize, special
 import scalelaw
 from scalelaw import schedules
 from scalelaw.laws.annealing import ANNEALING, areas
+from scalelaw.synthetic import per_step_log
+
 from measure import peak_rise
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "69e7588"  # main before issue 23
+REPEATS = 2
+MPL = [ROOT / "data" / "multipower_law" / "csv_100" / f"{n}.csv" for n in ("constant_24000", "cosine_24000", "wsdcon_9")]
+TARGETS = {"auto, 3 MPL 100M logs": 5.0, "auto, one 34k-step log": 10.0, "annealing, two 34k-step logs": 1.0}
+
+WORKER = textwrap.dedent("""
+    import json, sys, time
+    import scalelaw
+    from scalelaw.io import load_runs
+    mpl, cosine, constant, repeats = json.loads(sys.argv[1])
+
+    def cpu(law, paths):
+        data = load_runs(paths, roles=("step", "y", "lr"))
+        best, status = None, None
+        for _ in range(repeats):
+            t = time.process_time()
+            result = scalelaw.fit(law, data)
+            elapsed = time.process_time() - t
+            best, status = min(elapsed, best or elapsed), result.status
+        return {"seconds": best, "status": status}
+
+    scalelaw.fit("annealing", load_runs(mpl[:1], roles=("step", "y", "lr")))  # warm imports and caches
+    print(json.dumps({
+        "auto, 3 MPL 100M logs": cpu("auto", mpl),
+        "auto, one 34k-step log": cpu("auto", [cosine]),
+        "annealing, two 34k-step logs": cpu("annealing", [cosine, constant]),
+        "multipower, two 34k-step logs": cpu("multipower", [cosine, constant]),
+    }))
+""")
+
+
+def measure(package_root: Path, files: list) -> dict:
+    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(files)], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(package_root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        logs = []
+        for name, spec, seed in (("cosine", "cosine:peak=6e-4,total=33908,final=6e-5", 1),
+                                 ("constant", "constant:peak=6e-4,total=33908", 2)):
+            logs.append(tmp / f"{name}.csv")
+            per_step_log(spec, seed=seed).drop(columns=["run", "true_loss"]).to_csv(logs[-1], index=False)
+        files = [[str(p) for p in MPL], str(logs[0]), str(logs[1]), REPEATS]
+        base = tmp / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE, "scalelaw"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        before, after = measure(base, files), measure(ROOT, files)
+
+    print(f"step-law fits, CPU seconds (best of {REPEATS}), this tree against {BASELINE} (before issue 23), "
+          "measured side by side in this run")
+    print(f"{'workload':<32}{'before':>9}{'after':>9}{'ratio':>8}  {'status before -> after':<34}target")
+    for name in after:
+        b, a = before[name], after[name]
+        target = TARGETS.get(name)
+        verdict = "" if target is None else f"<= {target:g} s: {'met' if a['seconds'] <= target else 'NOT met'}"
+        print(f"{name:<32}{b['seconds']:>9.2f}{a['seconds']:>9.2f}{b['seconds'] / a['seconds']:>7.1f}x  "
+              f"{b['status'] + ' -> ' + a['status']:<34}{verdict}")
+
 
 TRUE = {"L0": 3.0, "A": 0.5, "alpha": 0.55, "C": 0.4}
 SPECS = {"constant": "constant:peak=3e-4,total=72000,warmup=1000",
@@ -75,7 +167,7 @@ def baseline_fit(data: pd.DataFrame) -> np.ndarray:
     return min(results, key=lambda r: r.fun).x
 
 
-def main() -> None:
+def earlier_targets() -> None:
     data = make_curves(np.random.default_rng(0))
     specs = {name: spec for name, spec in SPECS.items()}
     scalelaw.fit("annealing", data.iloc[:5000], schedules=specs)  # warm imports and caches
@@ -124,5 +216,8 @@ def main() -> None:
           f"peak memory rise {rise / 2**20:.0f} MiB")
 
 
+
 if __name__ == "__main__":
     main()
+    print()
+    earlier_targets()

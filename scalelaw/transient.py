@@ -45,6 +45,7 @@ from .schedules import from_log, resolve
 BINS_PER_OCTAVE = 8
 MAX_SHARE = 0.25  # the transient is sought in the first quarter of the longest run
 TOLERANCE = 3.0  # the first octave's misfit, in units of what the rest of the fit allows
+MAX_STARTS = 3  # the law's best starts tried for each fit of the binned curve
 MIN_BINS = 6  # bins needed from the latest candidate start on
 MIN_MISFIT = 2e-3  # the smallest misfit allowed for at the start: 0.2 % of the loss (module docstring)
 MIN_MISFIT_TAIL = 1e-3  # and on the later steps, where it moves the fit: 0.1 %
@@ -163,7 +164,11 @@ def _residuals(law: Law, X, y) -> np.ndarray | None:
     """Log residuals of a least-squares fit of ``law`` to the bins (from the best of its starts)."""
     bounds = engine._theta_bounds(law)
     best = None
-    for theta in engine._ranked_starts(law, X, y, bounds, "lsq", 1.0)[0]:
+    starts = engine._ranked_starts(law, X, y, bounds, "lsq", 1.0)[0]
+    if len(starts) > MAX_STARTS:  # the best few by the objective at the start
+        order = np.argsort([engine._objective(t, law, X, y, "lsq", 1.0) for t in starts], kind="stable")
+        starts = [starts[i] for i in order[:MAX_STARTS]]
+    for theta in starts:
         res = engine._minimise(law, X, y, theta, bounds, "lsq", 1.0, 200, loose=True)
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
