@@ -60,7 +60,10 @@ TARGETS = {"auto, 3 MPL 100M logs": 5.0, "auto, one 34k-step log": 10.0, "anneal
 
 WORKER = textwrap.dedent("""
     import json, sys, time
+    # the package under test is the one on PYTHONPATH: drop an editable install's import hook
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
     import scalelaw
+    assert scalelaw.__file__.startswith(sys.argv[2]), scalelaw.__file__
     from scalelaw.io import load_runs
     mpl, cosine, constant, repeats = json.loads(sys.argv[1])
 
@@ -85,9 +88,12 @@ WORKER = textwrap.dedent("""
 
 
 def measure(package_root: Path, files: list) -> dict:
-    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(files)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(files), str(package_root)], capture_output=True,
+                         text=True, cwd=tempfile.gettempdir(),  # not the checkout: "" on sys.path is the cwd
                          env={"PYTHONPATH": str(package_root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-                         check=True)
+                         check=False)
+    if out.returncode:
+        raise SystemExit(f"the workloads failed under {package_root}:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
