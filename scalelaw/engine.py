@@ -891,16 +891,42 @@ def _trf(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optim
     tol = 1e-6 if loose else 1e-8
     if loose:  # comparing starts: the best one goes on to the tight tolerance
         max_iter = min(max_iter, LOOSE_EVALUATIONS)
+    # parameters the data cannot move (their Jacobian column is 0 at the start and nearby: the
+    # loss-drop terms of a log whose LR never changes) stay where they are: the optimiser would
+    # wander on the flat directions until its evaluation limit
+    free = _movable(jac, theta0, bounds)
+    x = theta0.copy()
+
+    def part(f):
+        def g(t):
+            x[free] = t
+            return f(x)
+        return g
+
     try:
         with np.errstate(all="ignore"):
-            ls = optimize.least_squares(residual, theta0, jac=jac, bounds=(bounds[:, 0], bounds[:, 1]),
+            ls = optimize.least_squares(part(residual), theta0[free], jac=lambda t: part(jac)(t)[:, free],
+                                        bounds=(bounds[free, 0], bounds[free, 1]),
                                         method="trf", loss="huber" if loss == "huber" else "linear",
                                         f_scale=delta, x_scale="jac", ftol=tol, xtol=tol, gtol=tol,
                                         max_nfev=max_iter)
     except (ValueError, np.linalg.LinAlgError):  # e.g. residuals not finite at the start
         return _lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose)
-    return optimize.OptimizeResult(x=ls.x, fun=_objective(ls.x, law, X, y, loss, delta), success=ls.status > 0,
+    theta = theta0.copy()
+    theta[free] = ls.x
+    return optimize.OptimizeResult(x=theta, fun=_objective(theta, law, X, y, loss, delta), success=ls.status > 0,
                                    message=ls.message, nit=ls.nfev, status=ls.status)
+
+
+def _movable(jac, theta0, bounds) -> np.ndarray:
+    """Which parameters the residuals depend on: a Jacobian column that is 0 at ``theta0`` and
+    at a point nearby (inside the bounds) is the data's, not the start's."""
+    J0 = jac(theta0)
+    nearby = np.clip(theta0 + 1e-3 * np.maximum(1.0, np.abs(theta0)), bounds[:, 0], bounds[:, 1])
+    nearby = np.where(nearby == theta0, np.clip(theta0 - 1e-3 * np.maximum(1.0, np.abs(theta0)),
+                                                bounds[:, 0], bounds[:, 1]), nearby)
+    free = np.any(J0 != 0, axis=0) | np.any(jac(nearby) != 0, axis=0)
+    return free if free.any() else np.ones(len(theta0), dtype=bool)
 
 
 def _minimise(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optimize.OptimizeResult:
