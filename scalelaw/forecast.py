@@ -119,7 +119,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
     folds, split = _folds(frame, refs is not None, start)
 
-    scores, skipped, full = [], [], {}
+    scores, skipped = [], []
     for name, options in candidates:
         law = get_law(name)
         fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
@@ -127,15 +127,10 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
                            f"({ref_fit.forecast.get('reason') or ref_fit.status})")
             continue
-        try:  # on everything first: the held-out refits start from its optimum (a warm start)
-            whole_fit = _fit_fixed(law, frame, options, fixed, quick)
-        except InputError as exc:
-            skipped.append(f"{_label(name, options)}: {exc}")
-            continue
         errors, finals, failed = [], [], 0
         for train, test in folds:
             try:
-                r = _fit_fixed(law, train, options, fixed, {**quick, "start": whole_fit.params})
+                r = _fit_fixed(law, train, options, fixed, quick)
             except InputError:
                 failed += 1
                 continue
@@ -148,23 +143,23 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             continue
         pred, y = (np.concatenate(parts) for parts in zip(*errors))
         rel = (pred - y) / y
-        label = _label(name, options)
-        full[label] = whole_fit
-        scores.append({"name": label, "law": name, "law_options": options, "fixed": fixed,
+        scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
                        "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
                        "reference_params": None if ref_fit is None else ref_fit.params})
     if not scores:
         raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
                          f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
+    # only the chosen law and the credible alternatives are fitted on everything
     best = min(scores, key=lambda c: c["mape"])
-    result = full[best["name"]]
-    if kwargs.get("bootstrap"):  # the same fit again, with its bootstrap
-        result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"],
-                            {**kwargs, "start": result.params})
-    alternatives = [{"name": c["name"], "law": c["law"], "law_options": c["law_options"],
-                     "params": full[c["name"]].params}
-                    for c in scores if c is not best and c["mape"] <= CREDIBLE * best["mape"]]
+    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
+    alternatives = []
+    for c in scores:
+        if c is best or c["mape"] > CREDIBLE * best["mape"]:
+            continue
+        alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
+        alternatives.append({"name": c["name"], "law": c["law"], "law_options": c["law_options"],
+                             "params": alt.params})
     if refs is not None and best["fixed"]:  # the exponent from the references too
         law = get_law(best["law"])
         more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
