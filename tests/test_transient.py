@@ -42,8 +42,8 @@ def test_a_per_step_log_from_step_0_fits_without_flags(per_step, capsys, law):
     path, log = per_step
     assert main(["fit", str(path), "--law", law, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["status"] in ("converged", "at_bound")
-    start = out["fitted_from_step"]
+    assert out["converged"] and out["status"] != "not_a_result"  # (multipower may be singular: a
+    start = out["fitted_from_step"]                               # decay term it cannot split)
     assert 256 <= start <= 4096 and "initial transient" in out["fitted_from_why"]
     result = scalelaw.FitResult.from_json(json.dumps(out))
     assert rolling_mape(result, log) <= 0.3
