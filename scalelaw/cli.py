@@ -438,8 +438,15 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     if "y" in data:
         y = data["y"].to_numpy()
         out["observed"] = y.tolist()
-        out["mape"] = mape(loss, y)
+        # scored where the law applies: from the step the fit started at (after the initial transient)
+        start = result.options.get("fitted_from_step") or 0
+        scored = steps >= start
+        if not scored.any():
+            raise InputError(f"{args.log}: no step at or after {start}, where the fit in {args.fit_file} starts")
+        out["mape"] = mape(loss[scored], y[scored])
         out["final_error"] = mape(loss[-1:], y[-1:])
+        if start:
+            out["scored_from_step"] = int(start)
     out["schedule"] = describe(lr)
     print(json.dumps(out) if args.json else format_log_prediction(out, result))
     return 0

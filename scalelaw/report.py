@@ -160,7 +160,11 @@ def format_log_prediction(out: Mapping[str, Any], result) -> str:
     lines = [f"{out['log']}: {out['schedule']}"]
     steps, observed = out["step"], out.get("observed")
     if "mape" in out:
-        lines.append(f"MAPE {out['mape']:.3f} % over {len(steps)} steps; final-step error {out['final_error']:.3f} %")
+        start = out.get("scored_from_step")
+        scored = sum(1 for s in steps if s >= start) if start else len(steps)
+        lines.append(f"MAPE {out['mape']:.3f} % over {scored} steps" + (f" (from step {start}, where the fit starts: "
+                     "before it, the initial transient is no law's)" if start else "")
+                     + f"; final-step error {out['final_error']:.3f} %")
     if not out["identified"]:
         lines.append(f"warning: {result.forecast.get('reason')}")
     lines.append(f"{'step':>10}  {'loss':>10}  {_interval_head(out['level']):>22}"
