@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                           help=f"{column.help} [{', '.join(laws)}]")
     cols.add_argument("--group", help="column that tells runs apart inside one file")
     rows = f.add_argument_group("rows")
-    rows.add_argument("--where", help="pandas query on the raw table, e.g. \"dataset == 'c4' and Training == 1\"")
+    rows.add_argument("--where", help="condition on the raw table's columns, e.g. \"dataset == 'c4' and Training == 1\" "
+                      "(comparisons, in, and/or/not, arithmetic; parsed, never run as code)")
     rows.add_argument("--step-min", type=float, help="laws over steps: fit from this step on (default: where the "
                       "initial transient ends, found from the data; earlier rows are read and plotted, not "
                       "fitted); other laws: keep rows with x >= this")
@@ -130,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         column, _ = declared_columns()[role]
         q.add_argument(*column.flags, dest=f"column_{role}", metavar="COL", help=column.help)
     q.add_argument("--y", "--loss", dest="y", help="final-loss column")
-    q.add_argument("--where", help="pandas query on the raw table")
+    q.add_argument("--where", help="condition on the raw table's columns (as for fit)")
     q.add_argument("--budget-tolerance", type=float, default=0.05, metavar="R", help="runs whose compute agrees "
                    "to within this relative difference are one budget (default 0.05)")
     q.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")

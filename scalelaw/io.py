@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .where import rows as where_rows
 from .laws import declared_columns
 
 # The columns of every loss curve, recognised by these names in order of preference (matched
@@ -376,7 +377,8 @@ def load_runs(
             column named explicitly may be logged every k steps (``val_loss``): rows without it
             are dropped; a recognised one must be present at every row.
         group: column that tells runs apart inside one file.
-        where: a pandas ``DataFrame.query`` filter applied to the raw table, e.g. ``"Training == 1"``.
+        where: a condition on the raw table's columns, e.g. ``"Training == 1"`` (``scalelaw.where``:
+            column names, literals, comparisons, and/or/not, in and arithmetic; parsed, never run).
         step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
         drop_top_loss: leave out the rows of the ``drop_top_loss`` highest losses (as Besiroglu
             et al. did for Chinchilla's points), after the other filters.
@@ -404,11 +406,11 @@ def load_runs(
     lr_logs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for path, name in zip(paths, names):
         raw, sparse = read_table(path)
-        if where:
+        if where:  # a filter over the columns, parsed: never run as code (scalelaw.where)
             try:
-                raw = raw.query(where).copy()
-            except Exception as exc:  # pandas raises many types for a bad expression
-                raise InputError(f"{path}: --where {where!r} failed: {exc}") from None
+                raw = raw[where_rows(raw, where)].copy()
+            except InputError as exc:
+                raise InputError(f"{path}: {exc}") from None
             if raw.empty:
                 raise InputError(f"{path}: no rows left after --where {where!r}")
         mapping = {role: pick_column(raw, role, columns.get(role), path) for role in roles}
