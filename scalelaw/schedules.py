@@ -22,6 +22,8 @@ multistep   peak, total, warmup, milestones (steps at which the LR is multiplied
 """
 from __future__ import annotations
 
+import inspect
+
 from typing import Callable
 
 import numpy as np
@@ -154,8 +156,12 @@ def parse(spec: str) -> np.ndarray:
     name, items = split_spec(spec)
     if name not in SCHEDULES:
         raise InputError(f"schedule '{spec}': unknown name '{name}' (known: {', '.join(SCHEDULES)})")
+    known = [p for p in inspect.signature(SCHEDULES[name]).parameters]
     kwargs: dict = {}
     for key, value in items.items():
+        key, value = key.strip(), value.strip()
+        if key not in known:
+            raise InputError(f"schedule '{spec}': unknown key '{key}' (keys of {name}: {', '.join(known)})")
         try:
             if key == "shape":
                 kwargs[key] = value
@@ -165,9 +171,13 @@ def parse(spec: str) -> np.ndarray:
                 number = float(value)
                 if not np.isfinite(number):
                     raise ValueError(value)
-                kwargs[key] = int(number) if key in _INT_KEYS and number == int(number) else number
+                kwargs[key] = number
         except ValueError:
             raise InputError(f"schedule '{spec}': {key}={value} is not a number") from None
+        if key in _INT_KEYS:
+            if kwargs[key] != int(kwargs[key]) or kwargs[key] < 0:
+                raise InputError(f"schedule '{spec}': {key}={value} must be a whole number of steps")
+            kwargs[key] = int(kwargs[key])
     try:
         return SCHEDULES[name](**kwargs)
     except TypeError as exc:

@@ -517,25 +517,40 @@ def test_spec_sweep_runs_its_grid_and_skips_complete_runs(tmp_path, capsys):
     ("[grid]\nwidth = [0]\n", "--width must be at least 1"),
     ("[[runs]]\nsteps = 5\nschedule = 1.5\n", "[[runs]] 1 schedule: expected str"),
     ("[grid]\nwidth = [8\n", "not a TOML file"),
+    # issue 24: every path the sweep writes lies inside --out; the whole spec is read first
+    ('[[runs]]\nname = "../../escaped_run"\nsteps = 5\n', "name '../../escaped_run': a run's name is one folder"),
+    ('[[runs]]\nname = "ESCAPED_ABS"\nsteps = 5\n', "a run's name is one folder inside --out"),  # absolute
+    ('[[runs]]\nname = 7\nsteps = 5\n', "name 7: a run's name is one folder"),
+    ('[[runs]]\nname = "a/b"\nsteps = 5\n', "name 'a/b'"),
+    ('[sweep]\nname = "{corpus}"\n[[runs]]\ncorpus = ".."\nsteps = 5\n', "name '..'"),
+    ('[sweep]\nnmae = "w{width}"\n[grid]\nwidth = [8]\n', "[sweep] nmae is not a key of [sweep]"),
+    ('[grid]\nwidth = [8]\nschedule = ["cosin:peak=1e-3"]\n', "unknown name 'cosin'"),
+    ('[grid]\nwidth = [8]\nschedule = ["cosine:peak =1e-3,warmup=0.05"]\n', "warmup=0.05 must be a whole number"),
+    ('[grid]\nwidth = [8]\ncorpus = ["MISSING_CORPUS.txt"]\n', "MISSING_CORPUS.txt: no such file or folder"),
 ])
-def test_a_bad_spec_exits_2_naming_the_key_before_any_run(tmp_path, capsys, text, words):
+def test_a_bad_spec_exits_2_naming_the_key_before_any_run(tmp_path, capsys, monkeypatch, text, words):
+    monkeypatch.chdir(tmp_path)  # a relative escape would land in tmp_path's parents: watch there too
+    escaped = [tmp_path.parent / "escaped_run", tmp_path.parent.parent / "escaped_run"]
     spec = tmp_path / "bad.toml"
-    spec.write_text(text)
+    spec.write_text(text.replace("ESCAPED_ABS", str(tmp_path / "abs_run")))
     assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "abs_run").exists()
+    assert not any(p.exists() for p in escaped) and sorted(os.listdir(tmp_path)) == ["bad.toml"]
 
 
 def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
+    tiny = tmp_path / "tiny.txt"  # exists, so the spec is valid; too short to train on, found by the run
+    tiny.write_text("too short")
     spec.write_text(SPEC.replace("seed = [0, 1]", "seed = [0]") + f'[[runs]]\nname = "broken"\n'
-                    f'corpus = "{tmp_path / "missing.txt"}"\n')
+                    f'corpus = "{tiny}"\n')
     assert main(["sweep", "run", str(spec), "--out", str(tmp_path / "out")]) == 3
     assert "broken" in capsys.readouterr().err
     assert main(["sweep", "status", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
-    assert "failed" in text and "missing.txt" in text and "2 done, 1 failed" in text
+    assert "failed" in text and "tiny.txt" in text and "2 done, 1 failed" in text
     assert sorted(pd.read_csv(tmp_path / "out" / "summary.csv")["run"]) == ["w16-s0", "w8-s0"]
 
 

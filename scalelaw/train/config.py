@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import schedules
@@ -93,6 +95,15 @@ class TrainConfig:
             raise InputError(f"--concentration must be positive, got {self.concentration}")
         if not 0 <= self.noise <= 1:
             raise InputError(f"--noise must lie in [0, 1], got {self.noise}")
+        try:  # the schedule is read now, not at the first step of a run
+            lr = self.lr_schedule()
+        except (InputError, ValueError, TypeError) as exc:
+            raise InputError(f"--schedule {self.schedule!r}: {exc}") from None
+        if len(lr) < self.steps + 1:
+            raise InputError(f"--schedule {self.schedule!r}: gives {len(lr) - 1} steps, fewer than --steps {self.steps}")
+        if self.corpus not in ("markov", "stdlib", "translation") and not Path(self.corpus).exists():
+            raise InputError(f"{self.corpus}: no such file or folder (--corpus: markov, stdlib, translation or a "
+                             "text file or folder)")
 
 
 HELP = {

@@ -86,7 +86,13 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
     if unknown:
         raise InputError(f"{path}: [{unknown[0]}] is not a table of a sweep spec ({', '.join(_TABLES)})")
     base, grid, extra = table.get("base", {}), table.get("grid", {}), table.get("runs", [])
-    template = table.get("sweep", {}).get("name")
+    sweep = table.get("sweep", {})
+    wrong = [k for k in sweep if k != "name"] if isinstance(sweep, dict) else ["(not a table)"]
+    if wrong:
+        raise InputError(f"{path}: [sweep] {wrong[0]} is not a key of [sweep] (its one key: name)")
+    template = sweep.get("name")
+    if template is not None and not isinstance(template, str):
+        raise InputError(f"{path}: [sweep] name: expected a string such as \"w{{width}}\", got {template!r}")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise InputError(f"{path}: [grid] {key}: expected a non-empty list of values, got {values!r}")
@@ -98,11 +104,14 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
     configs: dict[str, TrainConfig] = {}
     for where, point in points:
         given = point.pop("name", None)
+        if given is not None:
+            _check_name(path, where, given)
         options = {**base, **point}
         for key, value in options.items():
             _check_option(path, "[base]" if key in base and key not in point else where, key, value)
         config = TrainConfig(**options)
         name = given or _run_name(config, template, varying)
+        _check_name(path, where, name)  # a name made from options too (a corpus of '..')
         try:
             config.check()
         except InputError as exc:
@@ -111,6 +120,17 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
             raise InputError(f"{path}: two runs are named '{name}' (give [sweep] name a key that tells them apart)")
         configs[name] = config
     return configs
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.=_-]*")
+
+
+def _check_name(path: Path, where: str, name) -> None:
+    """A run's name is a folder inside the sweep's --out: a string of letters, digits and
+    ``. = _ -`` that starts with a letter or digit (so no separator, no ``..``, no absolute path)."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise InputError(f"{path}: {where} name {name!r}: a run's name is one folder inside --out: letters, digits "
+                         "and . = _ - (no path separators, no '..')")
 
 
 _TYPES = {f.name: type(f.default) for f in fields(TrainConfig)}
