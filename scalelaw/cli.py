@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, NotAResult
-from .engine import FitResult, mape
+from .engine import FitResult, _clean, mape
 from .forecast import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
@@ -29,6 +29,11 @@ from .schedules import describe, from_log, parse
 from .train.config import DEVICES, EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
 EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def _json(obj) -> str:
+    """One line of valid JSON: numpy values as Python's, non-finite numbers as null (never NaN)."""
+    return json.dumps(_clean(obj), allow_nan=False)
 
 
 def _floats(text: str) -> list[float]:
@@ -226,10 +231,21 @@ def _law_options(args: argparse.Namespace, law) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _check_output(path: Path | None, figure: bool = False) -> None:
-    if path is not None and not path.resolve().parent.is_dir():
+def _check_output(path: Path | None, figure: bool = False, inputs=()) -> None:
+    """Before any work: ``path`` (a file to write) is not one of the ``inputs``, its folder exists
+    and is writable, it is not a folder itself; a figure's format is one matplotlib writes."""
+    if path is None:
+        return
+    target = path.resolve()
+    if any(target == Path(p).resolve() for p in inputs):
+        raise InputError(f"{path}: is an input of this command; write the output to another file")
+    if target.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name")
+    if not target.parent.is_dir():
         raise InputError(f"{path}: its folder does not exist")
-    if path is not None and figure:
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"{path}: cannot be written (permission denied)")
+    if figure:
         from .plot import figure_format
 
         figure_format(path)
@@ -251,8 +267,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--bootstrap-seconds must be positive, got {args.bootstrap_seconds}")
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
-    _check_output(args.save)
-    _check_output(args.plot, figure=True)
+    inputs = [*args.files, *(args.reference or [])]
+    _check_output(args.save, inputs=inputs)
+    _check_output(args.plot, figure=True, inputs=inputs)
+    if args.save is not None and args.plot is not None and args.save.resolve() == args.plot.resolve():
+        raise InputError(f"{args.save}: given to both --save and --plot")
     columns = {"y": args.y, "step": args.step, "lr": args.lr,
                **{role: getattr(args, f"column_{role}") for role in declared_columns()}}
     if law.step_law:
@@ -300,7 +319,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if image is not None:
             io.write_atomic(args.plot, image)
     if args.json:
-        print(json.dumps({**result.to_dict(), **({"versus_total": versus} if versus else {})}))
+        print(_json({**result.to_dict(), **({"versus_total": versus} if versus else {})}))
     else:
         print(result.report() + (f"\n{format_versus_total(versus)}" if versus else ""))
     if not result.converged:
@@ -378,7 +397,7 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
            "lo": None if band is None else band[0].tolist(),  # the step laws' names for the same
            "hi": None if band is None else band[1].tolist(),
            "level": args.level, "extrapolated": outside.tolist()}
-    print(json.dumps(out) if args.json else format_size_predictions(out))
+    print(_json(out) if args.json else format_size_predictions(out))
     return 0
 
 
@@ -410,7 +429,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     table = result.allocate(budget, level=args.level, **extra)
     out = {"law": result.law.name, "budget": result.law.budget.name, "level": args.level,
            "allocations": table.to_dict(orient="records")}
-    print(json.dumps(out) if args.json else format_allocation(out, result))
+    print(_json(out) if args.json else format_allocation(out, result))
     return 0
 
 
@@ -434,14 +453,18 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     steps = data["step"].to_numpy()
     loss = result.predict(steps.astype(int), log, **extra)
     lo, hi = result.predict_interval(steps.astype(int), log, level=args.level, **extra)
+    start = result.options.get("fitted_from_step") or 0
+    domain = steps >= start  # before the fit's first step (an initial transient) the law says nothing
+    _refuse_unphysical(result, str(args.log), loss[domain], lo[domain], hi[domain],
+                       floor=result.floor(steps[domain].astype(int), log, **extra) if domain.any() else None)
     out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
-           "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified}
+           "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified,
+           "extrapolated": _lr_extrapolated(result, lr, str(args.log))}
     if "y" in data:
         y = data["y"].to_numpy()
         out["observed"] = y.tolist()
         # scored where the law applies: from the step the fit started at (after the initial transient)
-        start = result.options.get("fitted_from_step") or 0
-        scored = steps >= start
+        scored = domain
         if not scored.any():
             raise InputError(f"{args.log}: no step at or after {start}, where the fit in {args.fit_file} starts")
         out["mape"] = mape(loss[scored], y[scored])
@@ -449,8 +472,23 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
         if start:
             out["scored_from_step"] = int(start)
     out["schedule"] = describe(lr)
-    print(json.dumps(out) if args.json else format_log_prediction(out, result))
+    print(_json(out) if args.json else format_log_prediction(out, result))
     return 0
+
+
+def _lr_extrapolated(result: FitResult, lr, name: str) -> bool:
+    """True (and a warning on stderr) where the schedule's peak LR lies above every fitted LR."""
+    beyond = result.lr_beyond(lr)
+    if beyond > 1 + 1e-6:
+        print(f"scalelaw: warning: {name}: its peak LR is {beyond:.3g}x the largest LR of the fitted runs: the "
+              "law extrapolates (the interval is widened by 1 + ln of that)", file=sys.stderr)
+    return bool(beyond > 1 + 1e-6)
+
+
+def _refuse_unphysical(result: FitResult, name: str, loss, lo, hi, floor=None) -> None:
+    why = result.unphysical(loss, lo, hi, floor)
+    if why:
+        raise NotAResult(f"{name}: {why}; nothing printed")
 
 
 def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict) -> int:
@@ -463,15 +501,17 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
                              f"total), got {args.at}")
         steps = at.astype(int)
         band = result.predict_interval(steps, lr, level=args.level, **extra)
-        preds.append({"schedule": spec, "step": steps.tolist(),
-                      "loss": result.predict(steps, lr, **extra).tolist(),
+        loss = result.predict(steps, lr, **extra)
+        final = result.final_loss(lr, **extra)
+        _refuse_unphysical(result, spec, [*loss, final], *band, floor=result.floor(steps, lr, **extra))
+        preds.append({"schedule": spec, "step": steps.tolist(), "loss": loss.tolist(),
                       "lo": band[0].tolist(), "hi": band[1].tolist(),
                       "lower": band[0].tolist(), "upper": band[1].tolist(),
-                      "final_loss": result.final_loss(lr, **extra)})
+                      "final_loss": final, "extrapolated": _lr_extrapolated(result, lr, spec)})
     best = result.best_schedule({spec: parse(spec) for spec in args.schedule}, **extra)["name"].iloc[0]
     head = {"law": result.law.name, "level": args.level, "identified": result.identified}
     out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}
-    print(json.dumps(out) if args.json else format_schedule_predictions(out, result))
+    print(_json(out) if args.json else format_schedule_predictions(out, result))
     return 0
 
 
@@ -480,7 +520,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     laws = [get_law(name) for name in names if name != "auto"]
     if not names or any(not law.step_law for law in laws):
         raise InputError(f"--laws: compare takes step laws ({', '.join(_step_laws())}) and auto, got '{args.laws}'")
-    _check_output(args.plot, figure=True)
+    _check_output(args.plot, figure=True, inputs=[*args.files, *args.held_out])
+    same = {Path(p).resolve() for p in args.files} & {Path(p).resolve() for p in args.held_out}
+    if same:
+        raise InputError(f"--held-out {sorted(map(str, same))[0]}: is also a log to fit on; a held-out curve "
+                         "must be one the laws did not see")
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
     roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in law.columns}))
     if args.step_min is not None and not np.isfinite(args.step_min):
@@ -494,7 +538,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = compare(names, train, held, loss=args.objective, delta=args.delta,
                     step_min="auto" if args.step_min is None else args.step_min)
     if args.json:
-        print(json.dumps({"train": [str(f) for f in args.files],
+        print(_json({"train": [str(f) for f in args.files],
                           **{k: v for k, v in table.items() if k != "fits"}}))
     else:
         print(format_comparison(table))
@@ -530,7 +574,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.path is None:
             raise InputError("sweep status: give the sweep folder: scalelaw sweep status DIR")
         rows = sweep_status(args.path)
-        print(json.dumps({"sweep": str(args.path), "runs": rows}) if args.json else format_sweep_status(rows))
+        print(_json({"sweep": str(args.path), "runs": rows}) if args.json else format_sweep_status(rows))
         return 0
     if (args.kind == "run") != (args.path is not None):
         raise InputError("sweep run takes a spec file (scalelaw sweep run SPEC.toml --out DIR); a predefined sweep "
@@ -560,14 +604,14 @@ def cmd_inspect(args) -> int:
     columns = {"step": args.step, "y": args.y, "lr": args.lr}
     reports = [io.inspect(path, columns, args.group) for path in args.files]  # all read before printing
     for r in reports:
-        print(json.dumps(r) if args.json else format_inspection(r))
+        print(_json(r) if args.json else format_inspection(r))
     return 0
 
 
 def cmd_isoflop(args: argparse.Namespace) -> int:
     if not 0 < args.level < 1:
         raise InputError(f"--level must lie between 0 and 1, got {args.level}")
-    _check_output(args.plot, figure=True)
+    _check_output(args.plot, figure=True, inputs=args.files)
     columns = {"y": args.y, **{role: getattr(args, f"column_{role}") for role in ("N", "D", "C")}}
     if columns["D"] and columns["C"]:
         raise InputError("--d and --c: give one (C = 6 N D)")
@@ -584,7 +628,7 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
         from .plot import plot_isoflop, render
 
         io.write_atomic(args.plot, render(plot_isoflop(data, table), args.plot))
-    print(json.dumps(table) if args.json else format_isoflop(table))
+    print(_json(table) if args.json else format_isoflop(table))
     return 0
 
 

@@ -197,6 +197,7 @@ class FitResult:
         elif f.get("transfer"):  # a decay term taken over from other runs: a relative error on it
             var = var + (f["transfer"] * drop) ** 2
         stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.get("S1_max", np.inf)))
+        stretch = stretch * (1 + np.log(max(1.0, self.lr_beyond(schedule))))  # an LR above every fitted one
         var = var + (f.get("sigma", 0.0) * stretch * centre) ** 2
         for alt in f.get("alternatives", []):
             other = get_law(alt["law"])
@@ -205,6 +206,46 @@ class FitResult:
                 max(1, len(f["alternatives"]))
         half = z * np.sqrt(var)
         return _at_least_zero(centre - half, centre + half)
+
+    def lr_beyond(self, schedule: Any) -> float:
+        """Step laws: the peak LR of ``schedule`` over the largest LR of the fitted runs (above 1:
+        the law is asked about LRs it never saw, an extrapolation; its intervals widen by ``1 +
+        ln`` of it); 1.0 where the fit does not record its LRs."""
+        lr_max = self.forecast.get("lr_max")
+        if not lr_max:
+            return 1.0
+        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
+        return float(np.max(lr) / lr_max)
+
+    def floor(self, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | None:
+        """Step laws with an ``area_param``: the loss the law tends to at unbounded LR area
+        without decay (its area and decay scales at 0: ``L0`` of the annealing law), at ``X``;
+        None for other laws."""
+        if not self.law.step_law or self.law.area_param is None:
+            return None
+        params = {**self.params, self.law.area_param: 0.0,
+                  **({self.law.decay_params[0]: 0.0} if self.law.decay_params else {})}
+        return np.asarray(self.law(self.inputs(X, schedule, **inputs), **params), dtype=float)
+
+    def unphysical(self, loss, lo=None, hi=None, floor=None) -> str | None:
+        """Why predicted losses (and their interval) lie outside what a loss can be, or None: a
+        value that is not finite, a loss at or below 0, an interval whose low end lies above its
+        high end, or one wholly below the law's ``floor`` (see ``floor``): a drop that no decay
+        buys. Such an answer is refused, never printed as a number."""
+        loss = np.asarray(loss, dtype=float)
+        if floor is not None and hi is not None and np.any(np.asarray(hi) < np.asarray(floor)):
+            i = int(np.argmax(np.asarray(hi) < np.asarray(floor)))
+            return (f"the law predicts {float(np.asarray(loss)[i]):.4g} (interval up to {float(np.asarray(hi)[i]):.4g}), "
+                    f"wholly below its floor {float(np.asarray(floor)[i]):.4g} (the loss at unbounded LR area without "
+                    "decay): outside its domain (an LR far beyond the fitted ones?)")
+        if not np.all(np.isfinite(loss)):
+            return "the law predicts a loss that is not a number here (outside its domain)"
+        if np.any(loss <= 0):
+            return (f"the law predicts a loss of {float(np.min(loss)):.4g}, at or below 0: outside its domain "
+                    "(an LR or size far beyond the fitted ones?)")
+        if lo is not None and hi is not None and np.any(np.asarray(lo) > np.asarray(hi)):
+            return "the interval's low end lies above its high end: the law is outside its domain here"
+        return None
 
     def _decay_drop(self, X, schedule, extra, inputs, centre) -> np.ndarray:
         """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
@@ -388,38 +429,147 @@ class FitResult:
     def from_json(cls, source: str | Path) -> "FitResult":
         """Load a fit saved with ``to_json`` (a path, or the JSON text itself)."""
         text = str(source)
-        if not text.lstrip().startswith("{"):
+        name = text if len(text) < 200 else "fit JSON"
+        is_text = not isinstance(source, Path) and text.lstrip().startswith("{")
+        if is_text:  # unless a file of that name exists ('{w32}.json')
+            try:
+                is_text = not Path(text).is_file()
+            except (OSError, ValueError):  # JSON text too long to be a file name
+                pass
+        if not is_text:
             try:
                 text = Path(source).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"{source}: cannot read fit file ({exc.strerror})") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"{source}: cannot read fit file ({getattr(exc, 'strerror', None) or exc})") from None
         try:
             d = json.loads(text)
-            law = get_law(d["law"]).bind(d.get("options", {}).get("law_options", {}))
-            cov = d.get("covariance")
-            samples = d.get("bootstrap_samples")
-            return cls(
-                law=law,
-                params={k: float(d["params"][k]) for k in law.param_names},
-                stderr={k: _num(v) for k, v in d["stderr"].items()},
-                ci=_pairs(d.get("ci")),
-                covariance=None if cov is None else np.array(cov["matrix"], dtype=float),
-                theta_names=_theta_names(law) if cov is None else list(cov["names"]),
-                metrics={k: _num(v) for k, v in d["metrics"].items()},
-                converged=bool(d["converged"]),
-                message=d.get("message", ""),
-                warnings=list(d.get("warnings", [])),
-                options=dict(d.get("options", {})),
-                domain={k: tuple(v) for k, v in d.get("domain", {}).items()},
-                columns=dict(d.get("columns", {})),
-                bootstrap_samples=None if samples is None else np.array(samples, dtype=float),
-                ci_bootstrap=_pairs(d.get("ci_bootstrap")),
-                at_bounds=list(d.get("at_bounds") or []),
-                forecast=dict(d.get("forecast") or {}),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{source if len(str(source)) < 200 else 'fit JSON'}: not a scalelaw fit "
-                             f"file ({type(exc).__name__}: {exc})") from None
+        except ValueError as exc:
+            raise InputError(f"{name}: not a scalelaw fit file (not JSON: {exc})") from None
+        law = _check_fit(d, name)
+        cov, samples = d.get("covariance"), d.get("bootstrap_samples")
+        return cls(
+            law=law,
+            params={k: float(d["params"][k]) for k in law.param_names},
+            stderr={k: _num(v) for k, v in d["stderr"].items()},
+            ci=_pairs(d.get("ci")),
+            covariance=None if cov is None else np.array(cov["matrix"], dtype=float),
+            theta_names=_theta_names(law) if cov is None else list(cov["names"]),
+            metrics={k: _num(v) for k, v in d["metrics"].items()},
+            converged=bool(d["converged"]),
+            message=str(d.get("message", "")),
+            warnings=[str(w) for w in d.get("warnings") or []],
+            options=dict(d.get("options") or {}),
+            domain={k: tuple(float(x) for x in v) for k, v in (d.get("domain") or {}).items()},
+            columns={str(k): str(v) for k, v in (d.get("columns") or {}).items()},
+            bootstrap_samples=None if samples is None else np.array(samples, dtype=float),
+            ci_bootstrap=_pairs(d.get("ci_bootstrap")),
+            at_bounds=[str(a) for a in d.get("at_bounds") or []],
+            forecast=dict(d.get("forecast") or {}),
+        )
+
+
+def _check_fit(d, name: str) -> Law:
+    """The law of a fit file's object ``d``, after checking every key ``from_json`` and the
+    predictions read; an ``InputError`` names the file and the first key that is wrong."""
+    def wrong(key, expected, value):
+        shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+        raise InputError(f"{name}: not a usable scalelaw fit file: '{key}' should be {expected}, got {shown}")
+
+    def number(key, value, finite=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (finite and not math.isfinite(value)):
+            wrong(key, "a finite number" if finite else "a number or null", value)
+
+    if not isinstance(d, dict):
+        wrong("(top level)", "an object", d)
+    for key, kind in (("options", dict), ("params", dict), ("stderr", dict), ("metrics", dict),
+                      ("domain", dict), ("columns", dict), ("forecast", dict)):
+        if d.get(key) is not None and not isinstance(d[key], kind):
+            wrong(key, "an object", d[key])
+    for key in ("law", "params", "stderr", "metrics", "converged"):
+        if key not in d:
+            raise InputError(f"{name}: not a usable scalelaw fit file: no '{key}'")
+    if not isinstance(d["law"], str):
+        wrong("law", "a law's name", d["law"])
+    options = d.get("options") or {}
+    law_options = options.get("law_options") or {}
+    if not isinstance(law_options, dict):
+        wrong("options.law_options", "an object", law_options)
+    law = _check_law(d["law"], law_options, d["params"], name, "")
+    for k, v in d["stderr"].items():
+        if v is not None:
+            number(f"stderr.{k}", v)
+    for k, v in d["metrics"].items():
+        if v is not None and not isinstance(v, (int, float)):
+            wrong(f"metrics.{k}", "a number", v)
+    for k, v in (d.get("domain") or {}).items():
+        if not (isinstance(v, (list, tuple)) and len(v) == 2):
+            wrong(f"domain.{k}", "[low, high]", v)
+        for x in v:
+            number(f"domain.{k}", x)
+    p = len(law.params)
+    cov = d.get("covariance")
+    if cov is not None:
+        if not isinstance(cov, dict) or cov.get("names") != _theta_names(law):
+            wrong("covariance.names", f"{_theta_names(law)}", cov.get("names") if isinstance(cov, dict) else cov)
+        matrix = cov.get("matrix")
+        if not (isinstance(matrix, list) and len(matrix) == p and all(isinstance(r, list) and len(r) == p for r in matrix)):
+            wrong("covariance.matrix", f"a {p} x {p} list of numbers", matrix)
+        for row in matrix:
+            for x in row:
+                number("covariance.matrix", x)
+    samples = d.get("bootstrap_samples")
+    if samples is not None:
+        if not (isinstance(samples, list) and all(isinstance(r, list) and len(r) == p for r in samples)):
+            wrong("bootstrap_samples", f"a list of rows of {p} numbers", samples)
+        for row in samples:
+            for x in row:
+                number("bootstrap_samples", x)
+    for key in ("ci", "ci_bootstrap"):
+        pairs = d.get(key)
+        if pairs is not None and not (isinstance(pairs, dict) and all(
+                isinstance(v, (list, tuple)) and len(v) == 2 for v in pairs.values())):
+            wrong(key, "an object of [low, high] pairs", pairs)
+    forecast = d.get("forecast") or {}
+    for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):
+        if key in forecast and forecast[key] is not None:
+            number(f"forecast.{key}", forecast[key])
+    alternatives = forecast.get("alternatives") or []
+    if not isinstance(alternatives, list):
+        wrong("forecast.alternatives", "a list", alternatives)
+    for i, alt in enumerate(alternatives):
+        if not isinstance(alt, dict) or not isinstance(alt.get("law"), str) or not isinstance(alt.get("law_options"), dict):
+            wrong(f"forecast.alternatives[{i}]", "an object with law, law_options and params", alt)
+        _check_law(alt["law"], alt["law_options"], alt.get("params"), name, f"forecast.alternatives[{i}].")
+    return law
+
+
+def _check_law(law_name: str, law_options: dict, params, name: str, where: str) -> Law:
+    """The registered law ``law_name`` bound to ``law_options``, with ``params`` checked: each of its
+    parameters a finite number inside the law's range."""
+    try:
+        law = get_law(law_name)
+        unknown = set(law_options) - set(law.options)
+        if unknown:
+            raise InputError(f"option {sorted(unknown)[0]!r} is not one of law '{law_name}' ({', '.join(law.options)})")
+        for key, default in law.options.items():
+            value = law_options.get(key, default)
+            if default is not None and value is not None and type(value) is not type(default) and not (
+                    isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+                raise InputError(f"option {key!r} should be a {type(default).__name__}, got {value!r}")
+        law = law.bind({**law.options, **law_options})
+    except InputError as exc:
+        raise InputError(f"{name}: not a usable scalelaw fit file: {where}law: {exc}") from None
+    if not isinstance(params, dict):
+        raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params' should be an object, got {params!r}")
+    for par in law.params:
+        value = params.get(par.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params.{par.name}' should be a finite "
+                             f"number, got {value!r}")
+        if not par.lower <= value <= par.upper:
+            raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params.{par.name}' = {value:g} lies "
+                             f"outside the law's range [{par.lower:g}, {par.upper:g}]")
+    return law
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -650,6 +800,7 @@ def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
         reason = (f"{name}, which scales the loss drop bought by LR decay, is not determined by the data "
                   f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
     return {"sigma": sigma, "sigma_source": "in-sample residuals", "S1_max": float(np.max(X["S1"])),
+            "lr_max": float(max(np.max(lr) for lr in lrs.values())) if lrs else None,
             "lr_decay_seen": decay, "identified": identified, "reason": reason}
 
 

@@ -121,6 +121,8 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, bool, str]:
         with warnings.catch_warnings():  # a row longer than the header is an error, not a truncation
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return _read_delimited(path, head)
+    except InputError:
+        raise
     except pd.errors.ParserWarning:
         raise InputError(f"{path}: a row has more fields than the header") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -136,10 +138,21 @@ def _read_delimited(path: Path, head: str) -> tuple[pd.DataFrame, bool, str]:
     header = next((line for line in head.splitlines() if line.strip()), "")
     for sep, name in (("\t", "TSV"), (";", "semicolon-separated"), (",", "CSV")):
         if sep in header:
+            _unique_header(path, [c.strip().strip('"') for c in header.split(sep)])
             return pd.read_csv(path, sep=sep, skipinitialspace=True, index_col=False), False, name
     if len(header.split()) > 1:
+        _unique_header(path, header.split())
         return pd.read_csv(path, sep=r"\s+", index_col=False), False, "whitespace-separated"
     return pd.read_csv(path, index_col=False), False, "CSV"
+
+
+def _unique_header(path: Path, names: list[str]) -> None:
+    """A column named twice would be read as NAME and NAME.1 (pandas), the first used silently."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}: column '{name}' appears twice in the header; rename one")
+        seen.add(name)
 
 
 def _text_record(line: str) -> dict | None:
