@@ -1,13 +1,15 @@
 """The ``scalelaw`` command line: a thin layer over the Python API.
 
 Exit status: 0 success, 2 bad input (one line on stderr, nothing written), 3 the fit did not
-converge (report printed, nothing saved).
+converge or is not a result (report printed, nothing saved), 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM); an interrupted command leaves each output whole or absent.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 from dataclasses import fields
@@ -28,7 +30,7 @@ from .laws import available_laws, declared_columns, get_law
 from .schedules import describe, from_log, parse
 from .train.config import DEVICES, EXECUTORS, HELP as TRAIN_HELP, MODELS, SWEEP_KINDS, TrainConfig
 
-EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
 
 def _json(obj) -> str:
@@ -632,8 +634,28 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` ending the command), handled as Ctrl-C is."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:  # SIGTERM ends the command as Ctrl-C does: one line, outputs whole or absent
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave the signal alone
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
                     "inspect": cmd_inspect, "isoflop": cmd_isoflop,
@@ -661,7 +683,10 @@ def main(argv: list[str] | None = None) -> int:
     except NotAResult as exc:
         print(f"scalelaw: error: {exc}", file=sys.stderr)
         return EXIT_NOT_CONVERGED
-    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically, so nothing is left half-way
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: outputs are written atomically, nothing half-way
+        if isinstance(exc, Terminated):
+            print("scalelaw: terminated (SIGTERM)", file=sys.stderr)
+            return EXIT_TERMINATED
         print("scalelaw: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

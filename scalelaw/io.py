@@ -549,6 +549,24 @@ def inspect(path: str | Path, columns: Mapping[str, str | None] | None = None,
     return out
 
 
+def read_json(path: str | Path, what: str, keys: Iterable[str] = ()) -> dict:
+    """The JSON object in ``path`` (a file scalelaw wrote: run.json, sweep.json, status.json),
+    with ``keys`` present; an ``InputError`` naming the file and what is wrong when it is
+    truncated, hand-broken or not an object."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable {what} ({getattr(exc, 'strerror', None) or exc}); "
+                         "repair or remove it") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: not a {what} (expected a JSON object)")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise InputError(f"{path}: not a {what}: no '{missing[0]}'")
+    return value
+
+
 def write_atomic(path: str | Path, text: str | bytes) -> None:
     """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file.
     An error names ``path``, never the temporary file."""

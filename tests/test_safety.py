@@ -101,3 +101,68 @@ def test_json_output_is_always_valid_json(power_fit, capsys):
     text = capsys.readouterr().out
     assert "NaN" not in text and "Infinity" not in text
     assert all(v is None or math.isfinite(v) for v in json.loads(text)["loss"])
+
+
+TRAIN = ["--steps", "6", "--width", "8", "--batch-size", "4", "--context", "16", "--vocab", "16",
+         "--eval-every", "3", "--checkpoint-every", "3", "--quiet"]
+
+
+@pytest.fixture
+def finished_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TRAIN]) == 0
+    capsys.readouterr()
+    return run
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda run: (run / "run.json").write_text((run / "run.json").read_text()[:40]), "run.json: not a readable run.json"),
+    (lambda run: (run / "run.json").write_text("[1, 2]"), "run.json: not a run.json"),
+    (lambda run: ((run / "run.json").write_text((run / "run.json").read_text().replace('"complete": true', '"complete": false')),
+                  (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:100])),
+     "checkpoint.pt: not a checkpoint of this run"),
+    (lambda run: ((run / "run.json").write_text((run / "run.json").read_text().replace('"complete": true', '"complete": false')),
+                  (run / "checkpoint.pt").write_bytes(__import__("pickle").dumps({"model": 1}))),
+     "checkpoint.pt: not a checkpoint of this run"),
+])
+def test_resume_from_a_broken_run_folder_exits_2_naming_the_file(finished_run, capsys, damage, words):
+    damage(finished_run)
+    assert main(["train", "--out", str(finished_run), *TRAIN, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sweep_json, run_json, words", [
+    ('{"runs": {"a": {"st', None, "sweep.json: not a readable sweep.json"),
+    ('{"spec": "x"}', None, "sweep.json: not a sweep.json: no 'runs'"),
+    ('{"runs": {"../a": {"steps": 5}}}', None, "a run's name is one folder"),
+    ('{"runs": {"a": {"steps": 5}}}', '{"comp', "a/run.json: not a readable run.json"),
+])
+def test_sweep_status_of_a_broken_sweep_exits_2_naming_the_file(tmp_path, capsys, sweep_json, run_json, words):
+    (tmp_path / "sweep.json").write_text(sweep_json)
+    if run_json is not None:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "a" / "run.json").write_text(run_json)
+    assert main(["sweep", "status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "scalelaw", "train", "--out", str(run), "--steps", "100000",
+                             "--width", "8", "--quiet"], stderr=subprocess.PIPE, text=True)
+    while not (run / "log.csv").exists() or len((run / "log.csv").read_text().splitlines()) < 5:
+        time.sleep(0.2)
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143 and err == "scalelaw: terminated (SIGTERM)\n"
+    lines = (run / "log.csv").read_text().splitlines()
+    assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)  # no torn row

@@ -49,7 +49,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..io import write_atomic
+from ..io import read_json, write_atomic
 from ..schedules import join_spec, split_spec
 from .config import EXECUTORS, TrainConfig
 from .trainer import train
@@ -368,12 +368,12 @@ def _last_line(text: str) -> str:
 
 def _complete(run_dir: Path) -> bool:
     meta = run_dir / "run.json"
-    return meta.exists() and bool(json.loads(meta.read_text()).get("complete"))
+    return meta.exists() and bool(read_json(meta, "run.json").get("complete"))
 
 
 def _read_status(run_dir: Path) -> dict:
     path = run_dir / "status.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path, "status.json") if path.exists() else {}
 
 
 def sweep_status(out: str | Path) -> list[dict]:
@@ -384,9 +384,13 @@ def sweep_status(out: str | Path) -> list[dict]:
     index = out / "sweep.json"
     if not index.exists():
         raise InputError(f"{out}: no sweep.json: not a sweep folder (scalelaw sweep run SPEC --out {out} makes one)")
-    runs = json.loads(index.read_text())["runs"]
+    runs = read_json(index, "sweep.json", keys=("runs",))["runs"]
+    if not isinstance(runs, dict) or not all(isinstance(c, dict) and isinstance(c.get("steps"), int)
+                                             for c in runs.values()):
+        raise InputError(f"{index}: not a sweep.json: 'runs' should map each run to its config")
     rows = []
     for name, config in runs.items():
+        _check_name(index, "runs", name)
         run_dir = out / name
         status = _read_status(run_dir)
         state = "done" if _complete(run_dir) else status.get("state") or \
@@ -405,7 +409,7 @@ def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
     """One row per complete run under ``out`` (see the module docstring for the columns)."""
     rows = []
     for name in names:
-        meta = json.loads((Path(out) / name / "run.json").read_text())
+        meta = read_json(Path(out) / name / "run.json", "run.json", keys=("parameters", "config", "final"))
         counts = meta["parameters"]
         config = meta["config"]
         # runs made before run.json recorded FLOPs: the same count from their config

@@ -33,6 +33,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +44,7 @@ import torch.distributed as dist
 
 from .. import __version__
 from ..errors import InputError, NotAResult
-from ..io import write_atomic
+from ..io import read_json, write_atomic
 from .data import MarkovSource, TextCorpus, Translation
 from .config import MODELS, TrainConfig
 from .model import GPT, EncDec, EncDecConfig, GPTConfig
@@ -132,7 +133,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     if log_path.exists() and not resume:
         raise InputError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
     if resume and meta_path.exists():
-        previous = json.loads(meta_path.read_text())
+        previous = read_json(meta_path, "run.json", keys=("config",))
+        if not isinstance(previous["config"], dict):
+            raise InputError(f"{meta_path}: not a run.json: 'config' should be an object")
         saved = {**asdict(TrainConfig()), **previous["config"]}  # options added since: their defaults
         if saved != asdict(config):
             changed = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
@@ -147,10 +150,17 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
                                    {"params": rest, "weight_decay": 0.0}], lr=float(lr[1]))
     start = 0
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
+        try:
+            with warnings.catch_warnings():  # a foreign pickle warns before it fails
+                warnings.simplefilter("ignore")
+                state = torch.load(ckpt_path, map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start = int(state["step"])
+        except Exception as exc:  # torch raises many types for a torn or foreign file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
+            raise InputError(f"{ckpt_path}: not a checkpoint of this run ({type(exc).__name__}: {first}); "
+                             "remove it to start the run over") from None
         if rank == 0:  # said even without progress: a sweep job's log shows that it resumed
             print(f"{out}: resuming from the checkpoint at step {start}", file=sys.stderr, flush=True)
     meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
