@@ -166,3 +166,34 @@ def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
     assert proc.returncode == 143 and err == "scalelaw: terminated (SIGTERM)\n"
     lines = (run / "log.csv").read_text().splitlines()
     assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)  # no torn row
+
+
+@pytest.mark.slow
+def test_two_trainers_never_write_one_run_folder(tmp_path, capsys):
+    """A second trainer on a run folder that a live one is writing exits 2 naming the holder; once
+    the holder is killed (-9: its lock stays behind), a resume takes the lock over and the log
+    ends with every step once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    run = tmp_path / "run"
+    args = ["--steps", "400", "--width", "8", "--batch-size", "4", "--context", "16", "--vocab", "16",
+            "--eval-every", "50", "--checkpoint-every", "20", "--quiet"]
+    first = subprocess.Popen([sys.executable, "-m", "scalelaw", "train", "--out", str(run), *args])
+    while not (run / "log.csv").exists() or len((run / "log.csv").read_text().splitlines()) < 60:
+        time.sleep(0.1)
+        assert first.poll() is None
+    assert main(["train", "--out", str(run), *args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"another trainer (pid {first.pid}" in err and "is writing this run" in err
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert (run / ".lock").exists()
+    assert main(["train", "--out", str(run), *args, "--resume"]) == 0
+    assert f"taking over the lock of pid {first.pid}" in capsys.readouterr().err
+    log = pd.read_csv(run / "log.csv")
+    assert log["step"].tolist() == list(range(1, 401)) and not (run / ".lock").exists()

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import platform
+import socket
 import sys
 import time
 import warnings
@@ -142,84 +143,89 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             raise InputError(f"{meta_path}: the run was started with another config (differs in {', '.join(changed)})")
         if previous.get("complete"):
             return previous
-    corpus = make_corpus(config)
-    model = make_model(config, corpus).to(device)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": rest, "weight_decay": 0.0}], lr=float(lr[1]))
-    start = 0
-    if resume and ckpt_path.exists():
-        try:
-            with warnings.catch_warnings():  # a foreign pickle warns before it fails
-                warnings.simplefilter("ignore")
-                state = torch.load(ckpt_path, map_location=device, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start = int(state["step"])
-        except Exception as exc:  # torch raises many types for a torn or foreign file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
-            raise InputError(f"{ckpt_path}: not a checkpoint of this run ({type(exc).__name__}: {first}); "
-                             "remove it to start the run over") from None
-        if rank == 0:  # said even without progress: a sweep job's log shows that it resumed
-            print(f"{out}: resuming from the checkpoint at step {start}", file=sys.stderr, flush=True)
-    meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
-            "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                         "python": platform.python_version()},
-            "processes": world, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "precision": "bfloat16 autocast" if amp is not None else "float32", "complete": False}
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in (ckpt_path.name, meta_path.name):  # temporary files of a write that was killed
-            for leftover in out.glob(f".{name}.*"):
-                leftover.unlink(missing_ok=True)
-        write_atomic(meta_path, json.dumps(meta, indent=2))
-        _truncate_log(log_path, start)
-    net = model if world == 1 else \
-        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    held_out = [[x.to(device) for x in batch] for batch in held_out_batches(corpus, config)]
-    tokens_per_step = config.batch_size * config.context
-    share = config.batch_size // world
-    noise = NoiseScale(share // 2 * config.context, tokens_per_step, world) \
-        if config.noise_scale and share >= 2 else None  # measured every noise_every steps
-    if noise is not None and resume and ckpt_path.exists():
-        noise.load(state.get("noise_scale"))
-    t0, val = time.perf_counter(), None
-    with open(log_path, "a", newline="") if rank == 0 else open(os.devnull, "w") as fh:
-        writer = csv.writer(fh)
-        for step in range(start + 1, config.steps + 1):
-            for group in optimizer.param_groups:
-                group["lr"] = float(lr[step])
-            batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
-            measure = noise is not None and step % config.noise_every == 0
-            loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share].to(device) for x in batch],
-                              config.clip, noise if measure else None, amp)
-            val = evaluate(model, held_out, amp) if step % config.eval_every == 0 or step == config.steps else None
-            scale = noise.value() if noise is not None else None
-            writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
-                             "" if val is None else f"{val:.6f}", tokens_per_step,
-                             "" if scale is None else f"{scale:.6g}"])
-            fh.flush()
-            if not np.isfinite(float(loss)) or (val is not None and not np.isfinite(val)):
-                if rank == 0:
-                    meta["diverged_at"] = step
-                    write_atomic(meta_path, json.dumps(meta, indent=2))
-                raise NotAResult(f"{out}: step {step}: the loss is {float(loss)}: the run diverged (a lower "
-                                 f"peak LR or --clip may help); {log_path} holds the log up to that step")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                if rank == 0:
-                    _save_checkpoint(ckpt_path, model, optimizer, step, noise)
-            if rank == 0 and progress:
-                _progress(step, config.steps, float(loss), val, time.perf_counter() - t0)
-    meta["complete"] = True
-    meta["final"] = {"step": config.steps, "tokens": config.steps * tokens_per_step, "val_loss": val,
-                     "seconds": round(time.perf_counter() - t0, 2),
-                     **config.training_flops(meta["parameters"]["non_embedding"], config.steps * tokens_per_step)}
-    if rank == 0:
-        write_atomic(meta_path, json.dumps(meta, indent=2))
-    if world > 1:
-        dist.barrier()
-    return meta
+    lock = RunLock(out) if rank == 0 else None  # one trainer writes a run folder at a time
+    try:
+        corpus = make_corpus(config)
+        model = make_model(config, corpus).to(device)
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        rest = [p for p in model.parameters() if p.dim() < 2]
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                       {"params": rest, "weight_decay": 0.0}], lr=float(lr[1]))
+        start = 0
+        if resume and ckpt_path.exists():
+            try:
+                with warnings.catch_warnings():  # a foreign pickle warns before it fails
+                    warnings.simplefilter("ignore")
+                    state = torch.load(ckpt_path, map_location=device, weights_only=True)
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                start = int(state["step"])
+            except Exception as exc:  # torch raises many types for a torn or foreign file
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
+                raise InputError(f"{ckpt_path}: not a checkpoint of this run ({type(exc).__name__}: {first}); "
+                                 "remove it to start the run over") from None
+            if rank == 0:  # said even without progress: a sweep job's log shows that it resumed
+                print(f"{out}: resuming from the checkpoint at step {start}", file=sys.stderr, flush=True)
+        meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
+                "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                             "python": platform.python_version()},
+                "processes": world, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "precision": "bfloat16 autocast" if amp is not None else "float32", "complete": False}
+        if rank == 0:  # everything is checked: from here on the run folder is written, under its lock
+            lock.acquire()
+            for name in (ckpt_path.name, meta_path.name, log_path.name):  # temporary files of a killed write
+                for leftover in out.glob(f".{name}.*"):
+                    leftover.unlink(missing_ok=True)
+            write_atomic(meta_path, json.dumps(meta, indent=2))
+            _truncate_log(log_path, start)
+        net = model if world == 1 else \
+            torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        held_out = [[x.to(device) for x in batch] for batch in held_out_batches(corpus, config)]
+        tokens_per_step = config.batch_size * config.context
+        share = config.batch_size // world
+        noise = NoiseScale(share // 2 * config.context, tokens_per_step, world) \
+            if config.noise_scale and share >= 2 else None  # measured every noise_every steps
+        if noise is not None and resume and ckpt_path.exists():
+            noise.load(state.get("noise_scale"))
+        t0, val = time.perf_counter(), None
+        with open(log_path, "a", newline="") if rank == 0 else open(os.devnull, "w") as fh:
+            writer = csv.writer(fh)
+            for step in range(start + 1, config.steps + 1):
+                for group in optimizer.param_groups:
+                    group["lr"] = float(lr[step])
+                batch = get_batch(corpus, config, config.batch_size, _generator(config.seed, step))
+                measure = noise is not None and step % config.noise_every == 0
+                loss = train_step(net, model, optimizer, [x[rank * share:(rank + 1) * share].to(device) for x in batch],
+                                  config.clip, noise if measure else None, amp)
+                val = evaluate(model, held_out, amp) if step % config.eval_every == 0 or step == config.steps else None
+                scale = noise.value() if noise is not None else None
+                writer.writerow([step, step * tokens_per_step, f"{lr[step]:.6g}", f"{float(loss):.6f}",
+                                 "" if val is None else f"{val:.6f}", tokens_per_step,
+                                 "" if scale is None else f"{scale:.6g}"])
+                fh.flush()
+                if not np.isfinite(float(loss)) or (val is not None and not np.isfinite(val)):
+                    if rank == 0:
+                        meta["diverged_at"] = step
+                        write_atomic(meta_path, json.dumps(meta, indent=2))
+                    raise NotAResult(f"{out}: step {step}: the loss is {float(loss)}: the run diverged (a lower "
+                                     f"peak LR or --clip may help); {log_path} holds the log up to that step")
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    if rank == 0:
+                        _save_checkpoint(ckpt_path, model, optimizer, step, noise)
+                if rank == 0 and progress:
+                    _progress(step, config.steps, float(loss), val, time.perf_counter() - t0)
+        meta["complete"] = True
+        meta["final"] = {"step": config.steps, "tokens": config.steps * tokens_per_step, "val_loss": val,
+                         "seconds": round(time.perf_counter() - t0, 2),
+                         **config.training_flops(meta["parameters"]["non_embedding"], config.steps * tokens_per_step)}
+        if rank == 0:
+            write_atomic(meta_path, json.dumps(meta, indent=2))
+        if world > 1:
+            dist.barrier()
+        return meta
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def train_step(net, model, optimizer, batch: list, clip: float, noise: "NoiseScale | None" = None,
@@ -322,7 +328,7 @@ def _init_distributed(device: str = "cpu") -> tuple[int, int]:
 def _truncate_log(path: Path, step: int) -> None:
     """Keep the header and the rows up to ``step`` (all of a fresh log: just the header). A last
     line without its newline was torn by a kill mid-write: it is dropped, as is any row without
-    every field."""
+    every field. The log is replaced whole (``write_atomic``): a kill here leaves the old one."""
     rows = []
     if path.exists() and step > 0:
         text = path.read_text()
@@ -330,8 +336,64 @@ def _truncate_log(path: Path, step: int) -> None:
             text = text[: text.rfind("\n") + 1]
         rows = list(csv.reader(io.StringIO(text)))[1:]
         rows = [r for r in rows if len(r) == len(LOG_COLUMNS) and r[0].isdigit() and int(r[0]) <= step]
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerows([LOG_COLUMNS, *rows])
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([LOG_COLUMNS, *rows])
+    write_atomic(path, buffer.getvalue())
+
+
+class RunLock:
+    """A run folder's lock, ``.lock`` in it, holding the owner's pid, host and Slurm job: a second
+    trainer on the same folder exits 2 naming the holder. A lock left by a process that is gone
+    (same host, pid not alive; or the same Slurm job, requeued) is taken over with a note."""
+
+    def __init__(self, out: Path):
+        self.out, self.path = Path(out), Path(out) / ".lock"
+        self.me = {"pid": os.getpid(), "host": socket.gethostname(), "slurm_job": os.environ.get("SLURM_JOB_ID")}
+
+    def acquire(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is None or not self._stale(holder):
+                    who = "another trainer" if holder is None else \
+                        f"another trainer (pid {holder.get('pid')} on {holder.get('host')})"
+                    raise InputError(f"{self.out}: {who} is writing this run; wait for it to end, or remove "
+                                     f"{self.path} if it is gone") from None
+                print(f"{self.out}: taking over the lock of pid {holder.get('pid')} on {holder.get('host')}, which "
+                      "is gone", file=sys.stderr, flush=True)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.me, fh)
+            return
+        raise InputError(f"{self.out}: could not take the run's lock {self.path}")
+
+    def release(self) -> None:
+        if self.path.exists() and self._holder() == self.me:
+            self.path.unlink(missing_ok=True)
+
+    def _holder(self) -> dict | None:
+        try:
+            holder = json.loads(self.path.read_text())
+            return holder if isinstance(holder, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict) -> bool:
+        if holder.get("slurm_job") and holder.get("slurm_job") == self.me["slurm_job"]:
+            return True  # this Slurm job, requeued: its earlier process is gone
+        if holder.get("host") != self.me["host"] or not isinstance(holder.get("pid"), int):
+            return False
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return holder["pid"] == self.me["pid"]  # our own (a retry in this process)
 
 
 def _save_checkpoint(path: Path, model, optimizer, step: int, noise: "NoiseScale | None" = None) -> None:
