@@ -393,6 +393,9 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     loss = result.predict(inputs)
     band = result.predict_interval(inputs, level=args.level)
     outside = result.extrapolated(inputs)
+    why = result.unphysical(loss, *(band if band is not None else (None, None)))
+    if why:
+        raise NotAResult(f"{args.fit_file}: {why}; nothing printed")
     out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, "loss": loss.tolist(),
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),

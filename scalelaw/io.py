@@ -501,6 +501,9 @@ def _resumed(tidy: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse:
         back = np.flatnonzero(np.diff(steps) <= 0) + 1
         if not len(back):
             continue
+        if len(steps) > 2 and np.all(np.diff(steps) < 0):
+            raise InputError(f"{path}: column '{mapping['step']}': the steps fall from {steps[0]:g} to {steps[-1]:g} "
+                             "at every row: is the log in reverse order? sort it by step")
         over = back[steps[back] <= steps[0]]
         if split and len(over):
             i = tidy.index[idx[over[0]]]

@@ -142,3 +142,80 @@ def test_other_commands_never_crash(tmp_path_factory, saved_fits, command):
     assert rc in (0, 2, 3)
     if rc != 0:
         assert not (tmp / "run").exists() or kind != "train" or (tmp / "run" / "log.csv").exists()
+
+
+def _paths(d, prefix=()):
+    """Every (path, value) in a JSON object, depth first."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield (*prefix, k), v
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield (*prefix, i), v
+            yield from _paths(v, (*prefix, i))
+
+
+JUNK = st.one_of(st.sampled_from([None, "default", "0.999", "", [], {}, [1, 2], True, -50.0, 1e308]),
+                 st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(["power", "steps"]), edits=st.lists(st.tuples(st.integers(0, 10_000), JUNK,
+                                                                          st.booleans()), min_size=1, max_size=3))
+def test_a_hand_broken_fit_file_never_crashes_predict(tmp_path_factory, saved_fits, which, edits):
+    """Issue 24: fit files as generated inputs. Any key of a saved fit replaced by junk or removed:
+    predict exits 0, 2 or 3, and prints valid JSON when it succeeds."""
+    d = json.loads((saved_fits / f"{which}.json").read_text())
+    for pick, junk, remove in edits:
+        paths = list(_paths(d))
+        path, _ = paths[pick % len(paths)]
+        parent = d
+        for key in path[:-1]:
+            parent = parent[key]
+        if remove and isinstance(parent, dict):
+            parent.pop(path[-1])
+        else:
+            parent[path[-1]] = junk
+    broken = tmp_path_factory.mktemp("broken") / "fit.json"
+    broken.write_text(json.dumps(d))
+    args = ["--x", "1e9,1e12"] if which == "power" else ["--schedule", "cosine:peak=1e-3,total=1000", "--at", "500"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import io
+        from contextlib import redirect_stdout
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            rc = main(["predict", str(broken), *args, "--json"])
+    assert rc in (0, 2, 3)
+    if rc == 0:
+        json.loads(buffer.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+
+
+SPEC_KEYS = st.sampled_from(["name", "width", "steps", "schedule", "corpus", "seed", "nmae", "heads", "../x"])
+SPEC_VALUES = st.one_of(st.sampled_from(['"../../escaped"', '"/abs"', "7", '"w{width}"', '"cosin:peak=1"',
+                                         '"cosine:peak=1e-3"', '"missing.txt"', "[]", "[8, 16]", "0", "-1", '"a b"',
+                                         '"{nope}"', "1.5", "true"]), st.integers(-2, 64).map(str))
+
+
+@settings(max_examples=120, deadline=None)
+@given(tables_=st.lists(st.tuples(st.sampled_from(["sweep", "base", "grid", "[runs]", "other"]),
+                                  st.lists(st.tuples(SPEC_KEYS, SPEC_VALUES), max_size=4)), max_size=4))
+def test_a_generated_sweep_spec_is_read_or_refused_and_names_stay_inside(tables_, tmp_path_factory):
+    """Issue 24: specs as generated inputs. Reading any spec raises InputError (one line) or gives
+    runs whose names are single safe folder names."""
+    pytest.importorskip("torch")
+    from scalelaw.train.sweep import load_spec
+
+    text = ""
+    for table, items in tables_:
+        text += f"[{table}]\n" + "".join(f"{k} = {v}\n" if k != "../x" else f'"{k}" = {v}\n' for k, v in items)
+    path = tmp_path_factory.mktemp("spec") / "spec.toml"
+    path.write_text(text)
+    try:
+        runs = load_spec(path)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    for name in runs:
+        assert "/" not in name and ".." not in name and name.strip() == name and name
