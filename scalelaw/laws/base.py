@@ -179,6 +179,11 @@ class Law:
         return tuple(p.name for p in self.params)
 
     @property
+    def theta_names(self) -> list[str]:
+        """The optimiser's names of the parameters: ``log10_NAME`` for log-scale ones."""
+        return [f"log10_{p.name}" if p.log else p.name for p in self.params]
+
+    @property
     def step_law(self) -> bool:
         """True for laws of the loss over training steps under an LR schedule."""
         return self.features is not None

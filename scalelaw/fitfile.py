@@ -1,0 +1,115 @@
+"""The checks of a fit file (``--save``, ``FitResult.to_json``) when it is read back: every key that
+loading and predicting use has its type and shape, every parameter is a finite number inside its
+law's range, and the law and its options exist. A truncated or hand-broken file exits 2 naming
+the file and the key, never a traceback or a silent NaN."""
+from __future__ import annotations
+
+import math
+
+from .errors import InputError
+from .laws import Law, get_law
+
+
+def check(d, name: str) -> Law:
+    """The law of a fit file's object ``d`` (bound to its options), after checking every key that
+    ``FitResult.from_json`` and the predictions read; an ``InputError`` names the file ``name``
+    and the first key that is wrong."""
+    def wrong(key, expected, value):
+        shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+        raise InputError(f"{name}: not a usable scalelaw fit file: '{key}' should be {expected}, got {shown}")
+
+    def number(key, value, finite=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (finite and not math.isfinite(value)):
+            wrong(key, "a finite number" if finite else "a number or null", value)
+
+    if not isinstance(d, dict):
+        wrong("(top level)", "an object", d)
+    for key, kind in (("options", dict), ("params", dict), ("stderr", dict), ("metrics", dict),
+                      ("domain", dict), ("columns", dict), ("forecast", dict)):
+        if d.get(key) is not None and not isinstance(d[key], kind):
+            wrong(key, "an object", d[key])
+    for key in ("law", "params", "stderr", "metrics", "converged"):
+        if key not in d:
+            raise InputError(f"{name}: not a usable scalelaw fit file: no '{key}'")
+    if not isinstance(d["law"], str):
+        wrong("law", "a law's name", d["law"])
+    options = d.get("options") or {}
+    law_options = options.get("law_options") or {}
+    if not isinstance(law_options, dict):
+        wrong("options.law_options", "an object", law_options)
+    law = _check_law(d["law"], law_options, d["params"], name, "")
+    for k, v in d["stderr"].items():
+        if v is not None:
+            number(f"stderr.{k}", v)
+    for k, v in d["metrics"].items():
+        if v is not None and not isinstance(v, (int, float)):
+            wrong(f"metrics.{k}", "a number", v)
+    for k, v in (d.get("domain") or {}).items():
+        if not (isinstance(v, (list, tuple)) and len(v) == 2):
+            wrong(f"domain.{k}", "[low, high]", v)
+        for x in v:
+            number(f"domain.{k}", x)
+    p = len(law.params)
+    cov = d.get("covariance")
+    if cov is not None:
+        if not isinstance(cov, dict) or cov.get("names") != law.theta_names:
+            wrong("covariance.names", f"{law.theta_names}", cov.get("names") if isinstance(cov, dict) else cov)
+        matrix = cov.get("matrix")
+        if not (isinstance(matrix, list) and len(matrix) == p and all(isinstance(r, list) and len(r) == p for r in matrix)):
+            wrong("covariance.matrix", f"a {p} x {p} list of numbers", matrix)
+        for row in matrix:
+            for x in row:
+                number("covariance.matrix", x)
+    samples = d.get("bootstrap_samples")
+    if samples is not None:
+        if not (isinstance(samples, list) and all(isinstance(r, list) and len(r) == p for r in samples)):
+            wrong("bootstrap_samples", f"a list of rows of {p} numbers", samples)
+        for row in samples:
+            for x in row:
+                number("bootstrap_samples", x)
+    for key in ("ci", "ci_bootstrap"):
+        pairs = d.get(key)
+        if pairs is not None and not (isinstance(pairs, dict) and all(
+                isinstance(v, (list, tuple)) and len(v) == 2 for v in pairs.values())):
+            wrong(key, "an object of [low, high] pairs", pairs)
+    forecast = d.get("forecast") or {}
+    for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):
+        if key in forecast and forecast[key] is not None:
+            number(f"forecast.{key}", forecast[key])
+    alternatives = forecast.get("alternatives") or []
+    if not isinstance(alternatives, list):
+        wrong("forecast.alternatives", "a list", alternatives)
+    for i, alt in enumerate(alternatives):
+        if not isinstance(alt, dict) or not isinstance(alt.get("law"), str) or not isinstance(alt.get("law_options"), dict):
+            wrong(f"forecast.alternatives[{i}]", "an object with law, law_options and params", alt)
+        _check_law(alt["law"], alt["law_options"], alt.get("params"), name, f"forecast.alternatives[{i}].")
+    return law
+
+
+def _check_law(law_name: str, law_options: dict, params, name: str, where: str) -> Law:
+    """The registered law ``law_name`` bound to ``law_options``, with ``params`` checked: each of its
+    parameters a finite number inside the law's range."""
+    try:
+        law = get_law(law_name)
+        unknown = set(law_options) - set(law.options)
+        if unknown:
+            raise InputError(f"option {sorted(unknown)[0]!r} is not one of law '{law_name}' ({', '.join(law.options)})")
+        for key, default in law.options.items():
+            value = law_options.get(key, default)
+            if default is not None and value is not None and type(value) is not type(default) and not (
+                    isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+                raise InputError(f"option {key!r} should be a {type(default).__name__}, got {value!r}")
+        law = law.bind({**law.options, **law_options})
+    except InputError as exc:
+        raise InputError(f"{name}: not a usable scalelaw fit file: {where}law: {exc}") from None
+    if not isinstance(params, dict):
+        raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params' should be an object, got {params!r}")
+    for par in law.params:
+        value = params.get(par.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params.{par.name}' should be a finite "
+                             f"number, got {value!r}")
+        if not par.lower <= value <= par.upper:
+            raise InputError(f"{name}: not a usable scalelaw fit file: '{where}params.{par.name}' = {value:g} lies "
+                             f"outside the law's range [{par.lower:g}, {par.upper:g}]")
+    return law
