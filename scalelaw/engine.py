@@ -510,8 +510,13 @@ def fit(
             refits done so far (the result's warnings say how many).
         progress: show a progress bar of the bootstrap on stderr (tqdm, when installed).
         start: parameter values (natural units) to start the optimiser from, instead of the
-            law's grid of starts: a warm start from a fit of the same law on more or similar
-            data (refits of held-out splits). Parameters it lacks start from the grid's best.
+            law's grid of starts: a warm start from an earlier fit of the same law (a running job
+            refitted as it goes on). Parameters it lacks start from the grid's first start.
+        step_min: laws over steps: fit only the rows from this step on; the rows before it (an
+            initial transient) stay in ``result.data`` with ``fitted`` False, and a step law's
+            LR areas still count their LR. ``step_min_why`` says why, in the report and JSON
+            (``fitted_from_step``, ``fitted_from_why``). ``scalelaw.fit`` finds it from the data
+            (``scalelaw.transient``) unless it is given.
     """
     law = get_law(law) if isinstance(law, str) else law
     _check_level(level)
@@ -541,13 +546,14 @@ def fit(
 
     bounds = _theta_bounds(law)
     # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
-    Xs, ys = _binned(law, frame, lrs, law_options) if len(y) > BINNED_ABOVE else (X, y)
+    binned = law.step_law and law.jacobian is not None and len(y) > BINNED_ABOVE
+    Xs, ys = _binned(law, frame, lrs, law_options) if binned else (X, y)
     starts, n_starts = _ranked_starts(law, Xs, ys, bounds, loss, delta, start)
     # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
-    loose = len(starts) > 1 or ys is not y
+    loose = len(starts) > 1 or binned
     best = min((_minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in starts),
                key=lambda res: res.fun)
-    if loose or ys is not y:
+    if loose:
         best = _minimise(law, X, y, best.x, bounds, loss, delta, max_iter)
     method = "trust-region least squares" if law.jacobian is not None else "L-BFGS-B"
     message = f"{method} from {len(starts)} of {n_starts} starts: {_text(best.message)}"
@@ -614,9 +620,7 @@ BINNED_ABOVE = 4096  # points: above this, a step law's starts are compared on a
 def _binned(law: Law, frame: pd.DataFrame, lrs, options) -> tuple[dict, np.ndarray]:
     """A step law's inputs and losses on ``frame`` averaged over log-spaced bins of steps
     (``laws.base.log_bins``), under each run's LR ``lrs``: where the optimiser compares its
-    starts on a per-step log of tens of thousands of points. Other laws: none (the frame's own)."""
-    if not law.step_law or law.jacobian is None:
-        return law.design(frame, None, options)[:2]
+    starts on a per-step log of tens of thousands of points."""
     roles = [r for r in law.inputs if r in frame.columns]
     bins = log_bins(frame[["run", "step", "y", *roles]])
     X, y, _, _ = law.design(bins, lrs, options)
@@ -927,7 +931,8 @@ def _trf(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optim
     same objective as ``_lbfgsb`` (its ``huber`` loss with ``f_scale = delta`` is Huber(delta) on
     the log residuals), with the law's exact Jacobian. A Gauss-Newton method needs tens of
     evaluations where L-BFGS-B needs hundreds. ``fun`` is the objective, as for ``_lbfgsb``;
-    ``loose``: tolerances of 1e-6 instead of 1e-10 (to compare starts)."""
+    ``loose``: tolerances of 1e-6 instead of 1e-8 and at most ``LOOSE_EVALUATIONS`` evaluations
+    (to compare starts)."""
     theta0 = np.clip(np.asarray(theta0, dtype=float), bounds[:, 0], bounds[:, 1])
 
     def residual(t):

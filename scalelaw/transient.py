@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine
+from .io import CURVE_NAMES
 from .laws import Law, get_law
 from .laws.base import log_bins
 from .schedules import from_log, resolve
@@ -57,8 +58,6 @@ def step_column(law: Law, frame: pd.DataFrame) -> str | None:
     if law.step_law:
         return "step"
     if law.inputs == ("x",) and "x" in frame.columns:
-        from .io import CURVE_NAMES
-
         column = str(frame.attrs.get("columns", {}).get("x", "")).lower()
         return "x" if column in CURVE_NAMES["step"] else None
     return None
