@@ -1171,7 +1171,10 @@ def _text(message) -> str:
 
 
 def _num(v) -> float | None:
-    return None if v is None or not np.isfinite(v) else float(v)
+    """A finite number as a float, anything else (None, NaN, text) as None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return None
+    return float(v) if np.isfinite(v) else None
 
 
 def _pairs(d) -> dict[str, tuple[float, float]] | None:

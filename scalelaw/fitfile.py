@@ -28,13 +28,19 @@ def check(d, name: str) -> Law:
                       ("domain", dict), ("columns", dict), ("forecast", dict)):
         if d.get(key) is not None and not isinstance(d[key], kind):
             wrong(key, "an object", d[key])
+    for key in ("warnings", "at_bounds"):
+        if d.get(key) is not None and not isinstance(d[key], list):
+            wrong(key, "a list", d[key])
     for key in ("law", "params", "stderr", "metrics", "converged"):
         if key not in d:
             raise InputError(f"{name}: not a usable scalelaw fit file: no '{key}'")
+    for key in ("params", "stderr", "metrics"):
+        if not isinstance(d[key], dict):
+            wrong(key, "an object", d[key])
     if not isinstance(d["law"], str):
         wrong("law", "a law's name", d["law"])
     options = d.get("options") or {}
-    law_options = options.get("law_options") or {}
+    law_options = options.get("law_options", {})
     if not isinstance(law_options, dict):
         wrong("options.law_options", "an object", law_options)
     law = _check_law(d["law"], law_options, d["params"], name, "")
@@ -72,13 +78,30 @@ def check(d, name: str) -> Law:
         if pairs is not None and not (isinstance(pairs, dict) and all(
                 isinstance(v, (list, tuple)) and len(v) == 2 for v in pairs.values())):
             wrong(key, "an object of [low, high] pairs", pairs)
+        for k, v in (pairs or {}).items():
+            for x in v:
+                if x is not None:
+                    number(f"{key}.{k}", x, finite=False)
+    start = options.get("fitted_from_step")
+    if start is not None:
+        number("options.fitted_from_step", start)
+    held = options.get("held_out")
+    if held is not None and not (isinstance(held, dict) and (not held or isinstance(held.get("by"), str))):
+        wrong("options.held_out", "an object with by, sigma and mape", held)
+    if held and "sigma" in held:
+        number("options.held_out.sigma", held["sigma"])
     forecast = d.get("forecast") or {}
-    for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):
-        if key in forecast and forecast[key] is not None:
+    for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):  # numbers the intervals compute with
+        if key in forecast:
             number(f"forecast.{key}", forecast[key])
+    if forecast.get("lr_max") is not None:
+        number("forecast.lr_max", forecast["lr_max"])
+    for key, kind, text in (("identified", bool, "true or false"), ("reason", str, "a text"),
+                            ("sigma_source", str, "a text"), ("alternatives", list, "a list"),
+                            ("references", dict, "an object")):
+        if key in forecast and not isinstance(forecast[key], kind):
+            wrong(f"forecast.{key}", text, forecast[key])
     alternatives = forecast.get("alternatives") or []
-    if not isinstance(alternatives, list):
-        wrong("forecast.alternatives", "a list", alternatives)
     for i, alt in enumerate(alternatives):
         if not isinstance(alt, dict) or not isinstance(alt.get("law"), str) or not isinstance(alt.get("law_options"), dict):
             wrong(f"forecast.alternatives[{i}]", "an object with law, law_options and params", alt)

@@ -101,15 +101,16 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
     points = [("[grid]", dict(zip(grid, combo))) for combo in itertools.product(*grid.values())] if grid else []
     points += [(f"[[runs]] {i + 1}", dict(run)) for i, run in enumerate(extra)]
     varying = [*grid, *dict.fromkeys(k for run in extra for k in run if k != "name")]
+    for where, point in points:  # every option of every run first: a run's name may use any of them
+        for key, value in {**base, **point}.items():
+            if key != "name":
+                _check_option(path, "[base]" if key in base and key not in point else where, key, value)
     configs: dict[str, TrainConfig] = {}
     for where, point in points:
         given = point.pop("name", None)
         if given is not None:
             _check_name(path, where, given)
-        options = {**base, **point}
-        for key, value in options.items():
-            _check_option(path, "[base]" if key in base and key not in point else where, key, value)
-        config = TrainConfig(**options)
+        config = TrainConfig(**{**base, **point})
         name = given or _run_name(config, template, varying)
         _check_name(path, where, name)  # a name made from options too (a corpus of '..')
         try:
