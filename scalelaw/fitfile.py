@@ -119,9 +119,12 @@ def _check_law(law_name: str, law_options: dict, params, name: str, where: str) 
             raise InputError(f"option {sorted(unknown)[0]!r} is not one of law '{law_name}' ({', '.join(law.options)})")
         for key, default in law.options.items():
             value = law_options.get(key, default)
-            if default is not None and value is not None and type(value) is not type(default) and not (
+            if default is not None and type(value) is not type(default) and not (
                     isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
                 raise InputError(f"option {key!r} should be a {type(default).__name__}, got {value!r}")
+            if default is None and value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not math.isfinite(value)):  # a size or step filled from the data
+                raise InputError(f"option {key!r} should be a finite number, got {value!r}")
         law = law.bind({**law.options, **law_options})
     except InputError as exc:
         raise InputError(f"{name}: not a usable scalelaw fit file: {where}law: {exc}") from None
