@@ -237,6 +237,42 @@ def test_sweep_on_the_local_executor_matches_serial(tmp_path):
     np.testing.assert_allclose(parallel["loss"], serial["loss"], rtol=1e-4)
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_stopping_a_local_sweep_stops_its_jobs_without_a_traceback(tmp_path, how):
+    """Ctrl-C reaches the whole process group (driver, submitit's controllers and the jobs);
+    SIGTERM only the driver. Either way: one line, every job stopped and recorded as
+    interrupted, no child's traceback on the terminal; the sweep then resumes to the end."""
+    pytest.importorskip("submitit")
+    spec = tmp_path / "two.toml"
+    spec.write_text('[sweep]\nname = "w{width}"\n[base]\nvocab = 16\nbatch_size = 8\ncontext = 16\n'
+                    'steps = 4000\neval_every = 1000\ncheckpoint_every = 50\n'
+                    'schedule = "constant:peak=3e-3,warmup=10"\n[[runs]]\nwidth = 16\n[[runs]]\nwidth = 24\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("sweep", "run", str(spec), "--out", str(out), "--executor", "local"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    logs = [out / "w16" / "log.csv", out / "w24" / "log.csv"]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(p.exists() and len(read_log(p)) >= 20 for p in logs):
+        time.sleep(0.1)
+    assert all(p.exists() for p in logs), "the jobs did not start"
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if how == "ctrl-c" else 143)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    time.sleep(1.0)
+    sizes = [len(read_log(p)) for p in logs]
+    time.sleep(1.0)
+    assert [len(read_log(p)) for p in logs] == sizes, "a job trained on after the sweep was stopped"
+    assert all(n < 4000 for n in sizes)
+    for name in ("w16", "w24"):
+        assert json.loads((out / name / "status.json").read_text())["state"] == "interrupted"
+
+
 def test_stdlib_corpus_is_deterministic_and_held_out_at_the_end():
     from scalelaw.train import TextCorpus
 

@@ -36,12 +36,15 @@ and 6 N D) and ``grad_noise_scale`` (the last logged, tokens). ``scalelaw fit ou
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -206,13 +209,44 @@ def run_one(config: TrainConfig, out: Path) -> dict | None:
     try:
         meta = train(config, out, resume=True, progress=False)
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or submitit requeueing a preempted job: stop
-        _status(out, "interrupted", _last_line(f"{type(exc).__name__}: {exc}"))
+        with _deaf_to_ctrl_c():  # a second Ctrl-C (a local job gets one from the terminal and one from its
+            _status(out, "interrupted", _last_line(f"{type(exc).__name__}: {exc}"))  # controller) must not tear it
         raise
     except Exception as exc:  # noqa: BLE001 - recorded, then the sweep goes on
         _status(out, "failed", _last_line(f"{type(exc).__name__}: {exc}"))
         return None
     _status(out, None)
     return meta
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c():
+    """SIGINT ignored inside (in the main thread; elsewhere signals cannot be set and none arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Processes started inside write their stderr to ``path``. submitit's local controller
+    prints a traceback when it is stopped (by Ctrl-C or a cancel); it belongs in the sweep's
+    folder, not on the user's terminal."""
+    sys.stderr.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class _Job(_Requeueable):
@@ -306,11 +340,23 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
     if executor == "slurm":  # one array; Slurm keeps at most `limit` running
         running = dict(zip(names, ex.map_array(job, [configs[n] for n in names], [out / n for n in names])))
         pending = []
+    try:
+        _watch(ex, job, executor, configs, out, limit, pending, running, progress)
+    except KeyboardInterrupt:
+        if executor == "local":  # this machine's jobs stop with the sweep; Slurm's run on (sweep status shows them)
+            _stop(running)
+        raise
+
+
+def _watch(ex, job, executor: str, configs: dict, out: Path, limit: int, pending: list, running: dict,
+           progress: bool) -> None:
+    """Submit ``pending`` as slots free up and collect the jobs in ``running`` as they end."""
     checked = time.time()
     while pending or running:
         while pending and len(running) < limit:
             name = pending.pop(0)
-            running[name] = ex.submit(job, configs[name], out / name)
+            with _stderr_to(out / ".submitit" / "controllers.err"):
+                running[name] = ex.submit(job, configs[name], out / name)
         look = executor == "slurm" and time.time() - checked > _SLURM_CHECK_S
         checked = time.time() if look else checked
         finished = {}
@@ -323,6 +369,17 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
             _collect(name, running.pop(name), out, progress, lost)
         if not finished:
             time.sleep(0.2 if executor == "local" else 2.0)
+
+
+def _stop(running: dict, wait_s: float = 10.0) -> None:
+    """Cancel local jobs (SIGINT: each records itself as interrupted and keeps its checkpoint)
+    and wait a little for them to end, so that nothing trains on after the sweep is stopped."""
+    with _deaf_to_ctrl_c():
+        for j in running.values():
+            j.cancel(check=False)
+        end = time.time() + wait_s
+        while time.time() < end and not all(j.done() for j in running.values()):
+            time.sleep(0.1)
 
 
 _SLURM_CHECK_S = 30  # how often squeue is asked about Slurm jobs whose state submitit does not know
