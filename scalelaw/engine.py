@@ -182,9 +182,16 @@ class FitResult:
             var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
-        if not self.law.step_law and "sigma" not in self.held_out:
-            return None if band is None else _at_least_zero(*band)
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+        if not self.law.step_law and "sigma" not in self.held_out:
+            if band is None:
+                return None
+            # beyond the fitted sizes the law's own misfit (the runs' scatter about it) grows as the
+            # step laws' does in LR area: 1 + ln(how far beyond); inside, the band is the mean curve's
+            beyond = self.beyond(inputs)
+            scatter = self.metrics.get("rms_error", 0.0) / 100 * (1 + np.log(beyond)) * centre
+            half = z * np.sqrt(var + np.where(beyond > 1, scatter, 0.0) ** 2)
+            return _at_least_zero(centre - half, centre + half)
         if not self.law.step_law:  # the error on settings left out of the fit (batch sizes)
             half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
             return _at_least_zero(centre - half, centre + half)
@@ -357,13 +364,20 @@ class FitResult:
     def extrapolated(self, inputs: Mapping[str, Any]) -> np.ndarray:
         """True where any of ``inputs`` (role -> values, as for ``predict``) lies outside the
         range of the fitted data (``domain``)."""
-        out = None
+        return self.beyond(inputs) > 1
+
+    def beyond(self, inputs: Mapping[str, Any]) -> np.ndarray:
+        """How far ``inputs`` (role -> values) lie outside the fitted data (``domain``), as a
+        factor: the product over roles of x / max (above it) or min / x (below it); 1 inside.
+        Size laws widen their interval there by the fit's scatter times ``1 + ln`` of it."""
+        out = np.ones(0)
         for role, values in inputs.items():
-            values = np.atleast_1d(np.asarray(values, dtype=float))
-            lo, hi = self.domain.get(role, (-np.inf, np.inf))
-            outside = (values < lo) | (values > hi)
-            out = outside if out is None else out | outside
-        return np.zeros(0, bool) if out is None else out
+            lo, hi = self.domain.get(role, (0.0, np.inf))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.atleast_1d(np.abs(np.asarray(values, dtype=float)))
+                factor = np.where(values > hi, values / hi, np.where(values < lo, lo / values, 1.0))
+            out = factor if out.size == 0 else out * factor
+        return out
 
     @property
     def law_options(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Bivariate laws on real published data: Chinchilla's points (Besiroglu et al.'s replication,
 read from ../shared only: they carry no license), datablations and Gadre et al. (shipped)."""
+import dataclasses
 import filecmp
 import json
 
@@ -102,3 +103,34 @@ def test_gadre_chinchilla_form(dataset):
 def test_shipped_datablations_match_shared(shared_data):
     assert filecmp.cmp(DATABLATIONS, shared_data / "datablations" / "data_constrained_final_losses.csv",
                        shallow=False)
+
+
+def _held_out_largest(data, quantile):
+    cut = np.quantile(data["N"], quantile)
+    return data[data["N"] <= cut], data[data["N"] > cut]
+
+
+@pytest.mark.parametrize("source,quantile", [("epoch", 0.8), ("epoch", 0.9), ("gemstones", 0.8)])
+def test_intervals_for_larger_models_than_any_fitted_hold_them(shared_data, source, quantile):
+    """Beyond the fitted sizes, the mean curve's band (delta method) held only 26-34 % of the
+    largest models of Chinchilla (Epoch's points) and Gemstones (every checkpoint); with the
+    fit's scatter grown by 1 + ln(how far beyond), the interval holds them."""
+    if source == "epoch":
+        data = epoch_points(shared_data)
+    else:
+        table = pd.read_csv(shared_data / "gemstones" / "checkpoints.csv")
+        data = pd.DataFrame({"N": table["params"], "D": table["tokens"], "y": table["loss_fineweb_edu"]})
+    train, test = _held_out_largest(data, quantile)
+    result = fit("chinchilla", train)
+    inputs = {"N": test["N"].to_numpy(), "D": test["D"].to_numpy()}
+    lo, hi = result.predict_interval(inputs)
+    assert result.extrapolated(inputs).all() and (result.beyond(inputs) > 1).all()
+    inside = (lo <= test["y"].to_numpy()) & (test["y"].to_numpy() <= hi)
+    assert inside.mean() >= 0.85, inside.mean()
+    assert np.mean((hi - lo) / result.predict(inputs)) < 0.15  # and says something
+    # inside the fitted sizes the band is the mean curve's (as with no scatter at all); beyond, wider
+    bare = dataclasses.replace(result, metrics={**result.metrics, "rms_error": 0.0})
+    known = {"N": train["N"].to_numpy()[:5], "D": train["D"].to_numpy()[:5]}
+    assert not result.extrapolated(known).any()
+    np.testing.assert_allclose(result.predict_interval(known), bare.predict_interval(known))
+    assert np.all(hi - lo > bare.predict_interval(inputs)[1] - bare.predict_interval(inputs)[0])
