@@ -48,6 +48,17 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _step(text: str) -> float:
+    """A step bound (--step-min, --step-max): a finite number, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step (a number), got '{text}'") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"a step is a finite number >= 0, got '{text}'")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors in one line, like every other error (exit 2)."""
 
@@ -78,10 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     rows = f.add_argument_group("rows")
     rows.add_argument("--where", help="condition on the raw table's columns, e.g. \"dataset == 'c4' and Training == 1\" "
                       "(comparisons, in, and/or/not, arithmetic; parsed, never run as code)")
-    rows.add_argument("--step-min", type=float, help="laws over steps: fit from this step on (default: where the "
+    rows.add_argument("--step-min", type=_step, help="laws over steps: fit from this step on (default: where the "
                       "initial transient ends, found from the data; earlier rows are read and plotted, not "
                       "fitted); other laws: keep rows with x >= this")
-    rows.add_argument("--step-max", type=float, help="keep rows with step (or x) <= this")
+    rows.add_argument("--step-max", type=_step, help="keep rows with step (or x) <= this")
     rows.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
                       help="leave out the K points of highest loss (as Besiroglu et al. did for Chinchilla)")
     opt = f.add_argument_group("fitting")
@@ -162,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", help="learning-rate column")
     c.add_argument("--y", "--loss", dest="y", help="loss column (a column logged every k steps, such as "
                    "val_loss, uses the rows that have it)")
-    c.add_argument("--step-min", type=float, help="fit and score from this step on (default: where the initial "
+    c.add_argument("--step-min", type=_step, help="fit and score from this step on (default: where the initial "
                    "transient of the fitted logs ends, found from the data)")
     c.add_argument("--objective", choices=("huber", "lsq"), default="huber")
     c.add_argument("--delta", type=float, default=1e-3)
@@ -286,8 +297,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
     options = _law_options(args, law)
     over_steps = law.step_law or law.inputs == ("x",)  # the fit itself starts at --step-min
-    if args.step_min is not None and over_steps and not np.isfinite(args.step_min):
-        raise InputError(f"--step-min must be a finite number, got {args.step_min}")
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
                      step_min=None if over_steps else args.step_min, step_max=args.step_max,
                      drop_top_loss=args.drop_top_loss, optional=() if law.step_law else law.optional)
@@ -532,8 +541,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          "must be one the laws did not see")
     columns = {"step": args.step, "lr": args.lr, "y": args.y}
     roles = ("step", "y", "lr", *sorted({r for law in laws for r in law.inputs if r in law.columns}))
-    if args.step_min is not None and not np.isfinite(args.step_min):
-        raise InputError(f"--step-min must be a finite number, got {args.step_min}")
     train = load_runs(args.files, roles=roles, columns=columns)  # every row's LR counts; the fit starts later
     held = {}
     for name, path in zip(run_names(args.held_out), args.held_out):  # a file of several runs: each a curve

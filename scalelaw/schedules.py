@@ -142,7 +142,9 @@ def split_spec(spec: str) -> tuple[str, dict[str, str]]:
         key, eq, value = item.partition("=")
         if not eq:
             raise InputError(f"schedule '{spec}': expected key=value, got '{item}'")
-        items[key] = value
+        if key.strip() in items:
+            raise InputError(f"schedule '{spec}': '{key.strip()}' is given twice")
+        items[key.strip()] = value
     return name, items
 
 

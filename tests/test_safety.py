@@ -197,3 +197,23 @@ def test_two_trainers_never_write_one_run_folder(tmp_path, capsys):
     assert f"taking over the lock of pid {first.pid}" in capsys.readouterr().err
     log = pd.read_csv(run / "log.csv")
     assert log["step"].tolist() == list(range(1, 401)) and not (run / ".lock").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["fit", str(MPL[1]), "--law", "annealing", "--step-min", "-1"], "a step is a finite number >= 0, got '-1'"),
+    (["fit", str(MPL[1]), "--law", "annealing", "--step-min", "nan"], "got 'nan'"),
+    (["compare", str(MPL[0]), "--held-out", str(MPL[1]), "--step-min", "inf"], "got 'inf'"),
+    (["fit", str(MPL[1]), "--step-max", "-5"], "got '-5'"),
+    (["predict", "FIT", "--schedule", "constant:peak=1e-3,total=100,peak=2"], "'peak' is given twice"),
+    (["train", "--schedule", "cosine:peak=1e-3, peak =2", "--steps", "3", "--out", "OUT"], "'peak' is given twice"),
+])
+def test_found_by_running_many_odd_inputs(annealing_fit, tmp_path, capsys, args, words):
+    """Cases from a run of 732 odd inputs through every command: each exits 2 naming the value."""
+    args = [str(annealing_fit) if a == "FIT" else str(tmp_path / "out") if a == "OUT" else a for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own refusal of a flag's value
+        code = exc.code
+    assert code == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -563,6 +563,10 @@ def test_spec_sweep_runs_its_grid_and_skips_complete_runs(tmp_path, capsys):
     ('[grid]\nwidth = [8]\nschedule = ["cosin:peak=1e-3"]\n', "unknown name 'cosin'"),
     ('[grid]\nwidth = [8]\nschedule = ["cosine:peak =1e-3,warmup=0.05"]\n', "warmup=0.05 must be a whole number"),
     ('[grid]\nwidth = [8]\ncorpus = ["MISSING_CORPUS.txt"]\n', "MISSING_CORPUS.txt: no such file or folder"),
+    ('runs = "x"\n', "runs must be tables"),
+    ('runs = [1, 2]\n', "runs must be tables"),
+    ('base = 5\n[[runs]]\nwidth = 8\n', "base must be a table"),
+    ('grid = [8]\n', "grid must be a table"),
 ])
 def test_a_bad_spec_exits_2_naming_the_key_before_any_run(tmp_path, capsys, monkeypatch, text, words):
     monkeypatch.chdir(tmp_path)  # a relative escape would land in tmp_path's parents: watch there too

@@ -89,6 +89,11 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
     if unknown:
         raise InputError(f"{path}: [{unknown[0]}] is not a table of a sweep spec ({', '.join(_TABLES)})")
     base, grid, extra = table.get("base", {}), table.get("grid", {}), table.get("runs", [])
+    for key, value in (("base", base), ("grid", grid)):
+        if not isinstance(value, dict):
+            raise InputError(f"{path}: {key} must be a table ([{key}] with one option per line), got {value!r}")
+    if not isinstance(extra, list) or not all(isinstance(run, dict) for run in extra):
+        raise InputError(f"{path}: runs must be tables ([[runs]] with one option per line), got {extra!r}")
     sweep = table.get("sweep", {})
     wrong = [k for k in sweep if k != "name"] if isinstance(sweep, dict) else ["(not a table)"]
     if wrong:
