@@ -33,7 +33,7 @@ from . import fitfile
 from .errors import InputError
 from .io import write_atomic
 from .laws import Law, get_law
-from .laws.base import log_bins, steps_of
+from .laws.base import log_bins, numeric_jacobian, steps_of
 from .schedules import from_log, resolve, warmup_steps as schedules_warmup
 
 LOSSES = ("huber", "lsq")
@@ -177,8 +177,8 @@ class FitResult:
                               for s in self.bootstrap_samples])
             band = _percentiles(preds, level)
         elif self.covariance is not None:
-            theta = _to_theta(self.law, self.params)
-            grads = _pred_jacobian(self.law, inputs, theta)
+            theta = self.law.to_theta(self.params)
+            grads = self.law.gradient(inputs, theta)
             var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
@@ -346,13 +346,13 @@ class FitResult:
                 out[f"{key}_lower"], out[f"{key}_upper"] = _percentiles([d[key] for d in draws], level)
         elif self.covariance is not None:
             keys = [k for k in out if k not in ("budget", "extrapolated")]
-            theta = _to_theta(self.law, self.params)
+            theta = self.law.to_theta(self.params)
             with np.errstate(all="ignore"):
                 def logs(t):
-                    t = np.clip(t, *_theta_bounds(self.law).T)
-                    values = table(_from_theta(self.law, t))
+                    t = np.clip(t, *self.law.theta_bounds().T)
+                    values = table(self.law.from_theta(t))
                     return np.log(np.stack([values[k] for k in keys]))
-                J = _jacobian(logs, theta)  # (keys, budgets, p)
+                J = numeric_jacobian(logs, theta)  # (keys, budgets, p)
             se = np.sqrt(np.maximum(np.einsum("kbi,ij,kbj->kb", J, self.covariance, J), 0.0))
             z = stats.norm.ppf(0.5 + level / 2)
             for i, key in enumerate(keys):
@@ -468,7 +468,7 @@ class FitResult:
             stderr={k: _num(v) for k, v in d["stderr"].items()},
             ci=_pairs(d.get("ci")),
             covariance=None if cov is None else np.array(cov["matrix"], dtype=float),
-            theta_names=_theta_names(law) if cov is None else list(cov["names"]),
+            theta_names=law.theta_names if cov is None else list(cov["names"]),
             metrics={k: _num(v) for k, v in d["metrics"].items()},
             converged=bool(d["converged"]),
             message=str(d.get("message", "")),
@@ -558,7 +558,7 @@ def fit(
         law_options = law.setup(X, law_options)
     law = law.bind(law_options)
 
-    bounds = _theta_bounds(law)
+    bounds = law.theta_bounds()
     # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
     binned = law.step_law and law.jacobian is not None and len(y) > BINNED_ABOVE
     Xs, ys = _binned(law, frame, lrs, law_options) if binned else (X, y)
@@ -581,7 +581,7 @@ def fit(
 
     blocks = _step_blocks(runs) if law.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
-    params = _from_theta(law, polished)
+    params = law.from_theta(polished)
     at_bounds = _at_bounds(law, polished, bounds)
     notes += [f"{name} is at its {side} bound ({value:g}): the data do not pin it down"
               for name, side, value in at_bounds]
@@ -594,7 +594,7 @@ def fit(
         converged, message = False, problem
     result = FitResult(
         law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
-        theta_names=_theta_names(law), metrics=metrics, converged=converged, message=message,
+        theta_names=law.theta_names, metrics=metrics, converged=converged, message=message,
         warnings=frame.attrs.get("notes", []) + notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
                                  "seed": seed, "runs": int(frame["run"].nunique()),
                                  **({"not_a_result": problem} if problem else {}),
@@ -736,7 +736,7 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter) -> dict[str
     for value in values:
         out = groups == value
         res = _minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
-        pred = np.asarray(law({k: v[out] for k, v in X.items()}, **_from_theta(law, res.x)), dtype=float)
+        pred = np.asarray(law({k: v[out] for k, v in X.items()}, **law.from_theta(res.x)), dtype=float)
         r = np.log(pred) - np.log(y[out])
         blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
         errors.append(np.bincount(blocks, r) / np.bincount(blocks))
@@ -758,8 +758,8 @@ def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
     stderr = {par.name: float(se * math.log(10) * 10.0**t if par.log else se)
               for par, t, se in zip(law.params, theta, se_theta)}
     z = stats.norm.ppf(0.5 + level / 2)
-    lo = _from_theta(law, np.clip(theta - z * se_theta, bounds[:, 0], bounds[:, 1]))
-    hi = _from_theta(law, np.clip(theta + z * se_theta, bounds[:, 0], bounds[:, 1]))
+    lo = law.from_theta(np.clip(theta - z * se_theta, bounds[:, 0], bounds[:, 1]))
+    hi = law.from_theta(np.clip(theta + z * se_theta, bounds[:, 0], bounds[:, 1]))
     return covariance, stderr, {k: (lo[k], hi[k]) for k in law.param_names}, []
 
 
@@ -817,7 +817,7 @@ def _metrics(law, X, y, theta) -> dict[str, float]:
     """R2, MAPE (percent) and RMSE on the loss; R2 of the log loss (the space of the fit); AIC/BIC
     of the log residuals (lmfit's definition). All on the fitted points."""
     n, p = len(y), len(theta)
-    resid = law(X, **_from_theta(law, theta)) - y
+    resid = law(X, **law.from_theta(theta)) - y
     rss_log = float(np.sum(_log_residuals(theta, law, X, y) ** 2))
     logy = np.log(y)
     return {
@@ -841,14 +841,14 @@ def _objective(theta, law, X, y, loss, delta) -> float:
 def _objective_grad(theta, law, X, y, loss, delta) -> tuple[float, np.ndarray]:
     """The objective and its exact gradient (laws with a ``jacobian``)."""
     with np.errstate(all="ignore"):
-        pred = np.asarray(law(X, **_from_theta(law, theta)), dtype=float)
+        pred = np.asarray(law(X, **law.from_theta(theta)), dtype=float)
         r = np.log(np.clip(pred, 1e-300, None) / y)
     psi = np.clip(r, -delta, delta) if loss == "huber" else r
     value = psi @ (r - 0.5 * psi)  # Huber: r^2/2 inside delta, delta*|r| - delta^2/2 outside
     if not np.isfinite(value):
         return 1e300, np.zeros_like(theta)
     with np.errstate(all="ignore"):
-        grad = (psi / pred) @ _pred_jacobian(law, X, theta)  # d r / d theta = (d pred / d theta) / pred
+        grad = (psi / pred) @ law.gradient(X, theta)  # d r / d theta = (d pred / d theta) / pred
     return float(value), np.where(np.isfinite(grad), grad, 0.0)
 
 
@@ -856,42 +856,17 @@ def _residual_jacobian(law, X, theta, pred=None) -> np.ndarray:
     """d(log residual)/d(theta), shape (n, p): exact when the law has a jacobian. ``pred``: the
     prediction at ``theta`` when already computed."""
     if law.jacobian is None:  # y does not change the derivative: take log(pred) - log(1)
-        return _jacobian(lambda t: _log_residuals(t, law, X, np.ones(1)), np.asarray(theta, float))
+        return numeric_jacobian(lambda t: _log_residuals(t, law, X, np.ones(1)), np.asarray(theta, float))
     if pred is None:
-        pred = law(X, **_from_theta(law, theta))
+        pred = law(X, **law.from_theta(theta))
     with np.errstate(all="ignore"):
-        return _pred_jacobian(law, X, theta) / pred[:, None]
-
-
-def _pred_jacobian(law, X, theta) -> np.ndarray:
-    """d(prediction)/d(theta) in the optimiser's coordinates, shape (n, p)."""
-    theta = np.asarray(theta, dtype=float)
-    if law.jacobian is None:
-        return _jacobian(lambda t: np.asarray(law(X, **_from_theta(law, t)), dtype=float), theta)
-    params = _from_theta(law, theta)
-    if not any(p.log for p in law.params):
-        return law.jacobian(X, **params)
-    scale = np.array([v * math.log(10) if p.log else 1.0 for p, v in zip(law.params, params.values())])
-    with np.errstate(all="ignore"):
-        return law.jacobian(X, **params) * scale
+        return law.gradient(X, theta) / pred[:, None]
 
 
 def _log_residuals(theta, law, X, y) -> np.ndarray:
     with np.errstate(all="ignore"):
-        pred = law(X, **_from_theta(law, theta))
+        pred = law(X, **law.from_theta(theta))
         return np.log(np.clip(pred, 1e-300, None)) - np.log(y)
-
-
-def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
-    """Central-difference Jacobian of ``fun`` (array-valued) at ``theta``: shape (*out, len(theta))."""
-    cols = []
-    for i in range(len(theta)):
-        h = 1e-6 * max(1.0, abs(theta[i]))
-        up, down = theta.copy(), theta.copy()
-        up[i] += h
-        down[i] -= h
-        cols.append((fun(up) - fun(down)) / (2 * h))
-    return np.stack(cols, axis=-1)
 
 
 def _covariance(law, X, y, theta, blocks=None) -> np.ndarray | None:
@@ -1015,8 +990,8 @@ def _ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.n
         values = {name: float(warm.get(name, grid[name])) for name in law.param_names}
         if not all(np.isfinite(list(values.values()))):
             raise InputError(f"start: parameter values must be finite numbers, got {values}")
-        return [np.clip(_to_theta(law, values), bounds[:, 0], bounds[:, 1])], 1
-    starts = [np.clip(_to_theta(law, s), bounds[:, 0], bounds[:, 1]) for s in law.starts(X, y)]
+        return [np.clip(law.to_theta(values), bounds[:, 0], bounds[:, 1])], 1
+    starts = [np.clip(law.to_theta(s), bounds[:, 0], bounds[:, 1]) for s in law.starts(X, y)]
     if law.refine is not None and len(starts) > law.refine:
         order = np.argsort([_objective(t, law, X, y, loss, delta) for t in starts], kind="stable")
         return [starts[i] for i in order[: law.refine]], len(starts)
@@ -1026,9 +1001,9 @@ def _ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.n
 def _polish(law, X, y, theta, loss, delta, max_iter):
     """lmfit least_squares from the L-BFGS-B optimum (same loss, same bounds) to refine it;
     log-scale parameters are varied as log10_NAME."""
-    names = _theta_names(law)
+    names = law.theta_names
     params = lmfit.Parameters()
-    for name, t, (lo, hi) in zip(names, theta, _theta_bounds(law)):
+    for name, t, (lo, hi) in zip(names, theta, law.theta_bounds()):
         params.add(name, value=float(t), min=lo, max=hi)
 
     def residual(pars: lmfit.Parameters) -> np.ndarray:
@@ -1092,7 +1067,7 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
             samples.append(res.x)
         else:
             failed += 1
-    samples = np.array([list(_from_theta(law, s).values()) for s in samples]).reshape(-1, len(law.params))
+    samples = np.array([list(law.from_theta(s).values()) for s in samples]).reshape(-1, len(law.params))
     result.bootstrap_samples = samples
     lower, upper = _percentiles(samples, level) if len(samples) else (None, None)
     result.ci_bootstrap = {name: (float(lower[i]), float(upper[i]))
@@ -1151,23 +1126,6 @@ def _chunks(X: Any, extra: Mapping[str, Any]):
     for idx in np.array_split(np.arange(len(steps)), -(-len(steps) // _CHUNK)):
         yield steps[idx], {k: np.asarray(v)[idx] if np.ndim(v) == 1 and len(v) == len(steps) else v
                            for k, v in extra.items()}
-
-
-def _theta_names(law: Law) -> list[str]:
-    return law.theta_names
-
-
-def _to_theta(law: Law, values: Mapping[str, float]) -> np.ndarray:
-    return np.array([math.log10(values[p.name]) if p.log else float(values[p.name]) for p in law.params])
-
-
-def _from_theta(law: Law, theta) -> dict[str, float]:
-    return {p.name: float(10.0 ** t if p.log else t) for p, t in zip(law.params, theta)}
-
-
-def _theta_bounds(law: Law) -> np.ndarray:
-    return np.array([(math.log10(p.lower), math.log10(p.upper)) if p.log else (p.lower, p.upper)
-                     for p in law.params], dtype=float)
 
 
 def _at_bounds(law: Law, theta, bounds) -> list[tuple[str, str, float]]:

@@ -270,7 +270,7 @@ def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
     if result.ci_bootstrap is not None:
         result.ci_bootstrap = {n: (fixed[n], fixed[n]) if n in fixed else result.ci_bootstrap[n] for n in names}
     result.covariance, result.bootstrap_samples = cov, samples
-    result.theta_names = engine._theta_names(law)
+    result.theta_names = law.theta_names
     result.options["fixed"] = dict(fixed)
     return result
 

@@ -161,7 +161,7 @@ def _inputs(proxy: Law, bins: pd.DataFrame, key: str, frame: pd.DataFrame, optio
 
 def _residuals(law: Law, X, y) -> np.ndarray | None:
     """Log residuals of a least-squares fit of ``law`` to the bins (from the best of its starts)."""
-    bounds = engine._theta_bounds(law)
+    bounds = law.theta_bounds()
     best = None
     starts = engine._ranked_starts(law, X, y, bounds, "lsq", 1.0)[0]
     if len(starts) > MAX_STARTS:  # the best few by the objective at the start

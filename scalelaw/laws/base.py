@@ -3,6 +3,7 @@
 modules import this; nothing here imports them."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Iterable, Mapping
@@ -29,6 +30,23 @@ class Param:
     upper: float
     log: bool = False
     doc: str = ""
+
+    @property
+    def theta_name(self) -> str:
+        """The optimiser's name of the parameter: ``log10_NAME`` for a log-scale one."""
+        return f"log10_{self.name}" if self.log else self.name
+
+    def to_theta(self, value: float) -> float:
+        """The value (natural units) in the optimiser's coordinate."""
+        return math.log10(value) if self.log else float(value)
+
+    def from_theta(self, theta: float) -> float:
+        """The optimiser's coordinate back in natural units."""
+        return float(10.0 ** theta if self.log else theta)
+
+    @property
+    def theta_bounds(self) -> tuple[float, float]:
+        return (math.log10(self.lower), math.log10(self.upper)) if self.log else (self.lower, self.upper)
 
 
 @dataclass(frozen=True)
@@ -181,7 +199,33 @@ class Law:
     @property
     def theta_names(self) -> list[str]:
         """The optimiser's names of the parameters: ``log10_NAME`` for log-scale ones."""
-        return [f"log10_{p.name}" if p.log else p.name for p in self.params]
+        return [p.theta_name for p in self.params]
+
+    # -- the optimiser's coordinates (theta: log10 of log-scale parameters) ------------------
+    def to_theta(self, values: Mapping[str, float]) -> np.ndarray:
+        """Parameter values (natural units, by name) as the optimiser's vector."""
+        return np.array([p.to_theta(values[p.name]) for p in self.params])
+
+    def from_theta(self, theta) -> dict[str, float]:
+        """The optimiser's vector as parameter values by name, natural units."""
+        return {p.name: p.from_theta(t) for p, t in zip(self.params, theta)}
+
+    def theta_bounds(self) -> np.ndarray:
+        """Bounds of the optimiser's vector, shape (n_params, 2)."""
+        return np.array([p.theta_bounds for p in self.params], dtype=float)
+
+    def gradient(self, inputs: Inputs, theta) -> np.ndarray:
+        """d(prediction)/d(theta), shape (n, n_params): from ``jacobian`` (chain rule through
+        log10 for log-scale parameters), else central differences."""
+        theta = np.asarray(theta, dtype=float)
+        if self.jacobian is None:
+            return numeric_jacobian(lambda t: np.asarray(self(inputs, **self.from_theta(t)), dtype=float), theta)
+        params = self.from_theta(theta)
+        if not any(p.log for p in self.params):
+            return self.jacobian(inputs, **params)
+        scale = np.array([v * math.log(10) if p.log else 1.0 for p, v in zip(self.params, params.values())])
+        with np.errstate(all="ignore"):
+            return self.jacobian(inputs, **params) * scale
 
     @property
     def step_law(self) -> bool:
@@ -435,6 +479,18 @@ def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8) -> pd.
         out["y"] = np.exp(out["y"])
         parts.append(out.reset_index(drop=True).assign(run=run))
     return pd.concat(parts, ignore_index=True)
+
+
+def numeric_jacobian(fun, theta: np.ndarray) -> np.ndarray:
+    """Central-difference Jacobian of ``fun`` (array-valued) at ``theta``: shape (*out, len(theta))."""
+    cols = []
+    for i in range(len(theta)):
+        h = 1e-6 * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        cols.append((fun(up) - fun(down)) / (2 * h))
+    return np.stack(cols, axis=-1)
 
 
 def steps_of(X) -> np.ndarray:
