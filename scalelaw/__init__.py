@@ -2,7 +2,7 @@
 from . import schedules
 from .analysis import ComputeOptimal, compare, compute_optimal, versus_total
 from .errors import InputError
-from .engine import FitResult
+from .result import FitResult
 from .forecast import fit
 from .io import load_runs
 from .laws import Law, Param, available_laws, get_law

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, NotAResult
-from .engine import FitResult, _clean, mape
+from .engine import mape
+from .result import FitResult, json_safe
 from .forecast import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
@@ -35,7 +36,7 @@ EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 1
 
 def _json(obj) -> str:
     """One line of valid JSON: numpy values as Python's, non-finite numbers as null (never NaN)."""
-    return json.dumps(_clean(obj), allow_nan=False)
+    return json.dumps(json_safe(obj), allow_nan=False)
 
 
 def _floats(text: str) -> list[float]:

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from . import engine, transient
-from .engine import FitResult, MIN_DECAY
+from .engine import MIN_DECAY
+from .result import FitResult
 from .errors import InputError
 from .laws import Law, get_law
 
