@@ -3,7 +3,7 @@ from . import schedules
 from .analysis import ComputeOptimal, compare, compute_optimal, versus_total
 from .errors import InputError
 from .result import FitResult
-from .forecast import fit
+from .auto import fit
 from .io import load_runs
 from .laws import Law, Param, available_laws, get_law
 from .laws.annealing import ANNEALING, ANNEALING_SIZE

@@ -19,7 +19,8 @@ from scipy import stats
 
 from .engine import mape as error
 from .errors import InputError
-from .forecast import fit
+from .intervals import z_of
+from .auto import fit
 from .laws import Law, get_law
 from .laws.bivariate import FLOPS_PER_PARAM_TOKEN, tokens_from_compute
 from .laws.power import POWER
@@ -234,7 +235,7 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
             raise InputError(f"isoflop: column '{col}' must hold positive numbers")
     if "D" not in frame.columns:
         frame["D"] = tokens_from_compute(frame["N"], frame["C"])
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_of(level)
     if not 0 < tolerance < 1:
         raise InputError(f"isoflop: tolerance must lie between 0 and 1, got {tolerance}")
     log_c = np.log(frame["C"].to_numpy(float))

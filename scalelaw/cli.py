@@ -21,7 +21,7 @@ from . import __version__
 from .errors import InputError, NotAResult
 from .engine import mape
 from .result import FitResult, json_safe
-from .forecast import fit
+from .auto import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
                      format_schedule_predictions, format_size_predictions, format_sweep_status, format_versus_total)

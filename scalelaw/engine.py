@@ -29,8 +29,8 @@ from scipy import optimize, special, stats
 from .errors import InputError
 from .laws import Law, get_law
 from .laws.base import log_bins, numeric_jacobian
-from .result import FitResult, _check_level, _percentiles
-from .schedules import from_log, warmup_steps as schedules_warmup
+from .intervals import check_level, percentile_interval, z_of
+from .result import FitResult
 
 LOSSES = ("huber", "lsq")
 
@@ -54,6 +54,7 @@ def fit(
     start: Mapping[str, float] | None = None,
     step_min: float | None = None,
     step_min_why: str | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> FitResult:
     """Fit ``law`` to ``data``.
 
@@ -83,9 +84,12 @@ def fit(
             LR areas still count their LR. ``step_min_why`` says why, in the report and JSON
             (``fitted_from_step``, ``fitted_from_why``). ``scalelaw.fit`` finds it from the data
             (``scalelaw.transient``) unless it is given.
+        fixed: parameter values (natural units) held where they are, as lmfit's ``vary=False``:
+            the others are fitted, and the result reports the whole law, the held ones with
+            standard error 0 (zero rows and columns in the covariance).
     """
     law = get_law(law) if isinstance(law, str) else law
-    _check_level(level)
+    check_level(level)
     if bootstrap < 0:
         raise InputError(f"bootstrap must be >= 0, got {bootstrap}")
     if bootstrap_seconds is not None and not bootstrap_seconds > 0:
@@ -108,7 +112,12 @@ def fit(
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
     if law.setup is not None:
         law_options = law.setup(X, law_options)
-    law = law.bind(law_options)
+    full = law.bind(law_options)
+    fixed = {k: float(v) for k, v in (fixed or {}).items()}
+    unknown = set(fixed) - set(full.param_names)
+    if unknown:
+        raise InputError(f"fixed: law '{full.name}' has no parameter {', '.join(sorted(unknown))}")
+    law = full.fix(fixed)  # the law over the parameters that vary
 
     bounds = law.theta_bounds()
     # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
@@ -133,7 +142,7 @@ def fit(
 
     blocks = _step_blocks(runs) if law.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
-    params = law.from_theta(polished)
+    params = {**law.from_theta(polished), **fixed}
     at_bounds = _at_bounds(law, polished, bounds)
     notes += [f"{name} is at its {side} bound ({value:g}): the data do not pin it down"
               for name, side, value in at_bounds]
@@ -145,11 +154,15 @@ def fit(
     if problem:
         converged, message = False, problem
     result = FitResult(
-        law=law, params=params, stderr=stderr, ci=ci, covariance=covariance,
-        theta_names=law.theta_names, metrics=metrics, converged=converged, message=message,
+        law=full, params={k: params[k] for k in full.param_names},
+        stderr={k: 0.0 if k in fixed else stderr[k] for k in full.param_names},
+        ci=None if ci is None else {k: (fixed[k], fixed[k]) if k in fixed else ci[k] for k in full.param_names},
+        covariance=_embed(covariance, full, fixed), theta_names=full.theta_names, metrics=metrics,
+        converged=converged, message=message, design=(X, y),
         warnings=frame.attrs.get("notes", []) + notes, options={"loss": loss, "delta": delta, "level": level, "bootstrap": bootstrap,
                                  "seed": seed, "runs": int(frame["run"].nunique()),
                                  **({"not_a_result": problem} if problem else {}),
+                                 **({"fixed": fixed} if fixed else {}),
                                  **({"law_options": law_options} if law.options else {})},
         domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
                 {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
@@ -168,14 +181,10 @@ def fit(
     if len(y) < len(frame):
         result.warnings.append(f"{len(frame)} logged points were averaged (in log space) into {len(y)} "
                                f"of consecutive steps, at most {law.max_points} per run, for the fit")
-    if law.step_law:
-        result.forecast = _forecast_info(result, X, y, frame, lrs)
-        if not result.forecast["identified"]:
-            result.warnings.append(result.forecast["reason"])
     if law.held_out_by and converged:
         result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter)
     if bootstrap:
-        _bootstrap(result, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
+        _bootstrap(result, law, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
     return result
 
@@ -223,54 +232,6 @@ def _from_step(law: Law, frame: pd.DataFrame, step_min: float | None) -> tuple[p
     return frame[keep], frame[~keep]
 
 
-MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
-
-
-def decay_seen(frame: pd.DataFrame, lrs: Mapping[str, np.ndarray] | None = None) -> float:
-    """The largest fraction by which the LR fell after its peak, within the steps of any run of
-    ``frame`` (rows with ``run``, ``step`` and, without ``lrs``, ``lr``). ``lrs``: run -> per-step
-    LR; by default rebuilt from the logged lr (``schedules.from_log``)."""
-    decay = 0.0
-    for run, g in frame.groupby("run", sort=False):
-        if lrs is not None:
-            lr = lrs[str(run)]
-        elif "lr" in g:
-            lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float))
-        else:
-            continue
-        seen = lr[max(schedules_warmup(lr), int(g["step"].min())): int(g["step"].max()) + 1]
-        if len(seen) and seen.max() > 0:
-            decay = max(decay, float(1 - seen.min() / seen.max()))
-    return decay
-
-
-def _forecast_info(result: "FitResult", X, y, frame, lrs) -> dict[str, Any]:
-    """What a step law's forecast intervals need: the relative scatter of the fit (``sigma``),
-    the largest fitted LR area (``S1_max``), and whether the fitted logs identify the loss drop
-    bought by LR decay (``identified``, with the ``reason`` when not)."""
-    law = result.law
-    pred = law(X, **result.params)
-    sigma = float(np.sqrt(np.mean(((pred - y) / y) ** 2)))
-    decay = decay_seen(frame, lrs)
-    identified, reason = True, ""
-    name = law.decay_params[0] if law.decay_params else None
-    se = result.stderr.get(name) if name else None
-    if name is None:
-        pass  # no decay term left to identify (its parameters are fixed)
-    elif decay < MIN_DECAY:
-        identified = False
-        reason = (f"the fitted logs show at most {100 * decay:.0f} % LR decay (below {100 * MIN_DECAY:.0f} %): "
-                  f"the loss drop bought by decaying the LR ({name}) is not identified; forecasts of "
-                  "schedules that decay carry it with a wide interval (give --reference runs that decayed)")
-    elif name and (se is None or not np.isfinite(se) or se > result.params[name]):
-        identified = False
-        reason = (f"{name}, which scales the loss drop bought by LR decay, is not determined by the data "
-                  f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
-    return {"sigma": sigma, "sigma_source": "in-sample residuals", "S1_max": float(np.max(X["S1"])),
-            "lr_max": float(max(np.max(lr) for lr in lrs.values())) if lrs else None,
-            "lr_decay_seen": decay, "identified": identified, "reason": reason}
-
-
 MIN_HELD_OUT = 4  # settings (e.g. batch sizes) needed to leave one out and still fit the law
 
 
@@ -309,7 +270,7 @@ def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
     se_theta = np.sqrt(np.diag(covariance))
     stderr = {par.name: float(se * math.log(10) * 10.0**t if par.log else se)
               for par, t, se in zip(law.params, theta, se_theta)}
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_of(level)
     lo = law.from_theta(np.clip(theta - z * se_theta, bounds[:, 0], bounds[:, 1]))
     hi = law.from_theta(np.clip(theta + z * se_theta, bounds[:, 0], bounds[:, 1]))
     return covariance, stderr, {k: (lo[k], hi[k]) for k in law.param_names}, []
@@ -578,13 +539,14 @@ def _polish(law, X, y, theta, loss, delta, max_iter):
 LONG_BOOTSTRAP = 60.0  # seconds: a bootstrap expected to take longer says so in the warnings
 
 
-def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max_iter,
+def _bootstrap(result: FitResult, law: Law, X, y, runs, theta, bounds, B, seed, level, max_iter,
                seconds=None, progress=False) -> None:
     """Refit on ``B`` resamples: step laws resample blocks of consecutive steps within each run
     (a moving-block bootstrap: correlated misfit along a curve stays together); other laws
     resample whole runs when there are several, points otherwise. Stops when ``seconds`` are
-    spent; ``progress``: a tqdm bar on stderr."""
-    law, loss, delta = result.law, result.options["loss"], result.options["delta"]
+    spent; ``progress``: a tqdm bar on stderr. ``law``: the law over the parameters that vary
+    (``theta``, ``bounds``); the samples are of the whole law (``result.law``), held ones as held."""
+    loss, delta = result.options["loss"], result.options["delta"]
     rng = np.random.default_rng(seed)
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None
@@ -619,11 +581,13 @@ def _bootstrap(result: FitResult, X, y, runs, theta, bounds, B, seed, level, max
             samples.append(res.x)
         else:
             failed += 1
-    samples = np.array([list(law.from_theta(s).values()) for s in samples]).reshape(-1, len(law.params))
+    held = result.options.get("fixed", {})
+    samples = np.array([[{**law.from_theta(s), **held}[k] for k in result.law.param_names]
+                        for s in samples]).reshape(-1, len(result.law.params))
     result.bootstrap_samples = samples
-    lower, upper = _percentiles(samples, level) if len(samples) else (None, None)
+    lower, upper = percentile_interval(samples, level) if len(samples) else (None, None)
     result.ci_bootstrap = {name: (float(lower[i]), float(upper[i]))
-                           for i, name in enumerate(law.param_names)} if len(samples) else None
+                           for i, name in enumerate(result.law.param_names)} if len(samples) else None
     result.options["bootstrap_by"] = ("blocks of steps" if law.step_law else
                                       "run" if by_run is not None else "point")
     if failed:
@@ -650,6 +614,16 @@ def _block_resample(idx: np.ndarray, rng) -> np.ndarray:
     starts = rng.integers(0, n, -(-n // width))
     picks = (starts[:, None] + np.arange(width)[None, :]).ravel()[:n] % n
     return idx[np.sort(picks)]
+
+
+def _embed(covariance, full: Law, fixed: Mapping[str, float]):
+    """The covariance of the varied parameters as one of ``full``'s, zero where held."""
+    if covariance is None or not fixed:
+        return covariance
+    free = [i for i, n in enumerate(full.param_names) if n not in fixed]
+    out = np.zeros((len(full.params), len(full.params)))
+    out[np.ix_(free, free)] = covariance
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -1,277 +1,228 @@
-"""Forecasts of a loss curve: ``law="auto"`` chooses the step law and its conventions by how well
-each predicts runs it did not see, and finished reference runs lend a short curve what it cannot
-identify.
+"""Forecasts of a step law's loss curve: what a fit knows about its own forecasting error (the
+``Forecast`` record a ``FitResult`` holds), the intervals that follow from it, and the questions
+a forecast answers (the final loss of a planned run, the best of several schedules).
 
-``scalelaw.fit`` is this module's ``fit``: any law by name goes straight to the engine; ``"auto"``
-or ``references=`` come here.
+A forecast goes wrong in more ways than its parameters' uncertainty, and the interval of a
+step law adds each (``interval``):
 
-How ``auto`` chooses. Each candidate (a step law with a warmup convention, ``CANDIDATES``) is
-scored by its error on points it was not fitted on:
+- the fit's relative error scale (``Forecast.sigma``: from runs or steps held out when ``auto``
+  chose the law, else the in-sample scatter), grown by ``1 + ln`` of how far the schedule's LR
+  area lies beyond the largest fitted (``S1_max``) and of how far its peak LR lies above every
+  fitted LR (``lr_max``);
+- the spread of the other plausible fits (``alternatives``);
+- the loss drop of LR decay, whole when the fitted logs do not identify it, or a relative error
+  ``transfer`` on it when it was taken from reference runs (``scalelaw.auto``).
 
-- several runs: leave one run out (fit on the others, predict the one left out from its LR);
-  a fold whose fitting runs show too little LR decay to identify the loss drop of decay
-  (``engine.MIN_DECAY``) is skipped unless references supply it;
-- one run, or no usable fold: a forward split of each run (fit on the first 60 % of its steps,
-  predict the rest), which is what forecasting a running job asks of a law.
-
-The candidate with the lowest mean held-out MAPE is refitted on everything and returned. Its
-forecast intervals use the RMS relative error of those held-out predictions (at least the
-in-sample scatter) as their error scale, and the spread of the candidates that scored within
-``CREDIBLE`` times the best as model uncertainty (``FitResult.predict_interval``).
-
-References. With finished runs given as ``references`` (other model sizes, earlier runs, with
-their own schedules), each candidate is first fitted on them, and its decay parameters
-(``law.decay_params``: how much the loss drop of LR decay is worth, and how it unfolds) are held
-at those values while the rest (level, scale and exponent of the LR-area power law) is fitted
-on the user's runs. Measured on the curves of Luo et al. (benchmarks/bench_forecast.py), that
-holds the final loss of a 72k-step run within 1 % from its first 20 %, where a free fit can be
-off by several percent. The variant that also takes the exponent from the references enters
-the interval as an alternative, and the loss drop of decay carries a relative error
-``TRANSFER`` (what it is worth differs between model sizes).
+This module knows nothing of how fits are made: ``scalelaw.auto`` fits and fills the record.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import engine, transient
-from .engine import MIN_DECAY
-from .result import FitResult
-from .errors import InputError
-from .laws import Law, get_law
+from .intervals import at_least_zero
+from .laws import get_law
+from .laws.base import steps_of
+from .schedules import from_log, resolve, warmup_steps
 
-CANDIDATES: tuple[tuple[str, dict], ...] = (
-    ("annealing", {"warmup": "peak"}),
-    ("annealing", {"warmup": "actual"}),
-    ("multipower", {"warmup": "actual"}),
-    ("multipower", {"warmup": "actual", "warmup_drops": True}),
-)
-CREDIBLE = 2.0  # candidates within this factor of the best held-out MAPE widen the interval
-# Relative error of a decay term taken from reference runs (1 sd): the loss drop of LR decay is
-# not the same for every model size. On the curves of Luo et al., the annealing law's C fitted
-# on the 72k-step runs is 0.333 at 25M and 0.426 at 100M (28 % higher), while A and alpha are 7 %
-# and 3 % apart; benchmarks/bench_forecast.py measures the effect on the intervals.
-TRANSFER = 0.25
-FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
+MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
 
 
-def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
-        **kwargs: Any) -> FitResult:
-    """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
+@dataclass
+class Alternative:
+    """Another plausible fit of the same runs: its spread from the chosen fit widens intervals."""
 
-    Args:
-        law: as for ``scalelaw.engine.fit``, or ``"auto"``: choose the step law and its warmup
-            convention by held-out error (see the module docstring).
-        data: as for ``scalelaw.engine.fit``.
-        references: step laws: finished runs (a tidy frame with ``run``, ``step``, ``y``,
-            ``lr``, or a list of them) whose decay parameters the fit takes over.
-        step_min: laws over steps: the first step to fit; ``"auto"`` (default) finds where the
-            initial transient of the curve ends (``scalelaw.transient``), None fits every row.
-            The result says from where it fitted and why (``options["fitted_from_step"]``).
-        **kwargs: passed to ``scalelaw.engine.fit`` (``options``, ``loss``, ``bootstrap``, ...).
+    name: str
+    law: str
+    law_options: dict[str, Any]
+    params: dict[str, float]
+
+
+@dataclass
+class Forecast:
+    """What a step law's forecast intervals need.
+
+    Attributes:
+        sigma: the fit's relative error scale (a fraction of the loss), and ``sigma_source``,
+            where it came from (in-sample residuals, or a held-out error).
+        S1_max: the largest LR area (sum of the LR) among the fitted points.
+        lr_max: the largest LR of the fitted runs (None where unknown).
+        lr_decay_seen: the largest fraction by which the LR fell after its peak in a fitted run.
+        identified: whether the fitted logs identify the loss drop of LR decay; ``reason`` when not.
+        alternatives: other plausible fits (``Alternative``), from ``auto`` or references.
+        references: with reference runs: ``{"runs": [...], "fixed": {name: value}}``, the
+            decay parameters taken from them; ``transfer``, the relative error put on that drop.
     """
-    if isinstance(law, str) and law == "auto":
-        return fit_auto(data, references=references, step_min=step_min, **kwargs)
-    law = get_law(law) if isinstance(law, str) else law
-    if references is None:
-        start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
-        return engine.fit(law, data, step_min=start, step_min_why=why, **kwargs)
-    if not law.step_law:
-        raise InputError(f"references apply to step laws, not to '{law.name}'")
-    options = dict(kwargs.pop("options", None) or {})
-    return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, **kwargs)
+
+    sigma: float
+    sigma_source: str
+    S1_max: float
+    lr_max: float | None
+    lr_decay_seen: float
+    identified: bool
+    reason: str = ""
+    alternatives: list[Alternative] = field(default_factory=list)
+    references: dict[str, Any] | None = None
+    transfer: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``forecast`` object of a fit file (``references`` and ``transfer`` only when set)."""
+        out = asdict(self)
+        return {k: v for k, v in out.items() if v is not None or k not in ("references", "transfer")}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Forecast":
+        """From a fit file's ``forecast`` object (checked by ``scalelaw.fitfile``)."""
+        return cls(sigma=float(d.get("sigma", 0.0)), sigma_source=str(d.get("sigma_source", "")),
+                   S1_max=float(d.get("S1_max", np.inf)), lr_max=d.get("lr_max"),
+                   lr_decay_seen=float(d.get("lr_decay_seen", 0.0)), identified=bool(d.get("identified", True)),
+                   reason=str(d.get("reason", "")),
+                   alternatives=[Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]),
+                                             dict(a["params"])) for a in d.get("alternatives") or []],
+                   references=d.get("references"), transfer=d.get("transfer"))
 
 
-def first_step(law: Law, data, step_min: float | str | None, options=None, schedules=None) -> tuple[float | None, str]:
-    """The first step ``law`` is fitted from, and why: ``step_min`` when it is a number, found from
-    ``data`` when it is ``"auto"`` (``transient.find_start``), None (every row) when None."""
-    if step_min is None:
-        return None, ""
-    if isinstance(step_min, str):
-        if step_min != "auto":
-            raise InputError(f"step_min must be a number, 'auto' or None, got '{step_min}'")
-        if transient.step_column(law, data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))) is None:
-            return None, ""
-        law = law.for_data(data)
-        frame = law.table(data, law.resolve_options(options))
-        start, why = transient.find_start(law, frame, law.resolve_options(options), schedules)
-        return start, why
-    return step_min, "given (--step-min)"
+def describe(result) -> Forecast:
+    """The ``Forecast`` record of a step-law fit from its own data (``result.design``): the
+    in-sample relative scatter, the largest LR area and LR, the LR decay the logs saw, and
+    whether they identify the loss drop of decay."""
+    law, (X, y) = result.law, result.design
+    pred = law(X, **result.params)
+    decay = decay_seen(result.data[result.data["fitted"]], result.schedules)
+    identified, reason = True, ""
+    name = law.decay_params[0] if law.decay_params else None
+    fixed = result.options.get("fixed", {})
+    se = result.stderr.get(name) if name else None
+    if name is None or name in fixed:
+        pass  # no decay term left to identify (its parameters are held)
+    elif decay < MIN_DECAY:
+        identified = False
+        reason = (f"the fitted logs show at most {100 * decay:.0f} % LR decay (below {100 * MIN_DECAY:.0f} %): "
+                  f"the loss drop bought by decaying the LR ({name}) is not identified; forecasts of "
+                  "schedules that decay carry it with a wide interval (give --reference runs that decayed)")
+    elif se is None or not np.isfinite(se) or se > result.params[name]:
+        identified = False
+        reason = (f"{name}, which scales the loss drop bought by LR decay, is not determined by the data "
+                  f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
+    lrs = result.schedules
+    return Forecast(sigma=float(np.sqrt(np.mean(((pred - y) / y) ** 2))), sigma_source="in-sample residuals",
+                    S1_max=float(np.max(X["S1"])),
+                    lr_max=float(max(np.max(lr) for lr in lrs.values())) if lrs else None,
+                    lr_decay_seen=decay, identified=identified, reason=reason)
 
 
-def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]] = CANDIDATES,
-             step_min: float | str | None = "auto", **kwargs: Any) -> FitResult:
-    """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
-    on all of ``data``; the result says what was chosen and why (``options["auto"]``).
-    ``step_min`` as for ``fit``: found once, with the annealing law, for every candidate."""
-    for key in ("options", "schedules"):
-        if kwargs.get(key) is not None:
-            raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
-                             f"'{key}' does not apply (name a law to set them)")
-        kwargs.pop(key, None)
-    frame = get_law("annealing").table(data)
-    start, why = first_step(get_law("annealing"), frame, step_min)
-    refs = None if references is None else _reference_frame(references)
-    candidates = [(name, dict(options)) for name, options in candidates]
-    kwargs = {**kwargs, "step_min": start, "step_min_why": why}
-    quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
-    ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
-    folds, split = _folds(frame, refs is not None, start)
-
-    scores, skipped = [], []
-    for name, options in candidates:
-        law = get_law(name)
-        fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
-        if fixed is None:
-            skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
-                           f"({ref_fit.forecast.get('reason') or ref_fit.status})")
+def decay_seen(frame: pd.DataFrame, lrs: Mapping[str, np.ndarray] | None = None) -> float:
+    """The largest fraction by which the LR fell after its peak, within the steps of any run of
+    ``frame`` (rows with ``run``, ``step`` and, without ``lrs``, ``lr``). ``lrs``: run -> per-step
+    LR; by default rebuilt from the logged lr (``schedules.from_log``)."""
+    decay = 0.0
+    for run, g in frame.groupby("run", sort=False):
+        if lrs is not None:
+            lr = lrs[str(run)]
+        elif "lr" in g:
+            lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float))
+        else:
             continue
-        errors, finals, failed = [], [], 0
-        for train, test in folds:
-            try:
-                r = _fit_fixed(law, train, options, fixed, quick)
-            except InputError:
-                failed += 1
-                continue
-            for run, g in test.groupby("run", sort=False):
-                whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
-                pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
-                errors.append((pred, g["y"].to_numpy(float)))
-                finals.append(engine.mape(pred[-1:], errors[-1][1][-1:]))
-        if not errors:
-            continue
-        pred, y = (np.concatenate(parts) for parts in zip(*errors))
-        rel = (pred - y) / y
-        scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
-                       "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
-                       "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
-                       "reference_params": None if ref_fit is None else ref_fit.params})
-    if not scores:
-        raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
-                         f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
-    # only the chosen law and the credible alternatives are fitted on everything
-    best = min(scores, key=lambda c: c["mape"])
-    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
-    alternatives = []
-    for c in scores:
-        if c is best or c["mape"] > CREDIBLE * best["mape"]:
-            continue
-        alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
-        alternatives.append({"name": c["name"], "law": c["law"], "law_options": c["law_options"],
-                             "params": alt.params})
-    if refs is not None and best["fixed"]:  # the exponent from the references too
-        law = get_law(best["law"])
-        more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
-        try:
-            alt = _fit_fixed(law, frame, best["law_options"], more, quick)
-            alternatives.append({"name": best["name"] + " (alpha from references)", "law": best["law"],
-                                 "law_options": best["law_options"], "params": alt.params})
-        except InputError:
-            pass
+        seen = lr[max(warmup_steps(lr), int(g["step"].min())): int(g["step"].max()) + 1]
+        if len(seen) and seen.max() > 0:
+            decay = max(decay, float(1 - seen.min() / seen.max()))
+    return decay
+
+
+def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
+             centre: np.ndarray, band, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast interval of a step law at ``X`` under ``schedule`` (see the module
+    docstring): ``band`` the parameters' own interval (or None), ``z`` its normal quantile;
+    ``inputs`` the law's inputs there and ``centre`` the prediction."""
     f = result.forecast
-    f["sigma"] = max(best["rms"], f["sigma"])
-    f["sigma_source"] = f"held-out error ({split})"
-    f["alternatives"] = alternatives
-    if best["fixed"]:
-        f["identified"], f["reason"] = True, ""
-        f["references"] = {"runs": sorted(map(str, refs["run"].unique())), "fixed": best["fixed"]}
-        f["transfer"] = TRANSFER
-        result.warnings = [w for w in result.warnings if "not identified" not in w]
-    why = (f"lowest held-out MAPE ({best['mape']:.3f} %) of {len(scores)} candidates, {split}"
-           + ("; decay parameters taken from the references" if best["fixed"] else ""))
-    result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
-                              "split": split, "why": why, "skipped": skipped,
-                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params",)}
-                                             for c in scores]}
-    return result
+    var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+    drop = 0.0
+    if band is None or not f.identified or f.transfer:
+        drop = decay_drop(result, X, schedule, extra, inputs, centre)
+    if band is None or not f.identified:
+        # no parameter uncertainty to be had, or a decay term the data do not identify
+        var = var + drop ** 2
+    elif f.transfer:  # a decay term taken over from other runs: a relative error on it
+        var = var + (f.transfer * drop) ** 2
+    stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.S1_max))
+    stretch = stretch * (1 + np.log(max(1.0, lr_beyond(result, schedule))))  # an LR above every fitted one
+    var = var + (f.sigma * stretch * centre) ** 2
+    for alt in f.alternatives:
+        other = get_law(alt.law)
+        other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
+        var = var + (np.asarray(other(other_in, **alt.params), dtype=float) - centre) ** 2 / len(f.alternatives)
+    half = z * np.sqrt(var)
+    return at_least_zero(centre - half, centre + half)
 
 
-def _label(name: str, options: Mapping) -> str:
-    return name + "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
+def lr_beyond(result, schedule: Any) -> float:
+    """The peak LR of ``schedule`` over the largest LR of the fitted runs (above 1: the law is
+    asked about LRs it never saw, an extrapolation; its intervals widen by ``1 + ln`` of it);
+    1.0 where the fit does not record its LRs."""
+    lr_max = None if result.forecast is None else result.forecast.lr_max
+    if not lr_max:
+        return 1.0
+    lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
+    return float(np.max(lr) / lr_max)
 
 
-def _reference_frame(references) -> pd.DataFrame:
-    if isinstance(references, (list, tuple)):
-        parts = [r.assign(run=r["run"] if "run" in r else f"reference {i}") for i, r in enumerate(references)]
-        references = pd.concat(parts, ignore_index=True)
-    if not isinstance(references, pd.DataFrame) or not {"step", "y", "lr"} <= set(references.columns):
-        raise InputError("references: give finished runs as a frame with step, y (loss) and lr columns")
-    return references if "run" in references else references.assign(run="reference")
+def floor(result, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | None:
+    """Step laws with an ``area_param``: the loss the law tends to at unbounded LR area without
+    decay (its area and decay scales at 0: ``L0`` of the annealing law), at ``X``; None for
+    other laws."""
+    law = result.law
+    if not law.step_law or law.area_param is None:
+        return None
+    params = {**result.params, law.area_param: 0.0, **({law.decay_params[0]: 0.0} if law.decay_params else {})}
+    return np.asarray(law(result.inputs(X, schedule, **inputs), **params), dtype=float)
 
 
-_REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
+def decay_drop(result, X, schedule, extra, inputs, centre) -> np.ndarray:
+    """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
+    prediction with the decay scale (``law.decay_params[0]``) at 0, less the prediction, less
+    the same for the schedule held at its running maximum (which has no decay, so what remains
+    there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term.
+
+    When the fitted data do not identify the decay term, its fitted scale is arbitrary (it may
+    sit on its bound at 0): the drop is then at least the loss that LR area has yet to remove
+    (``law.area_param`` at 0 gives the floor) times the fraction by which the LR has fallen from
+    its running maximum, the most a decay can plausibly buy."""
+    law = result.law
+    if not law.decay_params:
+        return np.zeros_like(centre)
+    off = {**result.params, law.decay_params[0]: 0.0}
+    lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
+    peak = np.maximum.accumulate(lr)
+    flat = result.inputs(X, peak, **extra)
+    flat_off = np.asarray(law(flat, **off), dtype=float)
+    drop = (np.asarray(law(inputs, **off), dtype=float) - centre
+            - (flat_off - np.asarray(law(flat, **result.params), dtype=float)))
+    if result.identified or law.area_param is None:
+        return drop
+    steps = steps_of(X)
+    at = np.minimum(steps, len(lr) - 1)
+    fall = 1 - lr[at] / np.maximum(peak[at], 1e-300)
+    reducible = flat_off - np.asarray(law(flat, **{**off, law.area_param: 0.0}), dtype=float)
+    return np.maximum(drop, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0))
 
 
-def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None]:
-    """The law's decay parameters fitted on the reference runs: ``({}, None)`` without references,
-    ``(None, fit)`` when the references do not identify them either (the candidate is skipped)."""
-    if refs is None or not law.decay_params:
-        return {}, None
-    key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
-           int(pd.util.hash_pandas_object(refs, index=False).sum()))
-    if key not in _REFERENCE_FITS:
-        _REFERENCE_FITS[key] = engine.fit(law, refs, options=options, **kwargs)
-    ref_fit = _REFERENCE_FITS[key]
-    if not ref_fit.identified or ref_fit.status != "converged":
-        return None, ref_fit
-    return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
+def final_loss(result, schedule: Any, **inputs: Any) -> float:
+    """Predicted loss at the last step of ``schedule`` (spec or per-step array): the final loss
+    of a planned run."""
+    lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
+    return float(result.predict([len(lr) - 1], lr, **inputs)[0])
 
 
-def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -> tuple[list, str]:
-    """(train, test) frames: leave one run out where the remaining runs can identify the law,
-    else a forward split of every run. ``start``: the first step fitted (the initial transient
-    before it stays in the training frames, for the LR it logs, and out of the test frames)."""
-    fitted = frame if start is None else frame[frame["step"] >= start]
-    runs = list(frame["run"].unique())
-    folds = []
-    if len(runs) > 1:
-        for run in runs:
-            train = frame[frame["run"] != run]
-            if decay_known or engine.decay_seen(fitted[fitted["run"] != run]) >= MIN_DECAY:
-                folds.append((train, fitted[fitted["run"] == run]))
-        if folds:
-            return folds, f"leave one run out, {len(folds)} of {len(runs)} runs"
-    train, test = [], []
-    for run, g in fitted.groupby("run", sort=False):
-        cut = g["step"].min() + FORWARD * (g["step"].max() - g["step"].min())
-        whole = frame[frame["run"] == run]
-        train.append(whole[whole["step"] <= cut])
-        test.append(g[g["step"] > cut])
-    return ([(engine.join_rows(train, frame.attrs), engine.join_rows(test, frame.attrs))],
-            f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
-
-
-def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
-    """Fit ``law`` with ``fixed`` parameters held, reported as the full law (held parameters have
-    standard error 0 and zero rows in the covariance)."""
-    result = engine.fit(law.fix(fixed), data, options=options, **kwargs)
-    if not fixed:
-        return result
-    names = law.param_names
-    free = [i for i, n in enumerate(names) if n not in fixed]
-    cov = None
-    if result.covariance is not None:
-        cov = np.zeros((len(names), len(names)))
-        cov[np.ix_(free, free)] = result.covariance
-    samples = result.bootstrap_samples
-    if samples is not None:
-        full = np.empty((len(samples), len(names)))
-        full[:, free] = samples
-        for i, n in enumerate(names):
-            if n in fixed:
-                full[:, i] = fixed[n]
-        samples = full
-    result.law = law.bind(result.law_options)
-    result.params = {n: fixed.get(n, result.params.get(n)) for n in names}
-    result.stderr = {n: 0.0 if n in fixed else result.stderr.get(n) for n in names}
-    if result.ci is not None:
-        result.ci = {n: (fixed[n], fixed[n]) if n in fixed else result.ci[n] for n in names}
-    if result.ci_bootstrap is not None:
-        result.ci_bootstrap = {n: (fixed[n], fixed[n]) if n in fixed else result.ci_bootstrap[n] for n in names}
-    result.covariance, result.bootstrap_samples = cov, samples
-    result.theta_names = law.theta_names
-    result.options["fixed"] = dict(fixed)
-    return result
-
+def best_schedule(result, candidates: Mapping[str, Any], **inputs: Any) -> pd.DataFrame:
+    """Candidate schedules (name -> spec or per-step array) ranked by predicted final loss, best
+    first: a frame with ``name``, ``steps`` and ``final_loss``. Give candidates with the same
+    step budget to compare like with like."""
+    rows = []
+    for name, schedule in candidates.items():
+        lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
+        rows.append((str(name), len(lr) - 1, final_loss(result, lr, **inputs)))
+    frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
+    return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)

@@ -67,11 +67,11 @@ def format_report(result) -> str:
             lines.append(f"         {c['name']:<48} held-out MAPE {c['mape']:.3f} %, worst final-step "
                          f"error {c['final_error']:.3f} %")
     f = result.forecast
-    if f:
-        refs = f.get("references")
-        lines += ["", f"forecast error scale {100 * f['sigma']:.3f} % of the loss ({f['sigma_source']}); "
-                      f"LR decay seen {100 * f['lr_decay_seen']:.0f} %; decay term "
-                      + ("identified" if f["identified"] else "NOT identified")
+    if f is not None:
+        refs = f.references
+        lines += ["", f"forecast error scale {100 * f.sigma:.3f} % of the loss ({f.sigma_source}); "
+                      f"LR decay seen {100 * f.lr_decay_seen:.0f} %; decay term "
+                      + ("identified" if f.identified else "NOT identified")
                       + (f" (from references: {', '.join(f'{k}={v:.4g}' for k, v in refs['fixed'].items())})"
                          if refs else "")]
     held = result.held_out
@@ -166,7 +166,7 @@ def format_log_prediction(out: Mapping[str, Any], result) -> str:
                      "before it, the initial transient is no law's)" if start else "")
                      + f"; final-step error {out['final_error']:.3f} %")
     if not out["identified"]:
-        lines.append(f"warning: {result.forecast.get('reason')}")
+        lines.append(f"warning: {result.forecast.reason}")
     lines.append(f"{'step':>10}  {'loss':>10}  {_interval_head(out['level']):>22}"
                  + (f"  {'observed':>10}" if observed else ""))
     for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
@@ -180,7 +180,7 @@ def format_schedule_predictions(out: Mapping[str, Any], result) -> str:
     """``scalelaw predict --schedule`` (its JSON object) as text: each schedule's final loss and
     the loss at the steps asked for; with several, the best is marked."""
     preds = out.get("schedules", [out])
-    lines = [] if out["identified"] else [f"warning: {result.forecast.get('reason')}"]
+    lines = [] if out["identified"] else [f"warning: {result.forecast.reason}"]
     for p in preds:
         mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == out["best"] else ""
         lines.append(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")

@@ -11,14 +11,14 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import fitfile
+from . import fitfile, forecast, plan
 from .errors import InputError
 from .io import write_atomic
-from .laws import Law, get_law
-from .laws.base import numeric_jacobian, steps_of
-from .schedules import resolve
+from .laws import Law
+from .laws.base import steps_of
+from .forecast import Forecast
+from .intervals import at_least_zero, check_level, percentile_interval, z_of
 
 _CHUNK = 2048  # steps per batch when a step law predicts at many steps (multipower's inputs
 # grow as steps x LR blocks)
@@ -48,11 +48,11 @@ class FitResult:
         data: the fitted frame (not saved to JSON).
         schedules: step laws: run -> per-step LR array used in the fit (not saved to JSON).
         at_bounds: names of the parameters that ended on a bound of their range.
-        forecast: step laws: what the forecast intervals need (``sigma``, the relative error
-            scale and where it came from; ``S1_max``; ``identified`` and its ``reason``; and,
-            from ``law="auto"`` or references, ``alternatives``: other plausible fits, whose
-            spread widens the intervals; with references, ``transfer``: the relative error of
-            a decay term taken from other runs). Empty for other laws.
+        forecast: step laws fitted by ``scalelaw.fit``: what their forecast intervals need
+            (``scalelaw.forecast.Forecast``: the error scale, the largest fitted LR area and LR,
+            whether the loss drop of LR decay is identified, other plausible fits, references);
+            None for other laws.
+        design: the law's inputs and losses at the fitted points ``(X, y)`` (not saved to JSON).
     """
 
     law: Law
@@ -73,7 +73,8 @@ class FitResult:
     data: pd.DataFrame | None = None
     schedules: dict[str, np.ndarray] | None = None
     at_bounds: list[str] = field(default_factory=list)
-    forecast: dict[str, Any] = field(default_factory=dict)
+    forecast: Forecast | None = None
+    design: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
     @property
     def status(self) -> str:
@@ -96,8 +97,8 @@ class FitResult:
     @property
     def identified(self) -> bool:
         """False when the fitted data cannot identify a term the law predicts with (step laws:
-        the loss drop bought by LR decay); ``forecast["reason"]`` says why."""
-        return bool(self.forecast.get("identified", True))
+        the loss drop bought by LR decay); ``forecast.reason`` says why."""
+        return self.forecast is None or self.forecast.identified
 
     # -- derived views -------------------------------------------------------------------
     @property
@@ -139,26 +140,22 @@ class FitResult:
         Parameter uncertainty: bootstrap percentiles when the fit has bootstrap samples, else
         the delta method on the covariance (None for a size law without either). Laws with
         ``held_out_by`` (batch) add the relative error on settings left out of the fit
-        (``held_out["sigma"]``). Step laws add
-        what goes wrong when a curve is forecast: the fit's relative error scale (``sigma``:
-        from held-out runs or a forward split with ``law="auto"``, else the in-sample scatter),
-        grown with the extrapolation in LR area (``1 + ln(S1 / S1_max)`` beyond the fitted
-        ``S1_max``); the spread of the other plausible fits (``forecast["alternatives"]``);
-        and, when the loss drop of LR decay is not identified, that whole drop, or, when it was
-        taken from reference runs, ``forecast["transfer"]`` (a relative error) times that drop.
+        (``held_out["sigma"]``). Size laws beyond the fitted sizes add the fit's scatter grown
+        by ``1 + ln`` of how far beyond (``beyond``). Step laws with a forecast record add what
+        goes wrong when a curve is forecast (``scalelaw.forecast.interval``).
         """
-        _check_level(level)
+        check_level(level)
         if self.law.step_law and np.size(X) > _CHUNK:
             parts = [self.predict_interval(s, schedule, level, **e) for s, e in _chunks(X, inputs)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         extra, inputs = inputs, self.inputs(X, schedule, **inputs)
         centre = np.asarray(self.law(inputs, **self.params), dtype=float)
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = z_of(level)
         band = None
         if self.bootstrap_samples is not None and len(self.bootstrap_samples):
             preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
                               for s in self.bootstrap_samples])
-            band = _percentiles(preds, level)
+            band = percentile_interval(preds, level)
         elif self.covariance is not None:
             theta = self.law.to_theta(self.params)
             grads = self.law.gradient(inputs, theta)
@@ -174,49 +171,21 @@ class FitResult:
             beyond = self.beyond(inputs)
             scatter = self.metrics.get("rms_error", 0.0) / 100 * (1 + np.log(beyond)) * centre
             half = z * np.sqrt(var + np.where(beyond > 1, scatter, 0.0) ** 2)
-            return _at_least_zero(centre - half, centre + half)
+            return at_least_zero(centre - half, centre + half)
         if not self.law.step_law:  # the error on settings left out of the fit (batch sizes)
             half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
-            return _at_least_zero(centre - half, centre + half)
-        f = self.forecast
-        drop = 0.0
-        if band is None or not f.get("identified", True) or f.get("transfer"):
-            drop = self._decay_drop(X, schedule, extra, inputs, centre)
-        if band is None or not f.get("identified", True):
-            # no parameter uncertainty to be had, or a decay term the data do not identify
-            var = var + drop ** 2
-        elif f.get("transfer"):  # a decay term taken over from other runs: a relative error on it
-            var = var + (f["transfer"] * drop) ** 2
-        stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.get("S1_max", np.inf)))
-        stretch = stretch * (1 + np.log(max(1.0, self.lr_beyond(schedule))))  # an LR above every fitted one
-        var = var + (f.get("sigma", 0.0) * stretch * centre) ** 2
-        for alt in f.get("alternatives", []):
-            other = get_law(alt["law"])
-            other_in = self.inputs(X, schedule, _law=other, _options=alt["law_options"], **extra)
-            var = var + (np.asarray(other(other_in, **alt["params"]), dtype=float) - centre) ** 2 / \
-                max(1, len(f["alternatives"]))
-        half = z * np.sqrt(var)
-        return _at_least_zero(centre - half, centre + half)
+            return at_least_zero(centre - half, centre + half)
+        if self.forecast is None:  # a step law fitted without its forecast record (engine.fit)
+            return None if band is None else at_least_zero(*band)
+        return forecast.interval(self, X, schedule, extra, inputs, centre, band, z)
 
     def lr_beyond(self, schedule: Any) -> float:
-        """Step laws: the peak LR of ``schedule`` over the largest LR of the fitted runs (above 1:
-        the law is asked about LRs it never saw, an extrapolation; its intervals widen by ``1 +
-        ln`` of it); 1.0 where the fit does not record its LRs."""
-        lr_max = self.forecast.get("lr_max")
-        if not lr_max:
-            return 1.0
-        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
-        return float(np.max(lr) / lr_max)
+        """Step laws: the peak LR of ``schedule`` over the largest fitted LR (``scalelaw.forecast.lr_beyond``)."""
+        return forecast.lr_beyond(self, schedule)
 
     def floor(self, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | None:
-        """Step laws with an ``area_param``: the loss the law tends to at unbounded LR area
-        without decay (its area and decay scales at 0: ``L0`` of the annealing law), at ``X``;
-        None for other laws."""
-        if not self.law.step_law or self.law.area_param is None:
-            return None
-        params = {**self.params, self.law.area_param: 0.0,
-                  **({self.law.decay_params[0]: 0.0} if self.law.decay_params else {})}
-        return np.asarray(self.law(self.inputs(X, schedule, **inputs), **params), dtype=float)
+        """Step laws: the loss the law tends to without LR decay (``scalelaw.forecast.floor``); else None."""
+        return forecast.floor(self, X, schedule, **inputs)
 
     def unphysical(self, loss, lo=None, hi=None, floor=None) -> str | None:
         """Why predicted losses (and their interval) lie outside what a loss can be, or None: a
@@ -238,32 +207,6 @@ class FitResult:
             return "the interval's low end lies above its high end: the law is outside its domain here"
         return None
 
-    def _decay_drop(self, X, schedule, extra, inputs, centre) -> np.ndarray:
-        """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
-        prediction with the decay scale (``law.decay_params[0]``) at 0, less the prediction, less
-        the same for the schedule held at its running maximum (which has no decay, so what
-        remains there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term.
-
-        When the fitted data do not identify the decay term, its fitted scale is arbitrary (it
-        may sit on its bound at 0): the drop is then at least the loss that LR area has yet to
-        remove (``law.area_param`` at 0 gives the floor) times the fraction by which the LR has
-        fallen from its running maximum, the most a decay can plausibly buy."""
-        if not self.law.decay_params:
-            return np.zeros_like(centre)
-        off = {**self.params, self.law.decay_params[0]: 0.0}
-        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
-        peak = np.maximum.accumulate(lr)
-        flat = self.inputs(X, peak, **extra)
-        flat_off = np.asarray(self.law(flat, **off), dtype=float)
-        drop = (np.asarray(self.law(inputs, **off), dtype=float) - centre
-                - (flat_off - np.asarray(self.law(flat, **self.params), dtype=float)))
-        if self.identified or self.law.area_param is None:
-            return drop
-        steps = steps_of(X)
-        fall = 1 - lr[np.minimum(steps, len(lr) - 1)] / np.maximum(peak[np.minimum(steps, len(lr) - 1)], 1e-300)
-        reducible = flat_off - np.asarray(self.law(flat, **{**off, self.law.area_param: 0.0}), dtype=float)
-        return np.maximum(drop, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0))
-
     def inputs(self, X: Any, schedule: Any = None, _law: Law | None = None, _options: Mapping | None = None,
                **extra: Any) -> dict[str, np.ndarray]:
         """The law's inputs for ``X`` (see ``predict``)."""
@@ -272,77 +215,16 @@ class FitResult:
         return law.inputs_at(X, schedule, options, **extra)
 
     def final_loss(self, schedule: Any, **inputs: Any) -> float:
-        """Predicted loss at the last step of ``schedule`` (spec or per-step array): the final
-        loss of a planned run. Step laws only."""
-        lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
-        return float(self.predict([len(lr) - 1], lr, **inputs)[0])
+        """Step laws: the predicted loss at the last step of ``schedule`` (``scalelaw.forecast.final_loss``)."""
+        return forecast.final_loss(self, schedule, **inputs)
 
     def best_schedule(self, candidates: Mapping[str, Any], **inputs: Any) -> pd.DataFrame:
-        """Candidate schedules (name -> spec or per-step array) ranked by predicted final loss,
-        best first: a frame with ``name``, ``steps`` and ``final_loss``. Give candidates with
-        the same step budget to compare like with like."""
-        rows = []
-        for name, schedule in candidates.items():
-            lr = resolve(schedule, warmup=self.law_options.get("warmup", "peak"))
-            rows.append((str(name), len(lr) - 1, self.final_loss(lr, **inputs)))
-        frame = pd.DataFrame(rows, columns=["name", "steps", "final_loss"])
-        return frame.sort_values("final_loss", kind="stable").reset_index(drop=True)
+        """Step laws: candidate schedules ranked by final loss (``scalelaw.forecast.best_schedule``)."""
+        return forecast.best_schedule(self, candidates, **inputs)
 
     def allocate(self, budget: Any, level: float = 0.95, **inputs: Any) -> pd.DataFrame:
-        """The best sizes for each budget, and the predicted loss there. Laws with a budget only.
-
-        Args:
-            budget: one budget or an array, in the units of ``law.budget.name`` (FLOPs for
-                ``chinchilla``, total parameters Ne + Nd for ``encdec``, a loss to reach for
-                ``batch``).
-            level: level of the intervals: bootstrap percentiles when the fit has bootstrap
-                samples, else the delta method (in log space) on the covariance.
-            **inputs: what else the law's optimum needs, e.g. ``N`` for ``batch_sizes``.
-
-        Returns:
-            frame with one row per budget: ``budget``, the optimal value of each input role
-            (e.g. ``N``, ``D``), the law's extra quantities (e.g. ``tokens_per_parameter``),
-            ``loss``, and ``<column>_lower`` / ``<column>_upper`` for each of them where an
-            interval can be had; ``extrapolated``: an optimal size outside the fitted range.
-        """
-        if self.law.budget is None:
-            raise InputError(f"law '{self.law.name}' has no budget to allocate (chinchilla, encdec, batch)")
-        needs = self.law.budget.needs
-        if set(inputs) != set(needs):
-            raise InputError(f"law '{self.law.name}' allocates " + (f"at one value of {', '.join(needs)}: pass "
-                             f"{', '.join(r + '=...' for r in needs)}" if needs else "from the budget alone")
-                             + (f"; {', '.join(sorted(set(inputs) - set(needs)))} does not apply"
-                                if set(inputs) - set(needs) else ""))
-        budget = np.atleast_1d(np.asarray(budget, dtype=float))
-        if budget.ndim != 1 or not np.all(np.isfinite(budget) & (budget > 0)):
-            raise InputError(f"budget must be positive numbers, got {budget.tolist()}")
-
-        def table(params: Mapping[str, float]) -> dict[str, np.ndarray]:
-            best = {k: np.asarray(v, dtype=float) for k, v in self.law.budget.optimum(params, budget, **inputs).items()}
-            return {**best, "loss": np.asarray(self.law(best, **params), dtype=float)}
-
-        out = {"budget": budget, **table(self.params)}
-        out["extrapolated"] = self.extrapolated({k: out[k] for k in self.law.inputs})
-        if self.bootstrap_samples is not None and len(self.bootstrap_samples):
-            draws = [table(dict(zip(self.law.param_names, s))) for s in self.bootstrap_samples]
-            for key in draws[0]:
-                out[f"{key}_lower"], out[f"{key}_upper"] = _percentiles([d[key] for d in draws], level)
-        elif self.covariance is not None:
-            keys = [k for k in out if k not in ("budget", "extrapolated")]
-            theta = self.law.to_theta(self.params)
-            with np.errstate(all="ignore"):
-                def logs(t):
-                    t = np.clip(t, *self.law.theta_bounds().T)
-                    values = table(self.law.from_theta(t))
-                    return np.log(np.stack([values[k] for k in keys]))
-                J = numeric_jacobian(logs, theta)  # (keys, budgets, p)
-            se = np.sqrt(np.maximum(np.einsum("kbi,ij,kbj->kb", J, self.covariance, J), 0.0))
-            z = stats.norm.ppf(0.5 + level / 2)
-            for i, key in enumerate(keys):
-                if np.all(np.isfinite(se[i])):
-                    out[f"{key}_lower"] = out[key] * np.exp(-z * se[i])
-                    out[f"{key}_upper"] = out[key] * np.exp(z * se[i])
-        return pd.DataFrame(out)
+        """Laws with a budget: the best sizes for each budget (``scalelaw.plan.allocate``)."""
+        return plan.allocate(self, budget, level, **inputs)
 
     def extrapolated(self, inputs: Mapping[str, Any]) -> np.ndarray:
         """True where any of ``inputs`` (role -> values, as for ``predict``) lies outside the
@@ -410,7 +292,7 @@ class FitResult:
             "domain": self.domain,
             "columns": self.columns,
             "bootstrap_samples": None if self.bootstrap_samples is None else self.bootstrap_samples.tolist(),
-            "forecast": self.forecast or None,
+            "forecast": None if self.forecast is None else self.forecast.to_dict(),
             "auto": self.options.get("auto"),
             "fitted_from_step": self.options.get("fitted_from_step"),
             "fitted_from_why": self.options.get("fitted_from_why"),
@@ -462,28 +344,11 @@ class FitResult:
             bootstrap_samples=None if samples is None else np.array(samples, dtype=float),
             ci_bootstrap=_pairs(d.get("ci_bootstrap")),
             at_bounds=[str(a) for a in d.get("at_bounds") or []],
-            forecast=dict(d.get("forecast") or {}),
+            forecast=Forecast.from_dict(d["forecast"]) if d.get("forecast") else None,
         )
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-def _check_level(level: float) -> None:
-    if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
-        raise InputError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
-
-
-def _at_least_zero(lo, hi) -> tuple[np.ndarray, np.ndarray]:
-    """A loss is not negative: an interval wide enough to reach below 0 (the first steps of a
-    forecast, a size far outside the data) starts at 0."""
-    return np.maximum(lo, 0.0), hi
-
-
-def _percentiles(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Central ``level`` percentile interval over the first axis of ``draws`` (bootstrap refits)."""
-    tail = 50 * (1 - level)
-    return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
-
 
 def _chunks(X: Any, extra: Mapping[str, Any]):
     """(steps, extra inputs) of a step law's prediction in batches of at most ``_CHUNK`` steps;

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
-from scalelaw import InputError, forecast, schedules
+from scalelaw import InputError, auto, forecast, schedules
 from scalelaw.cli import main
 from scalelaw.laws import get_law
 
@@ -86,7 +86,7 @@ def test_one_short_run_without_decay_is_not_identified_and_its_interval_is_wide(
     full = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, noise=1e-3, every=20)
     part = full[full["step"] <= 1600]  # a cosine to 8000 has decayed by a few % at step 1600
     result = scalelaw.fit("auto", part)
-    assert result.identified is False and "not identified" in result.forecast["reason"]
+    assert result.identified is False and "not identified" in result.forecast.reason
     assert "forward split" in result.options["auto"]["split"]
     assert json.loads(result.to_json())["identified"] is False
     last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
@@ -107,17 +107,17 @@ def test_references_lend_the_decay_term_to_a_short_curve():
     alone = scalelaw.fit("auto", part)
     helped = scalelaw.fit("auto", part, references=reference)
     assert not alone.identified and helped.identified
-    assert set(helped.forecast["references"]["fixed"]) == set(helped.law.decay_params)
+    assert set(helped.forecast.references["fixed"]) == set(helped.law.decay_params)
     last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
     log = (full["step"], full["lr"])
     pred = helped.predict(last, log)[0]
     lo, hi = helped.predict_interval(last, log)
     assert abs(pred - y) / y < 0.01 and lo[0] <= y <= hi[0]
-    # the decay term taken over carries forecast.TRANSFER as a relative error: the band is as wide
+    # the decay term taken over carries auto.TRANSFER as a relative error: the band is as wide
     # as that error on the decay drop, not wider
-    assert helped.forecast["transfer"] == forecast.TRANSFER
-    drop = helped._decay_drop(last, log, {}, helped.inputs(last, log), np.array([pred]))[0]
-    assert 0.9 * 2 * 1.96 * forecast.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * forecast.TRANSFER * drop
+    assert helped.forecast.transfer == auto.TRANSFER
+    drop = forecast.decay_drop(helped, last, log, {}, helped.inputs(last, log), np.array([pred]))[0]
+    assert 0.9 * 2 * 1.96 * auto.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * auto.TRANSFER * drop
 
 
 def test_interval_coverage_on_synthetic_curves_is_near_nominal():

@@ -1,0 +1,254 @@
+"""``scalelaw.fit``: a law by name is fitted by the engine from where the curve's initial
+transient ends, and a step law's fit gets its forecast record (``scalelaw.forecast``);
+``law="auto"`` chooses the step law and its conventions by how well each predicts runs it did
+not see, and finished reference runs lend a short curve what it cannot identify.
+
+How ``auto`` chooses. Each candidate (a step law with a warmup convention, ``CANDIDATES``) is
+scored by its error on points it was not fitted on:
+
+- several runs: leave one run out (fit on the others, predict the one left out from its LR);
+  a fold whose fitting runs show too little LR decay to identify the loss drop of decay
+  (``forecast.MIN_DECAY``) is skipped unless references supply it;
+- one run, or no usable fold: a forward split of each run (fit on the first 60 % of its steps,
+  predict the rest), which is what forecasting a running job asks of a law.
+
+The candidate with the lowest mean held-out MAPE is refitted on everything and returned. Its
+forecast intervals use the RMS relative error of those held-out predictions (at least the
+in-sample scatter) as their error scale, and the spread of the candidates that scored within
+``CREDIBLE`` times the best as model uncertainty (``FitResult.predict_interval``).
+
+References. With finished runs given as ``references`` (other model sizes, earlier runs, with
+their own schedules), each candidate is first fitted on them, and its decay parameters
+(``law.decay_params``: how much the loss drop of LR decay is worth, and how it unfolds) are held
+at those values while the rest (level, scale and exponent of the LR-area power law) is fitted
+on the user's runs. Measured on the curves of Luo et al. (benchmarks/bench_forecast.py), that
+holds the final loss of a 72k-step run within 1 % from its first 20 %, where a free fit can be
+off by several percent. The variant that also takes the exponent from the references enters
+the interval as an alternative, and the loss drop of decay carries a relative error
+``TRANSFER`` (what it is worth differs between model sizes).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import engine, transient
+from .forecast import MIN_DECAY, Alternative, decay_seen, describe
+from .result import FitResult
+from .errors import InputError
+from .laws import Law, get_law
+
+CANDIDATES: tuple[tuple[str, dict], ...] = (
+    ("annealing", {"warmup": "peak"}),
+    ("annealing", {"warmup": "actual"}),
+    ("multipower", {"warmup": "actual"}),
+    ("multipower", {"warmup": "actual", "warmup_drops": True}),
+)
+CREDIBLE = 2.0  # candidates within this factor of the best held-out MAPE widen the interval
+# Relative error of a decay term taken from reference runs (1 sd): the loss drop of LR decay is
+# not the same for every model size. On the curves of Luo et al., the annealing law's C fitted
+# on the 72k-step runs is 0.333 at 25M and 0.426 at 100M (28 % higher), while A and alpha are 7 %
+# and 3 % apart; benchmarks/bench_forecast.py measures the effect on the intervals.
+TRANSFER = 0.25
+FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
+
+
+def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
+        **kwargs: Any) -> FitResult:
+    """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
+
+    Args:
+        law: as for ``scalelaw.engine.fit``, or ``"auto"``: choose the step law and its warmup
+            convention by held-out error (see the module docstring).
+        data: as for ``scalelaw.engine.fit``.
+        references: step laws: finished runs (a tidy frame with ``run``, ``step``, ``y``,
+            ``lr``, or a list of them) whose decay parameters the fit takes over.
+        step_min: laws over steps: the first step to fit; ``"auto"`` (default) finds where the
+            initial transient of the curve ends (``scalelaw.transient``), None fits every row.
+            The result says from where it fitted and why (``options["fitted_from_step"]``).
+        **kwargs: passed to ``scalelaw.engine.fit`` (``options``, ``loss``, ``bootstrap``, ...).
+    """
+    if isinstance(law, str) and law == "auto":
+        return fit_auto(data, references=references, step_min=step_min, **kwargs)
+    law = get_law(law) if isinstance(law, str) else law
+    if references is None:
+        start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
+        return _fit(law, data, step_min=start, step_min_why=why, **kwargs)
+    if not law.step_law:
+        raise InputError(f"references apply to step laws, not to '{law.name}'")
+    options = dict(kwargs.pop("options", None) or {})
+    return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, **kwargs)
+
+
+def first_step(law: Law, data, step_min: float | str | None, options=None, schedules=None) -> tuple[float | None, str]:
+    """The first step ``law`` is fitted from, and why: ``step_min`` when it is a number, found from
+    ``data`` when it is ``"auto"`` (``transient.find_start``), None (every row) when None."""
+    if step_min is None:
+        return None, ""
+    if isinstance(step_min, str):
+        if step_min != "auto":
+            raise InputError(f"step_min must be a number, 'auto' or None, got '{step_min}'")
+        if transient.step_column(law, data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))) is None:
+            return None, ""
+        law = law.for_data(data)
+        frame = law.table(data, law.resolve_options(options))
+        start, why = transient.find_start(law, frame, law.resolve_options(options), schedules)
+        return start, why
+    return step_min, "given (--step-min)"
+
+
+def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]] = CANDIDATES,
+             step_min: float | str | None = "auto", **kwargs: Any) -> FitResult:
+    """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
+    on all of ``data``; the result says what was chosen and why (``options["auto"]``).
+    ``step_min`` as for ``fit``: found once, with the annealing law, for every candidate."""
+    for key in ("options", "schedules"):
+        if kwargs.get(key) is not None:
+            raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
+                             f"'{key}' does not apply (name a law to set them)")
+        kwargs.pop(key, None)
+    frame = get_law("annealing").table(data)
+    start, why = first_step(get_law("annealing"), frame, step_min)
+    refs = None if references is None else _reference_frame(references)
+    candidates = [(name, dict(options)) for name, options in candidates]
+    kwargs = {**kwargs, "step_min": start, "step_min_why": why}
+    quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
+    ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
+    folds, split = _folds(frame, refs is not None, start)
+
+    scores, skipped = [], []
+    for name, options in candidates:
+        law = get_law(name)
+        fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
+        if fixed is None:
+            skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
+                           f"({ref_fit.forecast.reason or ref_fit.status})")
+            continue
+        errors, finals, failed = [], [], 0
+        for train, test in folds:
+            try:
+                r = _fit_fixed(law, train, options, fixed, quick)
+            except InputError:
+                failed += 1
+                continue
+            for run, g in test.groupby("run", sort=False):
+                whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
+                pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
+                errors.append((pred, g["y"].to_numpy(float)))
+                finals.append(engine.mape(pred[-1:], errors[-1][1][-1:]))
+        if not errors:
+            continue
+        pred, y = (np.concatenate(parts) for parts in zip(*errors))
+        rel = (pred - y) / y
+        scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
+                       "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
+                       "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
+                       "reference_params": None if ref_fit is None else ref_fit.params})
+    if not scores:
+        raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
+                         f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
+    # only the chosen law and the credible alternatives are fitted on everything
+    best = min(scores, key=lambda c: c["mape"])
+    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
+    alternatives = []
+    for c in scores:
+        if c is best or c["mape"] > CREDIBLE * best["mape"]:
+            continue
+        alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
+        alternatives.append(Alternative(c["name"], c["law"], c["law_options"], alt.params))
+    if refs is not None and best["fixed"]:  # the exponent from the references too
+        law = get_law(best["law"])
+        more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
+        try:
+            alt = _fit_fixed(law, frame, best["law_options"], more, quick)
+            alternatives.append(Alternative(best["name"] + " (alpha from references)", best["law"],
+                                            best["law_options"], alt.params))
+        except InputError:
+            pass
+    result.forecast = replace(result.forecast, sigma=max(best["rms"], result.forecast.sigma),
+                              sigma_source=f"held-out error ({split})", alternatives=alternatives)
+    if best["fixed"]:  # the decay term comes from the references: identified, with a transfer error
+        result.forecast = replace(result.forecast, identified=True, reason="", transfer=TRANSFER,
+                                  references={"runs": sorted(map(str, refs["run"].unique())),
+                                              "fixed": best["fixed"]})
+    why = (f"lowest held-out MAPE ({best['mape']:.3f} %) of {len(scores)} candidates, {split}"
+           + ("; decay parameters taken from the references" if best["fixed"] else ""))
+    result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
+                              "split": split, "why": why, "skipped": skipped,
+                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params",)}
+                                             for c in scores]}
+    return result
+
+
+def _label(name: str, options: Mapping) -> str:
+    return name + "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
+
+
+def _reference_frame(references) -> pd.DataFrame:
+    if isinstance(references, (list, tuple)):
+        parts = [r.assign(run=r["run"] if "run" in r else f"reference {i}") for i, r in enumerate(references)]
+        references = pd.concat(parts, ignore_index=True)
+    if not isinstance(references, pd.DataFrame) or not {"step", "y", "lr"} <= set(references.columns):
+        raise InputError("references: give finished runs as a frame with step, y (loss) and lr columns")
+    return references if "run" in references else references.assign(run="reference")
+
+
+_REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
+
+
+def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None]:
+    """The law's decay parameters fitted on the reference runs: ``({}, None)`` without references,
+    ``(None, fit)`` when the references do not identify them either (the candidate is skipped)."""
+    if refs is None or not law.decay_params:
+        return {}, None
+    key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
+           int(pd.util.hash_pandas_object(refs, index=False).sum()))
+    if key not in _REFERENCE_FITS:
+        _REFERENCE_FITS[key] = _fit(law, refs, options=options, **kwargs)
+    ref_fit = _REFERENCE_FITS[key]
+    if not ref_fit.identified or ref_fit.status != "converged":
+        return None, ref_fit
+    return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
+
+
+def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -> tuple[list, str]:
+    """(train, test) frames: leave one run out where the remaining runs can identify the law,
+    else a forward split of every run. ``start``: the first step fitted (the initial transient
+    before it stays in the training frames, for the LR it logs, and out of the test frames)."""
+    fitted = frame if start is None else frame[frame["step"] >= start]
+    runs = list(frame["run"].unique())
+    folds = []
+    if len(runs) > 1:
+        for run in runs:
+            train = frame[frame["run"] != run]
+            if decay_known or decay_seen(fitted[fitted["run"] != run]) >= MIN_DECAY:
+                folds.append((train, fitted[fitted["run"] == run]))
+        if folds:
+            return folds, f"leave one run out, {len(folds)} of {len(runs)} runs"
+    train, test = [], []
+    for run, g in fitted.groupby("run", sort=False):
+        cut = g["step"].min() + FORWARD * (g["step"].max() - g["step"].min())
+        whole = frame[frame["run"] == run]
+        train.append(whole[whole["step"] <= cut])
+        test.append(g[g["step"] > cut])
+    return ([(engine.join_rows(train, frame.attrs), engine.join_rows(test, frame.attrs))],
+            f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
+
+
+def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
+    """Fit ``law`` with the ``fixed`` parameters held (the engine's ``fixed``)."""
+    return _fit(law, data, options=options, fixed=fixed, **kwargs)
+
+
+def _fit(law: Law, data, **kwargs) -> FitResult:
+    """``engine.fit``, and for a step law its forecast record (``forecast.describe``), whose
+    reason goes to the warnings when the loss drop of LR decay is not identified."""
+    result = engine.fit(law, data, **kwargs)
+    if result.law.step_law:
+        result.forecast = describe(result)
+        if not result.forecast.identified:
+            result.warnings.append(result.forecast.reason)
+    return result

@@ -1,0 +1,34 @@
+"""What every interval shares: its level checked once (the API and the CLI's ``--level``), the
+normal quantile of a level, percentile intervals over bootstrap draws, and a loss interval that
+does not reach below 0."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .errors import InputError
+
+
+def check_level(level, name: str = "level") -> float:
+    """``level`` as a float strictly between 0 and 1, or an ``InputError`` naming ``name``."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)) \
+            or not 0 < level < 1:
+        raise InputError(f"{name} must lie strictly between 0 and 1 (e.g. 0.95), got {level}")
+    return float(level)
+
+
+def z_of(level: float) -> float:
+    """The normal quantile of a central ``level`` interval (1.96 at 0.95)."""
+    return float(stats.norm.ppf(0.5 + check_level(level) / 2))
+
+
+def percentile_interval(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``level`` percentile interval over the first axis of ``draws`` (bootstrap refits)."""
+    tail = 50 * (1 - level)
+    return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
+
+
+def at_least_zero(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """A loss is not negative: an interval wide enough to reach below 0 (the first steps of a
+    forecast, a size far outside the data) starts at 0."""
+    return np.maximum(lo, 0.0), hi
