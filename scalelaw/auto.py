@@ -39,7 +39,7 @@ from . import engine, transient
 from .forecast import MIN_DECAY, Alternative, decay_seen, describe
 from .result import FitResult
 from .errors import InputError
-from .laws import Law, get_law
+from .laws import Law, design, get_law
 
 CANDIDATES: tuple[tuple[str, dict], ...] = (
     ("annealing", {"warmup": "peak"}),
@@ -94,7 +94,7 @@ def first_step(law: Law, data, step_min: float | str | None, options=None, sched
         if transient.step_column(law, data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))) is None:
             return None, ""
         law = law.for_data(data)
-        frame = law.table(data, law.resolve_options(options))
+        frame = design.of(law).table(data, law.resolve_options(options))
         start, why = transient.find_start(law, frame, law.resolve_options(options), schedules)
         return start, why
     return step_min, "given (--step-min)"
@@ -110,7 +110,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
             raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
                              f"'{key}' does not apply (name a law to set them)")
         kwargs.pop(key, None)
-    frame = get_law("annealing").table(data)
+    frame = design.of(get_law("annealing")).table(data)
     start, why = first_step(get_law("annealing"), frame, step_min)
     refs = None if references is None else _reference_frame(references)
     candidates = [(name, dict(options)) for name, options in candidates]
@@ -234,7 +234,7 @@ def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -
         whole = frame[frame["run"] == run]
         train.append(whole[whole["step"] <= cut])
         test.append(g[g["step"] > cut])
-    return ([(engine.join_rows(train, frame.attrs), engine.join_rows(test, frame.attrs))],
+    return ([(design.join_rows(train, frame.attrs), design.join_rows(test, frame.attrs))],
             f"forward split: first {100 * FORWARD:.0f} % of each run's steps fitted, the rest predicted")
 
 

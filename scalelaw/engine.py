@@ -28,7 +28,8 @@ from scipy import optimize, special, stats
 
 from .errors import InputError
 from .laws import Law, get_law
-from .laws.base import log_bins, numeric_jacobian
+from .laws import design
+from .laws.base import numeric_jacobian
 from .intervals import check_level, percentile_interval, z_of
 from .result import FitResult
 
@@ -102,11 +103,11 @@ def fit(
         raise InputError(f"max_iter must be at least 1, got {max_iter}")
     law = law.for_data(data)  # e.g. batch hands runs of several model sizes to batch_sizes
     law_options = law.resolve_options(options)
-    whole = law.table(data, law_options)
-    frame, before = _from_step(law, whole, step_min)
-    # step laws: the LR of every logged row, those before step_min too, makes the areas
-    X, y, runs, lrs = law.design(whole, schedules, law_options, step_min) if law.step_law else \
-        law.design(frame, schedules, law_options)
+    kind = design.of(law)  # how data become the law's inputs
+    whole = kind.table(data, law_options)
+    frame, before = kind.split(whole, step_min)
+    # schedule laws: the LR of every logged row, those before step_min too, makes the areas
+    X, y, runs, lrs = kind.fit_inputs(frame, schedules, law_options, step_min, whole=whole)
     n, p = len(y), len(law.params)
     if n < p + 1:
         raise InputError(f"law '{law.name}' has {p} parameters: it needs at least {p + 1} points, got {n}")
@@ -121,8 +122,9 @@ def fit(
 
     bounds = law.theta_bounds()
     # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
-    binned = law.step_law and law.jacobian is not None and len(y) > BINNED_ABOVE
-    Xs, ys = _binned(law, frame, lrs, law_options) if binned else (X, y)
+    bins = kind.binned(frame, lrs, law_options, len(y))
+    binned = bins is not None
+    Xs, ys = bins if binned else (X, y)
     starts, n_starts = _ranked_starts(law, Xs, ys, bounds, loss, delta, start)
     # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
     loose = len(starts) > 1 or binned
@@ -140,7 +142,7 @@ def fit(
         converged = bool(lm.success) and np.isfinite(lm.chisqr)
         message += f"; lmfit least_squares polish: {lm.message}"
 
-    blocks = _step_blocks(runs) if law.along_steps else None
+    blocks = _step_blocks(runs) if kind.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
     params = {**law.from_theta(polished), **fixed}
     at_bounds = _at_bounds(law, polished, bounds)
@@ -149,8 +151,8 @@ def fit(
 
     with np.errstate(all="ignore"):  # (a constant loss has no variance: R2 is NaN)
         metrics = {**_metrics(law, X, y, polished), "objective": _objective(polished, law, X, y, loss, delta),
-                   "starts": n_starts, "noise": 100 * _noise(y, runs, None if law.step_law else X[law.inputs[0]])}
-    problem = _not_a_result(law, frame, y, metrics)
+                   "starts": n_starts, "noise": 100 * _noise(y, runs, kind.noise_order(X))}
+    problem = _not_a_result(law, kind.trend(), frame, y, metrics)
     if problem:
         converged, message = False, problem
     result = FitResult(
@@ -164,12 +166,10 @@ def fit(
                                  **({"not_a_result": problem} if problem else {}),
                                  **({"fixed": fixed} if fixed else {}),
                                  **({"law_options": law_options} if law.options else {})},
-        domain={role: (float(np.min(v)), float(np.max(v))) for role, v in
-                {**({"step": frame["step"]} if law.step_law else {}), **X}.items() if np.ndim(v) == 1},
-        columns=dict(frame.attrs.get("columns", {})), schedules=lrs,
-        data=frame.assign(fitted=True) if before.empty else join_rows(
+        domain=kind.domain(frame, X), columns=dict(frame.attrs.get("columns", {})), schedules=lrs,
+        data=frame.assign(fitted=True) if before.empty else design.join_rows(
             [before.assign(fitted=False), frame.assign(fitted=True)], frame.attrs).sort_values(
-            ["run", _step_key(law, frame)], kind="stable").reset_index(drop=True),
+            ["run", kind.order_key(frame)], kind="stable").reset_index(drop=True),
         at_bounds=[name for name, _, _ in at_bounds],
     )
     if step_min is not None or step_min_why:
@@ -184,52 +184,9 @@ def fit(
     if law.held_out_by and converged:
         result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter)
     if bootstrap:
-        _bootstrap(result, law, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
+        _bootstrap(result, law, kind.resample, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
     return result
-
-
-BINNED_ABOVE = 4096  # points: above this, a step law's starts are compared on a binned curve
-
-
-def _binned(law: Law, frame: pd.DataFrame, lrs, options) -> tuple[dict, np.ndarray]:
-    """A step law's inputs and losses on ``frame`` averaged over log-spaced bins of steps
-    (``laws.base.log_bins``), under each run's LR ``lrs``: where the optimiser compares its
-    starts on a per-step log of tens of thousands of points."""
-    roles = [r for r in law.inputs if r in frame.columns]
-    bins = log_bins(frame[["run", "step", "y", *roles]])
-    X, y, _, _ = law.design(bins, lrs, options)
-    return X, y
-
-
-def _step_key(law: Law, frame: pd.DataFrame) -> str:
-    """The column of ``frame`` that orders its rows: ``step`` for laws over steps, else the first input."""
-    return "step" if law.step_law or "step" in frame.columns else law.inputs[0]
-
-
-def join_rows(parts: list[pd.DataFrame], attrs: Mapping) -> pd.DataFrame:
-    """``parts`` concatenated row-wise, with ``attrs`` (pandas compares the parts' own attrs to
-    keep them, which fails for attrs holding arrays, such as ``lr_log``)."""
-    parts = [p.copy() for p in parts]
-    for p in parts:
-        p.attrs = {}
-    out = pd.concat(parts)
-    out.attrs = dict(attrs)
-    return out
-
-
-def _from_step(law: Law, frame: pd.DataFrame, step_min: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``frame`` split at ``step_min``: (the rows from it on, the rows before it)."""
-    if step_min is None:
-        return frame, frame.iloc[:0]
-    key = _step_key(law, frame)
-    if not (isinstance(step_min, (int, float, np.integer, np.floating)) and np.isfinite(step_min)):
-        raise InputError(f"step_min must be a number, got {step_min!r}")
-    keep = frame[key].to_numpy(float) >= step_min
-    if keep.sum() <= len(law.params):
-        raise InputError(f"step_min {step_min:g}: {int(keep.sum())} point(s) left from there on; law "
-                         f"'{law.name}' needs at least {len(law.params) + 1}")
-    return frame[keep], frame[~keep]
 
 
 MIN_HELD_OUT = 4  # settings (e.g. batch sizes) needed to leave one out and still fit the law
@@ -276,8 +233,10 @@ def _uncertainty(law, X, y, theta, bounds, level, blocks=None):
     return covariance, stderr, {k: (lo[k], hi[k]) for k in law.param_names}, []
 
 
-def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping[str, float]) -> str | None:
-    """Why a fit that the optimiser finished is still not a fit of the law, or None."""
+def _not_a_result(law: Law, trend: str | None, frame: pd.DataFrame, y: np.ndarray,
+                  metrics: Mapping[str, float]) -> str | None:
+    """Why a fit that the optimiser finished is still not a fit of the law, or None. ``trend``:
+    the column the law has the loss fall along (its kind's ``trend``), or None."""
     if np.ptp(y) == 0:
         return f"the loss is {y[0]:g} at every fitted point: there is no trend to fit a law to"
     if not all(np.isfinite(metrics[k]) for k in ("r2", "mape", "rmse")):
@@ -286,7 +245,6 @@ def _not_a_result(law: Law, frame: pd.DataFrame, y: np.ndarray, metrics: Mapping
         if role in frame.columns and frame[role].nunique() == 1:
             return (f"column '{role}' has one distinct value ({frame[role].iloc[0]:g}): nothing to fit a law "
                     f"over it by (its parameters stay where they started)")
-    trend = "step" if law.step_law else law.inputs[0] if law.inputs == ("x",) else None
     if trend is not None and len(frame) > 3:
         rho, p = stats.spearmanr(frame[trend], frame["y"])
         if rho > 0 and p < 0.01:
@@ -539,11 +497,11 @@ def _polish(law, X, y, theta, loss, delta, max_iter):
 LONG_BOOTSTRAP = 60.0  # seconds: a bootstrap expected to take longer says so in the warnings
 
 
-def _bootstrap(result: FitResult, law: Law, X, y, runs, theta, bounds, B, seed, level, max_iter,
+def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bounds, B, seed, level, max_iter,
                seconds=None, progress=False) -> None:
-    """Refit on ``B`` resamples: step laws resample blocks of consecutive steps within each run
-    (a moving-block bootstrap: correlated misfit along a curve stays together); other laws
-    resample whole runs when there are several, points otherwise. Stops when ``seconds`` are
+    """Refit on ``B`` resamples: with ``resample="blocks"`` (schedule laws), blocks of consecutive
+    steps within each run (a moving-block bootstrap: correlated misfit along a curve stays
+    together); otherwise whole runs when there are several, points when there is one. Stops when ``seconds`` are
     spent; ``progress``: a tqdm bar on stderr. ``law``: the law over the parameters that vary
     (``theta``, ``bounds``); the samples are of the whole law (``result.law``), held ones as held."""
     loss, delta = result.options["loss"], result.options["delta"]
@@ -569,7 +527,7 @@ def _bootstrap(result: FitResult, law: Law, X, y, runs, theta, bounds, B, seed, 
             result.warnings.append(f"the bootstrap took about {elapsed * B:.0f} s ({B} refits); "
                                    "bootstrap_seconds (--bootstrap-seconds) caps it")
         done += 1
-        if law.step_law:
+        if resample == "blocks":
             idx = np.concatenate([_block_resample(np.flatnonzero(runs == r), rng) for r in labels])
         elif by_run is not None:
             idx = np.concatenate([by_run[i] for i in rng.integers(0, len(by_run), len(by_run))])
@@ -588,7 +546,7 @@ def _bootstrap(result: FitResult, law: Law, X, y, runs, theta, bounds, B, seed, 
     lower, upper = percentile_interval(samples, level) if len(samples) else (None, None)
     result.ci_bootstrap = {name: (float(lower[i]), float(upper[i]))
                            for i, name in enumerate(result.law.param_names)} if len(samples) else None
-    result.options["bootstrap_by"] = ("blocks of steps" if law.step_law else
+    result.options["bootstrap_by"] = ("blocks of steps" if resample == "blocks" else
                                       "run" if by_run is not None else "point")
     if failed:
         result.warnings.append(f"{failed} of {B} bootstrap refits did not converge and were left out")

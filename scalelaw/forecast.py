@@ -17,7 +17,7 @@ This module knows nothing of how fits are made: ``scalelaw.auto`` fits and fills
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,7 +52,8 @@ class Forecast:
         lr_max: the largest LR of the fitted runs (None where unknown).
         lr_decay_seen: the largest fraction by which the LR fell after its peak in a fitted run.
         identified: whether the fitted logs identify the loss drop of LR decay; ``reason`` when not.
-        alternatives: other plausible fits (``Alternative``), from ``auto`` or references.
+        alternatives: other plausible fits (``Alternative``), from ``auto`` or references (None:
+            no choice among laws was made).
         references: with reference runs: ``{"runs": [...], "fixed": {name: value}}``, the
             decay parameters taken from them; ``transfer``, the relative error put on that drop.
     """
@@ -64,14 +65,15 @@ class Forecast:
     lr_decay_seen: float
     identified: bool
     reason: str = ""
-    alternatives: list[Alternative] = field(default_factory=list)
+    alternatives: list[Alternative] | None = None
     references: dict[str, Any] | None = None
     transfer: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``forecast`` object of a fit file (``references`` and ``transfer`` only when set)."""
+        """The ``forecast`` object of a fit file (``alternatives``, ``references`` and ``transfer``
+        only when set)."""
         out = asdict(self)
-        return {k: v for k, v in out.items() if v is not None or k not in ("references", "transfer")}
+        return {k: v for k, v in out.items() if v is not None or k not in ("alternatives", "references", "transfer")}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Forecast":
@@ -80,8 +82,9 @@ class Forecast:
                    S1_max=float(d.get("S1_max", np.inf)), lr_max=d.get("lr_max"),
                    lr_decay_seen=float(d.get("lr_decay_seen", 0.0)), identified=bool(d.get("identified", True)),
                    reason=str(d.get("reason", "")),
-                   alternatives=[Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]),
-                                             dict(a["params"])) for a in d.get("alternatives") or []],
+                   alternatives=None if d.get("alternatives") is None else
+                   [Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]), dict(a["params"]))
+                    for a in d["alternatives"]],
                    references=d.get("references"), transfer=d.get("transfer"))
 
 
@@ -150,7 +153,7 @@ def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str,
     stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.S1_max))
     stretch = stretch * (1 + np.log(max(1.0, lr_beyond(result, schedule))))  # an LR above every fitted one
     var = var + (f.sigma * stretch * centre) ** 2
-    for alt in f.alternatives:
+    for alt in f.alternatives or []:
         other = get_law(alt.law)
         other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
         var = var + (np.asarray(other(other_in, **alt.params), dtype=float) - centre) ** 2 / len(f.alternatives)

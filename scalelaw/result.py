@@ -15,7 +15,7 @@ import pandas as pd
 from . import fitfile, forecast, plan
 from .errors import InputError
 from .io import write_atomic
-from .laws import Law
+from .laws import Law, design
 from .laws.base import steps_of
 from .forecast import Forecast
 from .intervals import at_least_zero, check_level, percentile_interval, z_of
@@ -129,7 +129,7 @@ class FitResult:
         Returns:
             array of X's shape (number of steps for step laws), loss units.
         """
-        if self.law.step_law and np.size(X) > _CHUNK:
+        if design.of(self.law).chunked and np.size(X) > _CHUNK:
             return np.concatenate([self.predict(s, schedule, **e) for s, e in _chunks(X, inputs)])
         return np.asarray(self.law(self.inputs(X, schedule, **inputs), **self.params), dtype=float)
 
@@ -145,7 +145,7 @@ class FitResult:
         goes wrong when a curve is forecast (``scalelaw.forecast.interval``).
         """
         check_level(level)
-        if self.law.step_law and np.size(X) > _CHUNK:
+        if design.of(self.law).chunked and np.size(X) > _CHUNK:
             parts = [self.predict_interval(s, schedule, level, **e) for s, e in _chunks(X, inputs)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         extra, inputs = inputs, self.inputs(X, schedule, **inputs)
@@ -162,22 +162,23 @@ class FitResult:
             var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
             half = z * np.sqrt(np.maximum(var, 0.0))
             band = centre - half, centre + half
+        if self.forecast is not None:  # a step law's forecast (scalelaw.forecast)
+            return forecast.interval(self, X, schedule, extra, inputs, centre, band, z)
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
-        if not self.law.step_law and "sigma" not in self.held_out:
-            if band is None:
-                return None
+        if "sigma" in self.held_out:  # the error on settings left out of the fit (batch sizes)
+            half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
+            return at_least_zero(centre - half, centre + half)
+        if band is None:
+            return None
+        lo, hi = band
+        if design.of(self.law).widens_beyond:
             # beyond the fitted sizes the law's own misfit (the runs' scatter about it) grows as the
             # step laws' does in LR area: 1 + ln(how far beyond); inside, the band is the mean curve's
             beyond = self.beyond(inputs)
             scatter = self.metrics.get("rms_error", 0.0) / 100 * (1 + np.log(beyond)) * centre
-            half = z * np.sqrt(var + np.where(beyond > 1, scatter, 0.0) ** 2)
-            return at_least_zero(centre - half, centre + half)
-        if not self.law.step_law:  # the error on settings left out of the fit (batch sizes)
-            half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
-            return at_least_zero(centre - half, centre + half)
-        if self.forecast is None:  # a step law fitted without its forecast record (engine.fit)
-            return None if band is None else at_least_zero(*band)
-        return forecast.interval(self, X, schedule, extra, inputs, centre, band, z)
+            half = z * np.sqrt(var + scatter ** 2)
+            lo, hi = np.where(beyond > 1, centre - half, lo), np.where(beyond > 1, centre + half, hi)
+        return at_least_zero(lo, hi)
 
     def lr_beyond(self, schedule: Any) -> float:
         """Step laws: the peak LR of ``schedule`` over the largest fitted LR (``scalelaw.forecast.lr_beyond``)."""
@@ -212,7 +213,7 @@ class FitResult:
         """The law's inputs for ``X`` (see ``predict``)."""
         law = self.law if _law is None else _law
         options = self.law_options if _options is None else {**law.options, **_options}
-        return law.inputs_at(X, schedule, options, **extra)
+        return design.of(law).predict_inputs(X, schedule, options, **extra)
 
     def final_loss(self, schedule: Any, **inputs: Any) -> float:
         """Step laws: the predicted loss at the last step of ``schedule`` (``scalelaw.forecast.final_loss``)."""

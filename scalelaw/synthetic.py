@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from .laws import get_law
+from .laws import design, get_law
 from .schedules import resolve
 
 # The annealing law's parameters of a realistic 100M-parameter run: loss about 2.5 after 34k
@@ -50,7 +50,7 @@ def per_step_log(schedule: Any, params: Mapping[str, float] | None = None, *, la
     params = dict(ANNEALING_100M if params is None else params)
     lr = resolve(schedule)
     steps = np.arange(len(lr))
-    inputs = fitted.inputs_at(np.arange(1, len(lr)), lr, fitted.options)
+    inputs = design.of(fitted).predict_inputs(np.arange(1, len(lr)), lr, fitted.options)
     with np.errstate(over="ignore", invalid="ignore"):
         law_loss = np.concatenate([[start], np.asarray(fitted(inputs, **params), dtype=float)])
     capped = np.minimum(np.nan_to_num(law_loss, nan=start, posinf=start), start)

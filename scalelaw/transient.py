@@ -40,7 +40,7 @@ import pandas as pd
 from . import engine
 from .io import CURVE_NAMES
 from .laws import Law, get_law
-from .laws.base import log_bins
+from .laws.design import log_bins
 from .schedules import from_log, resolve
 
 BINS_PER_OCTAVE = 8

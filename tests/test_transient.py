@@ -11,7 +11,7 @@ import pytest
 import scalelaw
 from scalelaw import engine, transient
 from scalelaw.cli import main
-from scalelaw.laws import get_law
+from scalelaw.laws import design, get_law
 from scalelaw.synthetic import per_step_log
 
 from conftest import DATA, assert_jacobian
@@ -127,8 +127,8 @@ def test_the_trainers_runs_fit_together_with_auto(capsys):
 def test_the_start_falls_where_little_of_the_transient_is_left(tau, noise, schedule):
     law = get_law("annealing")
     log = per_step_log(schedule, tau=tau, noise=noise, seed=7).rename(columns={"loss": "y"})
-    start, why = transient.find_start(law, law.table(log), law.options)
-    true_law = law(law.inputs_at(np.arange(1, len(log)), schedule, law.options), **scalelaw.synthetic.ANNEALING_100M)
+    start, why = transient.find_start(law, design.of(law).table(log), law.options)
+    true_law = law(design.of(law).predict_inputs(np.arange(1, len(log)), schedule, law.options), **scalelaw.synthetic.ANNEALING_100M)
     left = (log["true_loss"].to_numpy()[1:] - np.minimum(true_law, 10.4)) / log["true_loss"].to_numpy()[1:]
     assert start is not None and "initial transient" in why
     assert left[start - 1] < 0.015  # less than 1.5 % of the loss is still transient where the fit starts
@@ -143,7 +143,7 @@ def test_curves_logged_after_warmup_are_not_cut():
     for size in ("25", "100"):
         for path in sorted((DATA / "multipower_law" / f"csv_{size}").glob("*.csv")):
             data = scalelaw.load_runs(path, roles=("step", "y", "lr"))
-            assert transient.find_start(law, law.table(data), law.options)[0] is None, path.name
+            assert transient.find_start(law, design.of(law).table(data), law.options)[0] is None, path.name
             if path.stem in ("constant_24000", "cosine_24000", "wsdcon_9"):
                 frames.append(data.assign(run=f"{size}/{path.stem}"))
     for size in ("25", "100"):
@@ -200,7 +200,7 @@ def test_trust_region_and_lbfgsb_reach_the_same_optimum():
               .assign(run=n) for n in ("constant_24000", "cosine_24000", "wsdcon_9")]
     data = pd.concat(frames, ignore_index=True)
     law = get_law("annealing")
-    X, y, _, _ = law.design(law.table(data))
+    X, y, _, _ = design.of(law).fit_inputs(design.of(law).table(data))
     bounds = law.theta_bounds()
     start = law.to_theta(next(iter(law.starts(X, y))))
     trf = engine._trf(law, X, y, start, bounds, "huber", 1e-3, 2000)

@@ -1,6 +1,7 @@
 """Law families. A law is a plain formula plus its parameter specification; it knows nothing
 about optimisers, files or plots (those live in ``scalelaw.engine``, ``scalelaw.io``, ``scalelaw.plot``).
-Each law module declares one family and registers it; ``base`` holds what a law is. Every module
+Each law module declares one family and registers it; ``base`` holds what a law is, and ``design``
+how data become the inputs of each kind of law (sizes, curves, schedule). Every module
 of this package is imported here, so a new law is one new file (see CONTRIBUTING.md).
 """
 import importlib

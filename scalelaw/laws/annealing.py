@@ -99,6 +99,7 @@ _PARAMS = (*AREA_PARAMS,
 
 ANNEALING = register(Law(
     name="annealing",
+    kind="schedule",
     formula="L(s) = L0 + A*S1^-alpha - C*S2",
     inputs=("S1", "S2"),
     params=_PARAMS,
@@ -116,6 +117,7 @@ ANNEALING = register(Law(
 
 ANNEALING_SIZE = register(Law(
     name="annealing_size",
+    kind="schedule",
     columns={"N": MODEL_SIZE},
     formula="L(s, N) = L0 + B*N^-beta + A*S1^-alpha - C*S2",
     inputs=("S1", "S2", "N"),

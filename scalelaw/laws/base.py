@@ -1,6 +1,6 @@
-"""What a law is (``Law``, ``Param``, ``Budget``, ``Column``, ``Flag``), how data become its inputs
-(``Law.table``, ``Law.design``, ``Law.inputs_at``), and the registry of laws by name. The law
-modules import this; nothing here imports them."""
+"""What a law is (``Law``, ``Param``, ``Budget``, ``Column``, ``Flag``) and the registry of laws by
+name: declarations. How data become a law's inputs is its kind's (``scalelaw.laws.design``). The
+law modules import this; nothing here imports them."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..schedules import from_log, resolve
 
 Inputs = Mapping[str, np.ndarray]
 
@@ -111,6 +110,10 @@ class Law:
 
     Attributes:
         name: registry key, e.g. ``"power"``.
+        kind: how data become its inputs (``scalelaw.laws.design``): ``"sizes"`` (one row per
+            model: the inputs are columns), ``"curves"`` (loss curves over steps without a
+            schedule: the batch laws) or ``"schedule"`` (loss curves under an LR schedule: the
+            inputs come from ``features``).
         formula: the formula as text, for reports.
         inputs: roles the formula reads from the data, e.g. ``("x",)``.
         params: fitted parameters, in a fixed order.
@@ -173,6 +176,7 @@ class Law:
     params: tuple[Param, ...]
     func: Callable[..., np.ndarray]
     starts: Callable[[Inputs, np.ndarray], Iterable[dict]]
+    kind: str = "sizes"
     derived: Callable[[Mapping[str, float], Mapping[str, tuple[float, float]]], dict] = field(
         default=lambda params, domain: {})
     jacobian: Callable[..., np.ndarray] | None = None
@@ -229,14 +233,8 @@ class Law:
 
     @property
     def step_law(self) -> bool:
-        """True for laws of the loss over training steps under an LR schedule."""
-        return self.features is not None
-
-    @property
-    def along_steps(self) -> bool:
-        """True for laws fitted on loss curves over training steps (step laws, and laws with a
-        ``step`` input such as ``batch``): their residuals are correlated along each curve."""
-        return self.step_law or "step" in self.inputs
+        """True for laws of the loss over training steps under an LR schedule (kind ``schedule``)."""
+        return self.kind == "schedule"
 
     def run_inputs(self, frame) -> dict[str, float]:
         """A step law's inputs that are a property of the run rather than of the schedule (e.g.
@@ -274,7 +272,6 @@ class Law:
                                             target: text.format(**{role: names[role]})}
         return out
 
-    # -- from data to the formula's inputs (used by the engine when it fits and predicts) --
     def resolve_options(self, options: Mapping[str, object] | None) -> dict[str, object]:
         """The law's options with ``options`` set over their defaults (unknown names refused)."""
         unknown = set(options or {}) - set(self.options)
@@ -282,145 +279,6 @@ class Law:
             known = ", ".join(self.options) or "none"
             raise InputError(f"law '{self.name}' has no option {', '.join(sorted(unknown))} (options: {known})")
         return {**self.options, **(options or {})}
-
-    def table(self, data, options: Mapping | None = None) -> pd.DataFrame:
-        """``data`` (a DataFrame or mapping of arrays with the law's columns and ``y``) checked
-        and made ready to fit: numeric columns, stand-ins completed (``complete``), a ``run``
-        column, the law's ``rows``; step laws' rows sorted by run and step, step 0 set aside
-        (said in ``attrs["notes"]``). Raises ``InputError`` naming the column at fault."""
-        frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
-        needed = ("step", "y") if self.step_law else (*self.inputs, "y")
-        for col in [c for c in frame.columns if c in (*needed, *self.inputs, *self.columns, *self.optional, "lr")]:
-            values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
-            if not np.all(np.isfinite(values)):
-                raise InputError(f"column '{col}': all values must be finite numbers")
-            frame[col] = values
-        frame = self.complete(frame)  # e.g. chinchilla's tokens D from the compute C
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise InputError(f"law '{self.name}' needs columns {', '.join(needed)}; missing: {', '.join(missing)}")
-        if "run" not in frame.columns:
-            frame["run"] = "run"
-        notes = list(frame.attrs.get("notes", []))
-        if self.rows is not None:  # e.g. the batch law leaves out warmup
-            keep, note = self.rows(frame, self.options if options is None else options)
-            frame = frame[np.asarray(keep, dtype=bool)]
-            notes += [note] if note else []
-            if frame.empty:
-                raise InputError(f"law '{self.name}': no rows left to fit ({note})")
-        if not self.step_law:
-            for role in self.inputs:
-                if not np.all(frame[role] > 0):
-                    bad = frame[role][frame[role] <= 0].iloc[0]
-                    raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
-        if not np.all(frame["y"] > 0):
-            raise InputError("column 'y': the loss must be positive (it is fitted in log space)")
-        if self.step_law:
-            steps = frame["step"].to_numpy()
-            if np.any(steps < 0) or np.any(steps != np.round(steps)):
-                raise InputError("column 'step': steps must be whole numbers >= 0")
-            if np.any(steps == 0):  # the loss before the first update: no LR area yet to fit it by
-                if "lr" in frame.columns and np.all(steps == 0):
-                    raise InputError("column 'step': every row is at step 0")
-                notes.append(f"step 0 (the loss before any update) is not fitted: {int(np.sum(steps == 0))} row(s)")
-                frame = frame[steps > 0]
-            frame = frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
-            dup = frame.duplicated(["run", "step"])
-            if dup.any():
-                raise InputError(f"column 'step': step {frame['step'][dup].iloc[0]:g} appears twice in run "
-                                 f"'{frame['run'][dup].iloc[0]}'")
-        frame.attrs["notes"] = notes
-        return frame
-
-    def design(self, frame: pd.DataFrame, schedules=None, options: Mapping | None = None,
-               step_min: float | None = None):
-        """The formula's inputs for the rows of ``frame`` (from ``table``), their losses, run
-        labels and, for step laws, each run's per-step LR: ``(X, y, runs, lrs)``.
-
-        Step laws take the LR from ``schedules`` (one for all runs, or run -> schedule), else
-        rebuild it from the logged ``lr`` column (every logged row: ``attrs["lr_log"]``). A run
-        with more than ``max_points`` points is averaged (log loss, step) over equal runs of
-        consecutive points first. ``step_min`` (step laws): only the rows from that step on are
-        returned, while every row's LR still makes the schedule."""
-        options = self.options if options is None else options
-        if not self.step_law:
-            X = {role: frame[role].to_numpy(float) for role in self.inputs}
-            return X, frame["y"].to_numpy(float), frame["run"].to_numpy(), None
-        parts, ys, runs, lrs = [], [], [], {}
-        warmup = options.get("warmup", "peak")
-        for run, g in frame.groupby("run", sort=False):
-            steps = g["step"].to_numpy(int)
-            if schedules is not None:
-                chosen = schedules.get(run) if isinstance(schedules, Mapping) else schedules
-                if chosen is None:
-                    raise InputError(f"run '{run}': no schedule given for it (schedules has "
-                                     f"{', '.join(map(str, schedules))})")
-                lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
-            elif "lr" in g.columns:  # from every row of the log that had an lr (load_runs), else these
-                logged = frame.attrs.get("lr_log", {}).get(str(run)) or (steps, g["lr"].to_numpy(float))
-                lr = from_log(*logged, total=int(max(steps.max(), logged[0][-1])), warmup=warmup)
-            else:
-                raise InputError(f"run '{run}': law '{self.name}' needs the LR of every step: the log has no "
-                                 "lr column and no schedule was given (--lr COL or --schedule SPEC)")
-            if step_min is not None:
-                g = g[g["step"].to_numpy(float) >= step_min]
-                steps = g["step"].to_numpy(int)
-                if len(steps) == 0:
-                    continue
-            y = g["y"].to_numpy(float)
-            extra = {role: g[role].to_numpy(float) for role in self.inputs if role in g.columns}
-            if self.max_points and len(steps) > self.max_points:
-                group = np.arange(len(steps)) * self.max_points // len(steps)
-                count = np.bincount(group)
-                steps = np.rint(np.bincount(group, steps) / count).astype(int)
-                y = np.exp(np.bincount(group, np.log(y)) / count)
-                extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
-            with np.errstate(over="ignore", invalid="ignore"):
-                inputs = self.features(lr, steps, options)
-            bad = [k for k, v in inputs.items() if not np.all(np.isfinite(v))]
-            if bad:  # e.g. an LR of 1e308: its area overflows
-                raise InputError(f"run '{run}': the LR (largest {float(np.max(lr)):.4g}) makes the law's input "
-                                 f"{bad[0]} overflow; is the lr column a learning rate?")
-            for role in self.inputs:
-                if role not in inputs:
-                    if role not in extra:
-                        raise InputError(f"law '{self.name}' needs a column '{role}' (e.g. model size)")
-                    inputs[role] = extra[role]
-            parts.append(inputs)
-            ys.append(y)
-            runs.append(np.full(len(y), run, dtype=object))
-            lrs[str(run)] = lr
-        return _stack(parts), np.concatenate(ys), np.concatenate(runs), lrs
-
-    def inputs_at(self, X, schedule=None, options: Mapping | None = None, **extra) -> dict[str, np.ndarray]:
-        """The formula's inputs to predict at: ``X`` the sizes (an array for one-input laws, else
-        a mapping role -> array); for step laws the steps, under ``schedule`` (spec, per-step
-        array or ``(steps, lr)`` log), with ``extra`` the run's other inputs (e.g. ``N=1e8``)."""
-        options = self.options if options is None else options
-        if not self.step_law:
-            if isinstance(X, (pd.DataFrame, Mapping)):
-                X = self.complete(X)  # e.g. chinchilla's tokens D from N and the compute C
-                missing = [r for r in self.inputs if r not in X]
-                if missing:
-                    raise InputError(f"law '{self.name}' predicts from {', '.join(self.inputs)}; "
-                                     f"missing {', '.join(missing)}")
-                return {r: np.asarray(X[r], dtype=float) for r in self.inputs}
-            if len(self.inputs) != 1:
-                raise InputError(f"law '{self.name}' takes {', '.join(self.inputs)}: pass a mapping or DataFrame")
-            return {self.inputs[0]: np.asarray(X, dtype=float)}
-        steps = steps_of(X)
-        if schedule is None:
-            raise InputError(f"law '{self.name}' predicts the loss under a schedule: pass one "
-                             "(a spec such as 'cosine:peak=3e-4,total=24000', a per-step LR array "
-                             "or a log with step and lr)")
-        lr = resolve(schedule, total=int(steps.max()), warmup=options.get("warmup", "peak"))
-        out = self.features(lr, steps, options)
-        for role in self.inputs:
-            if role not in out:
-                if role not in extra:
-                    raise InputError(f"law '{self.name}' also needs {role}: pass {role}=...")
-                out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
-        return out
 
     def __call__(self, inputs: Inputs, **params: float) -> np.ndarray:
         return self.func(inputs, **params)
@@ -464,23 +322,6 @@ class Law:
                        decay_params=tuple(p for p in self.decay_params if p not in fixed))
 
 
-def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8) -> pd.DataFrame:
-    """Each run of ``frame`` (``run``, ``key`` > 0, ``y`` and any other numeric columns) averaged
-    over log-spaced bins of ``key``, ``per_octave`` to an octave: ``key`` (the rounded mean), ``y``
-    (the mean in log space), the other numeric columns (their mean) and ``count``. A per-step log
-    of 34,000 steps becomes about 120 rows, and each octave of steps counts alike."""
-    parts = []
-    for run, g in frame.groupby("run", sort=False):
-        label = np.floor(per_octave * np.log2(g[key].to_numpy(float))).astype(int)
-        values = g.drop(columns=["run"]).select_dtypes("number").assign(y=np.log(g["y"].to_numpy(float)))
-        b = values.groupby(label, sort=True)
-        out = b.mean().assign(count=b.size())
-        out[key] = np.rint(out[key]).astype(int)
-        out["y"] = np.exp(out["y"])
-        parts.append(out.reset_index(drop=True).assign(run=run))
-    return pd.concat(parts, ignore_index=True)
-
-
 def numeric_jacobian(fun, theta: np.ndarray) -> np.ndarray:
     """Central-difference Jacobian of ``fun`` (array-valued) at ``theta``: shape (*out, len(theta))."""
     cols = []
@@ -502,22 +343,20 @@ def steps_of(X) -> np.ndarray:
     return steps.astype(int)
 
 
-def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
-    """Join per-run inputs row-wise; 2-D inputs are zero-padded to a common width."""
-    out = {}
-    for role in parts[0]:
-        arrays = [np.asarray(p[role], dtype=float) for p in parts]
-        if arrays[0].ndim == 2:
-            width = max(a.shape[1] for a in arrays)
-            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-        out[role] = np.concatenate(arrays)
-    return out
-
-
 _REGISTRY: dict[str, Law] = {}
 
 
+KINDS = ("sizes", "curves", "schedule")
+
+
 def register(law: Law) -> Law:
+    """Add ``law`` to the registry (by name); its kind must be one of ``KINDS``, and a
+    ``schedule`` law (only) has ``features``."""
+    if law.kind not in KINDS:
+        raise ValueError(f"law '{law.name}': kind must be one of {', '.join(KINDS)}, got '{law.kind}'")
+    if (law.kind == "schedule") != (law.features is not None):
+        raise ValueError(f"law '{law.name}': a law of kind 'schedule' (only) turns an LR schedule into its "
+                         "inputs with features")
     _REGISTRY[law.name] = law
     return law
 

@@ -272,6 +272,7 @@ _STEP_PARAMS = (
 
 BATCH = register(Law(
     name="batch",
+    kind="curves",
     formula="L = L_N + (S_c / S_min)^alpha_S, S_min = S / (1 + B_crit(L) / B), B_crit(L) = B_star / L^(1/alpha_B)",
     inputs=("step", "B"),
     params=(Param("L_N", 1e-4, 1e3, log=True, doc="loss with unlimited steps at this model size, loss units"),
@@ -286,6 +287,7 @@ BATCH = register(Law(
 
 BATCH_SIZES = register(Law(
     name="batch_sizes",
+    kind="curves",
     formula="L = L_inf + (N_c / N)^alpha_N + (S_c / S_min)^alpha_S, S_min = S / (1 + B_crit(L) / B), "
             "B_crit(L) = B_star / L^(1/alpha_B)",
     inputs=("step", "B", "N"),

@@ -178,6 +178,7 @@ def _starts(inputs: Inputs, y: np.ndarray):
 
 MULTIPOWER = register(Law(
     name="multipower",
+    kind="schedule",
     formula="L(t) = L0 + A*S1^-alpha - B*sum_k (lr_{k-1}-lr_k)*(1 - (C*lr_k^-gamma*S_k(t) + 1)^-beta)",
     inputs=("S1", "drop", "gap", "log_lr"),
     params=(
