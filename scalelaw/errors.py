@@ -1,4 +1,6 @@
-"""Exceptions that carry a one-line message meant for the user."""
+"""Exceptions that carry a one-line message meant for the user, and the command line's exit codes."""
+
+EXIT_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
 
 class InputError(ValueError):

@@ -371,6 +371,11 @@ def _pairs(d) -> dict[str, tuple[float, float]] | None:
     return None if d is None else {k: (_num(a), _num(b)) for k, (a, b) in d.items()}
 
 
+def dumps(obj) -> str:
+    """One line of valid JSON: numpy values as Python's, non-finite numbers as null (never NaN)."""
+    return json.dumps(json_safe(obj), allow_nan=False)
+
+
 def json_safe(obj):
     """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
     if isinstance(obj, dict):
