@@ -109,7 +109,7 @@ fit5 = scalelaw.fit('batch', runs(32, skip=[held]).drop(columns='noise'))
 g = w32[(w32['run'] == held) & (w32['step'] > 40)]
 X = {'step': g['step'].to_numpy(), 'B': g['B'].to_numpy()}
 pred, (lo, hi) = fit5.predict(X), fit5.predict_interval(X)
-print(f"MAPE against the per-step training loss: {scalelaw.engine.mape(pred, g['y'].to_numpy()):.2f} %")
+print(f"MAPE against the per-step training loss: {scalelaw.quality.mape(pred, g['y'].to_numpy()):.2f} %")
 smooth = g['y'].rolling(25, center=True).mean()
 print(f"error against the 25-step average at the end: {100 * (pred[-13] / smooth.iloc[-13] - 1):+.2f} %")
 fig, ax = plt.subplots(figsize=(6.4, 4), layout='constrained')

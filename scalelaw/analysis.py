@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .engine import mape as error
+from .quality import mape as error
 from .errors import InputError
 from .intervals import z_of
 from .auto import fit

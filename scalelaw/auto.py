@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import engine, transient
+from . import engine, quality, transient
 from .forecast import MIN_DECAY, Alternative, decay_seen, describe
 from .result import FitResult
 from .errors import InputError
@@ -138,13 +138,13 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                 whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
                 pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
                 errors.append((pred, g["y"].to_numpy(float)))
-                finals.append(engine.mape(pred[-1:], errors[-1][1][-1:]))
+                finals.append(quality.mape(pred[-1:], errors[-1][1][-1:]))
         if not errors:
             continue
         pred, y = (np.concatenate(parts) for parts in zip(*errors))
         rel = (pred - y) / y
         scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
-                       "mape": engine.mape(pred, y), "final_error": float(np.max(finals)),
+                       "mape": quality.mape(pred, y), "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean(rel ** 2))), "failed_folds": failed,
                        "reference_params": None if ref_fit is None else ref_fit.params})
     if not scores:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_TERMINATED, InputError, NotAResult
-from .engine import mape
+from .quality import mape
 from .cli_args import law_flags, law_options_given, step_laws, build_parser
 from .cli_train import cmd_sweep, cmd_train
 from .result import FitResult, dumps

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import engine
+from . import optimise, quality
 from .io import CURVE_NAMES
 from .laws import Law, get_law
 from .laws.design import log_bins
@@ -131,8 +131,8 @@ def find_start(law: Law, frame: pd.DataFrame, options: Mapping[str, Any] | None 
 
 def _bins(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.Series]:
     """Each run averaged over log-spaced bins of steps (``log_bins``), with ``step`` its key; and
-    each run's per-point noise in log space (``engine._noise``)."""
-    noise = {run: engine._noise(g["y"].to_numpy(float), np.zeros(len(g)))
+    each run's per-point noise in log space (``quality.noise``)."""
+    noise = {run: quality.noise(g["y"].to_numpy(float), np.zeros(len(g)))
              for run, g in frame.groupby("run", sort=False)}
     bins = log_bins(frame[["run", key, "y"]], key, BINS_PER_OCTAVE).rename(columns={key: "step"})
     return bins, pd.Series(noise).clip(lower=1e-6)
@@ -163,14 +163,14 @@ def _residuals(law: Law, X, y) -> np.ndarray | None:
     """Log residuals of a least-squares fit of ``law`` to the bins (from the best of its starts)."""
     bounds = law.theta_bounds()
     best = None
-    starts = engine._ranked_starts(law, X, y, bounds, "lsq", 1.0)[0]
+    starts = optimise.ranked_starts(law, X, y, bounds, "lsq", 1.0)[0]
     if len(starts) > MAX_STARTS:  # the best few by the objective at the start
-        order = np.argsort([engine._objective(t, law, X, y, "lsq", 1.0) for t in starts], kind="stable")
+        order = np.argsort([optimise.objective(t, law, X, y, "lsq", 1.0) for t in starts], kind="stable")
         starts = [starts[i] for i in order[:MAX_STARTS]]
     for theta in starts:
-        res = engine._minimise(law, X, y, theta, bounds, "lsq", 1.0, 200, loose=True)
+        res = optimise.minimise(law, X, y, theta, bounds, "lsq", 1.0, 200, loose=True)
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     if best is None:
         return None
-    return engine._log_residuals(best.x, law, X, y)
+    return optimise.log_residuals(best.x, law, X, y)

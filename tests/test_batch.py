@@ -174,7 +174,7 @@ def test_sweep_predicts_a_held_out_batch_size(width):
     assert result.converged, result.message
     g = runs[held & (runs["step"] > 40)]
     pred = result.predict({"step": g["step"], "B": g["B"]})
-    assert scalelaw.engine.mape(pred, g["y"].to_numpy()) < 2.0
+    assert scalelaw.quality.mape(pred, g["y"].to_numpy()) < 2.0
     # the interval, widened by the error on batch sizes left out of the fit in turn, holds the
     # held-out curve (its training loss averaged over 25 steps) most of the time
     assert set(result.held_out["mape"]) == {f"{b:g}" for b in runs[~held]["B"].unique()}

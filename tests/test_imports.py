@@ -57,9 +57,28 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_package_has_no_import_cycle():
     graph = import_graph()
     assert {"scalelaw.engine", "scalelaw.laws.power", "scalelaw.train.cce"} <= set(graph)
-    assert "scalelaw.engine" in graph["scalelaw.analysis"]  # the graph sees real imports
+    assert "scalelaw.quality" in graph["scalelaw.analysis"]  # the graph sees real imports
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_engine_only_fits_and_laws_know_no_machinery():
+    """The engine imports no forecasting, schedules, reports or plots (FitResult, which it returns,
+    holds a step law's forecast record); a law module imports only the law package and the
+    schedules' and errors' modules."""
+    graph = import_graph()
+    assert not graph["scalelaw.engine"] & {"scalelaw.forecast", "scalelaw.auto", "scalelaw.schedules",
+                                            "scalelaw.report", "scalelaw.plot", "scalelaw.cli"}
+    for name, deps in graph.items():
+        if name.startswith("scalelaw.laws."):
+            outside = {d for d in deps if not d.startswith("scalelaw.laws")}
+            assert outside <= {"scalelaw.errors", "scalelaw.schedules"}, (name, outside)
+
+
+def test_no_module_is_over_500_lines_and_the_engine_over_450():
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert max(sizes.values()) <= 500, max(sizes, key=sizes.get)
+    assert sizes["scalelaw/engine.py"] <= 450
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
-from scalelaw import engine, transient
+from scalelaw import engine, optimise, transient
 from scalelaw.cli import main
 from scalelaw.laws import design, get_law
 from scalelaw.synthetic import per_step_log
@@ -203,9 +203,9 @@ def test_trust_region_and_lbfgsb_reach_the_same_optimum():
     X, y, _, _ = design.of(law).fit_inputs(design.of(law).table(data))
     bounds = law.theta_bounds()
     start = law.to_theta(next(iter(law.starts(X, y))))
-    trf = engine._trf(law, X, y, start, bounds, "huber", 1e-3, 2000)
-    lbfgsb = engine._lbfgsb(law, X, y, start, bounds, "huber", 1e-3, 2000)
-    assert trf.fun == pytest.approx(engine._objective(lbfgsb.x, law, X, y, "huber", 1e-3), rel=1e-6)
+    trf = optimise.trf(law, X, y, start, bounds, "huber", 1e-3, 2000)
+    lbfgsb = optimise.lbfgsb(law, X, y, start, bounds, "huber", 1e-3, 2000)
+    assert trf.fun == pytest.approx(optimise.objective(lbfgsb.x, law, X, y, "huber", 1e-3), rel=1e-6)
     np.testing.assert_allclose(trf.x, lbfgsb.x, rtol=1e-3)
 
 

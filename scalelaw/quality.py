@@ -1,0 +1,84 @@
+"""How good a fit is, and when it is not a fit at all: the metrics on the fitted points (R2,
+MAPE, RMS error of the log loss, AIC/BIC), the point-to-point noise of a curve, and the reasons a
+fit the optimiser finished is refused as "not a result"."""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .laws import Law
+from .optimise import log_residuals
+
+
+def not_a_result(law: Law, trend: str | None, frame: pd.DataFrame, y: np.ndarray,
+                  metrics: Mapping[str, float]) -> str | None:
+    """Why a fit that the optimiser finished is still not a fit of the law, or None. ``trend``:
+    the column the law has the loss fall along (its kind's ``trend``), or None."""
+    if np.ptp(y) == 0:
+        return f"the loss is {y[0]:g} at every fitted point: there is no trend to fit a law to"
+    if not all(np.isfinite(metrics[k]) for k in ("r2", "mape", "rmse")):
+        return f"the loss values (up to {np.max(y):g}) overflow the fit's metrics; give the loss in nats or bits"
+    for role in law.inputs:
+        if role in frame.columns and frame[role].nunique() == 1:
+            return (f"column '{role}' has one distinct value ({frame[role].iloc[0]:g}): nothing to fit a law "
+                    f"over it by (its parameters stay where they started)")
+    if trend is not None and len(frame) > 3:
+        rho, p = stats.spearmanr(frame[trend], frame["y"])
+        if rho > 0 and p < 0.01:
+            return (f"the loss rises with {trend} (Spearman {rho:+.2f}), while law '{law.name}' has it fall "
+                    "(the wrong loss column, or a run that diverged?)")
+    rms = metrics["rms_error"]
+    if metrics["r2_log"] < 0 and rms > NOISE_FACTOR * metrics["noise"]:
+        return (f"R2 is {metrics['r2_log']:.2f} (log loss, fitted rows): the law fits the loss worse than its mean "
+                f"does, with an error ({rms:.2g} %) above {NOISE_FACTOR:g}x the point-to-point noise "
+                f"({metrics['noise']:.2g} %)")
+    return None
+
+
+NOISE_FACTOR = 2.0  # a fit whose error is within this factor of the noise is never "not a result"
+
+
+def noise(y, runs, order=None) -> float:
+    """The relative noise of one point (a fraction): the robust scale of successive differences of
+    log y within each run (in the order of ``order``, else as given), over sqrt 2. A trend between
+    neighbours adds to it, so it errs high on sparse points (few sizes)."""
+    logy, diffs = np.log(np.asarray(y, dtype=float)), []
+    runs = np.asarray(runs)
+    for r in np.unique(runs):
+        idx = np.flatnonzero(runs == r)
+        if order is not None:
+            idx = idx[np.argsort(np.asarray(order)[idx], kind="stable")]
+        diffs.append(np.diff(logy[idx]))
+    d = np.concatenate(diffs) if diffs else np.zeros(0)
+    if len(d) < 2:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
+def mape(pred, y) -> float:
+    """Mean absolute percentage error of ``pred`` against ``y`` (same shapes), in percent."""
+    pred, y = np.asarray(pred, dtype=float), np.asarray(y, dtype=float)
+    return float(100 * np.mean(np.abs(pred - y) / y))
+
+
+def metrics_of(law, X, y, theta) -> dict[str, float]:
+    """R2, MAPE (percent) and RMSE on the loss; R2 of the log loss (the space of the fit); AIC/BIC
+    of the log residuals (lmfit's definition). All on the fitted points."""
+    n, p = len(y), len(theta)
+    resid = law(X, **law.from_theta(theta)) - y
+    rss_log = float(np.sum(log_residuals(theta, law, X, y) ** 2))
+    logy = np.log(y)
+    return {
+        "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)),
+        "r2_log": float(1 - rss_log / np.sum((logy - logy.mean()) ** 2)),
+        "rms_error": float(100 * np.sqrt(rss_log / n)),
+        "mape": mape(resid + y, y),
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "n": n,
+        "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,
+        "bic": n * math.log(rss_log / n) + math.log(n) * p if rss_log > 0 else -math.inf,
+    }
