@@ -1,9 +1,12 @@
 """Plots of fitted laws (matplotlib). Nothing here fits anything."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
+
+from .laws.batch import reach, size_floor, steps_and_tokens
 
 
 def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float = 0.95):
@@ -249,5 +252,59 @@ def plot_isoflop(runs, table):
     return np.array([left, right])
 
 
+def plot_batch(result, ax=None, level: float = 0.95, losses=None):
+    """Two panels: the loss over steps of every run (points) with the fitted curve at its batch
+    size, log-log; and the steps-versus-tokens hyperbolas at a few losses, each through
+    ``(E_min, S_min)``'s corner, with the critical batch size marked. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    else:
+        axes = np.array([ax, ax.figure.add_subplot(1, 2, 2)])
+    left, right = axes
+    data = result.data
+    sizes = ["N"] if "N" in result.law.inputs else []
+    groups = data.groupby(["B", *sizes], sort=True) if data is not None else []
+    for i, (key, g) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        colour = f"C{i % 10}"
+        left.scatter(g["step"], g["y"], s=5, alpha=0.35, color=colour)
+        steps = np.geomspace(g["step"].min(), g["step"].max(), 120)
+        extra = {"N": np.full_like(steps, key[1])} if sizes else {}
+        label = f"B = {key[0]:.4g}" + (f", N = {key[1]:.3g}" if sizes else "")
+        left.plot(steps, result.predict({"step": steps, "B": np.full_like(steps, key[0]), **extra}), color=colour,
+                  lw=1.5, label=label)
+    left.set(xscale="log", yscale="log", xlabel=result.columns.get("step", "step"),
+             ylabel=result.columns.get("y", "loss"), title=f"{result.law.name}: loss over steps at each batch size")
+    left.title.set_fontsize(9)
+    left.legend(fontsize=7)
+    N = float(np.max(data["N"])) if sizes and data is not None else None
+    floor = size_floor(result.params, N)
+    y = data["y"].to_numpy() if data is not None else np.array([floor * 1.5])
+    if losses is None:
+        top = np.quantile(y, 0.5)
+        losses = np.linspace(floor + 0.15 * (top - floor), top, 4) if top > floor else []
+    for i, target in enumerate(losses):
+        r = reach(result.params, target, N)
+        B = r["B_crit"][0] * np.geomspace(1e-2, 1e2, 200)
+        curve = steps_and_tokens(result.params, target, B, N)
+        right.plot(curve["tokens"], curve["steps"], color=f"C{i}", lw=1.5, label=f"L = {target:.4g}")
+        right.scatter([r["tokens"][0]], [r["step"][0]], color=f"C{i}", marker="o", s=25, zorder=3)
+    right.set(xscale="log", yscale="log", xlabel="tokens E to reach L", ylabel="steps S to reach L",
+              title="S-E trade-off (dot: B = B_crit, 2 S_min and 2 E_min)")
+    right.title.set_fontsize(9)
+    right.legend(fontsize=7)
+    return axes
+
+
 # What ``Law.plot`` names: the picture ``FitResult.plot`` draws for a law.
-PLOTS = {"sizes": plot_fit, "steps": plot_steps, "bivariate": plot_bivariate}
+PLOTS = {"sizes": plot_fit, "steps": plot_steps, "bivariate": plot_bivariate, "batch": plot_batch}
+
+
+def draw(result, ax=None, **kwargs):
+    """The picture ``result.law.plot`` names (``PLOTS``), on ``ax`` where the picture is one panel
+    (``sizes``) or starts with one (``batch``); the others make their own figure."""
+    picture = PLOTS[result.law.plot]
+    return picture(result, ax=ax, **kwargs) if "ax" in inspect.signature(picture).parameters else \
+        picture(result, **kwargs)

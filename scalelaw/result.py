@@ -261,12 +261,9 @@ class FitResult:
         """Data, fit and interval band; returns the axes. The picture is the one the law names
         (``law.plot``, see ``scalelaw.plot.PLOTS``): loss over one size on ``ax`` (a new figure
         when None), loss/LR/residual panels over steps, or iso-loss contours over two sizes."""
-        from .plot import PLOTS
+        from .plot import draw
 
-        if callable(self.law.plot):  # the law draws its own picture
-            return self.law.plot(self, ax=ax, **kwargs)
-        draw = PLOTS[self.law.plot]
-        return draw(self, ax=ax, **kwargs) if self.law.plot == "sizes" else draw(self, **kwargs)
+        return draw(self, ax=ax, **kwargs)
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -154,9 +154,10 @@ class Law:
         flags: the options users set from the command line (option name -> ``Flag``); the CLI
             builds its flags from these.
         plot: which picture ``FitResult.plot`` draws (``scalelaw.plot.PLOTS``): ``"sizes"``
-            (loss over one size, log-log), ``"steps"`` (loss, LR and residuals over steps) or
-            ``"bivariate"`` (iso-loss contours over two sizes); or the law's own function
-            ``plot(result, ax=None, **kwargs) -> axes``.
+            (loss over one size, log-log), ``"steps"`` (loss, LR and residuals over steps),
+            ``"bivariate"`` (iso-loss contours over two sizes) or ``"batch"`` (curves at each
+            batch size, and the steps-tokens trade-off). A new picture is a function in
+            ``scalelaw/plot.py``, registered in ``PLOTS``.
         optional: roles read from a log when it has them (or a flag names them), not required:
             e.g. the ``lr`` that tells the batch law where warmup ends, or the model size ``N``.
         rows: ``rows(frame, options) -> (mask, note)``, optional: the rows of the checked data
@@ -190,7 +191,7 @@ class Law:
     area_param: str | None = None
     columns: Mapping[str, Column] = field(default_factory=dict)
     flags: Mapping[str, Flag] = field(default_factory=dict)
-    plot: str | Callable = "sizes"
+    plot: str = "sizes"
     optional: tuple[str, ...] = ()
     rows: Callable[[pd.DataFrame, Mapping], tuple[np.ndarray, str | None]] | None = None
     variant: Callable[[pd.DataFrame], str] | None = None

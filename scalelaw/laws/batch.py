@@ -206,7 +206,7 @@ def _variant(frame) -> str:
 
 # -- what a loss costs ------------------------------------------------------------------------
 
-def _size_floor(params: Mapping[str, float], N) -> float:
+def size_floor(params: Mapping[str, float], N) -> float:
     if "L_N" in params:
         return params["L_N"]
     if N is None:
@@ -226,7 +226,7 @@ def reach(params: Mapping[str, float], target, N: float | None = None) -> dict[s
 
     A target at or below ``L_N`` cannot be reached by training longer: an ``InputError``."""
     target = np.atleast_1d(np.asarray(target, dtype=float))
-    floor = _size_floor(params, N)
+    floor = size_floor(params, N)
     if np.any(target <= floor):
         raise InputError(f"target loss {np.min(target):g} is not above {floor:.5g}, the loss this model "
                          "size reaches with unlimited steps (L_N): no batch size reaches it")
@@ -248,7 +248,7 @@ def steps_and_tokens(params: Mapping[str, float], target: float, B, N: float | N
 
 _TARGET = "loss to reach (the units of the fitted loss)"
 _SHARED = dict(
-    plot=lambda result, ax=None, **kwargs: _plot(result, ax=ax, **kwargs),
+    plot="batch",
     optional=("N", "lr"),
     rows=_after_warmup,
     variant=_variant,
@@ -307,49 +307,3 @@ BATCH_KAPLAN = register(replace(
     BATCH_SIZES.fix({"L_inf": 0.0}), name="batch_kaplan",
     formula="L = (N_c / N)^alpha_N + (S_c / S_min)^alpha_S, S_min = S / (1 + B_crit(L) / B), "
             "B_crit(L) = B_star / L^(1/alpha_B)"))
-
-
-def _plot(result, ax=None, level: float = 0.95, losses=None):
-    """Two panels: the loss over steps of every run (points) with the fitted curve at its batch
-    size, log-log; and the steps-versus-tokens hyperbolas at a few losses, each through
-    ``(E_min, S_min)``'s corner, with the critical batch size marked. Returns the axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
-    else:
-        axes = np.array([ax, ax.figure.add_subplot(1, 2, 2)])
-    left, right = axes
-    data = result.data
-    sizes = ["N"] if "N" in result.law.inputs else []
-    groups = data.groupby(["B", *sizes], sort=True) if data is not None else []
-    for i, (key, g) in enumerate(groups):
-        key = key if isinstance(key, tuple) else (key,)
-        colour = f"C{i % 10}"
-        left.scatter(g["step"], g["y"], s=5, alpha=0.35, color=colour)
-        steps = np.geomspace(g["step"].min(), g["step"].max(), 120)
-        extra = {"N": np.full_like(steps, key[1])} if sizes else {}
-        label = f"B = {key[0]:.4g}" + (f", N = {key[1]:.3g}" if sizes else "")
-        left.plot(steps, result.predict({"step": steps, "B": np.full_like(steps, key[0]), **extra}), color=colour,
-                  lw=1.5, label=label)
-    left.set(xscale="log", yscale="log", xlabel=result.columns.get("step", "step"),
-             ylabel=result.columns.get("y", "loss"), title=f"{result.law.name}: loss over steps at each batch size")
-    left.title.set_fontsize(9)
-    left.legend(fontsize=7)
-    N = float(np.max(data["N"])) if sizes and data is not None else None
-    floor = _size_floor(result.params, N)
-    y = data["y"].to_numpy() if data is not None else np.array([floor * 1.5])
-    if losses is None:
-        top = np.quantile(y, 0.5)
-        losses = np.linspace(floor + 0.15 * (top - floor), top, 4) if top > floor else []
-    for i, target in enumerate(losses):
-        r = reach(result.params, target, N)
-        B = r["B_crit"][0] * np.geomspace(1e-2, 1e2, 200)
-        curve = steps_and_tokens(result.params, target, B, N)
-        right.plot(curve["tokens"], curve["steps"], color=f"C{i}", lw=1.5, label=f"L = {target:.4g}")
-        right.scatter([r["tokens"][0]], [r["step"][0]], color=f"C{i}", marker="o", s=25, zorder=3)
-    right.set(xscale="log", yscale="log", xlabel="tokens E to reach L", ylabel="steps S to reach L",
-              title="S-E trade-off (dot: B = B_crit, 2 S_min and 2 E_min)")
-    right.title.set_fontsize(9)
-    right.legend(fontsize=7)
-    return axes
