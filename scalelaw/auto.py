@@ -47,6 +47,7 @@ CANDIDATES: tuple[tuple[str, dict], ...] = (
     ("multipower", {"warmup": "actual"}),
     ("multipower", {"warmup": "actual", "warmup_drops": True}),
 )
+READS = "annealing"  # the law whose columns law="auto" reads: every candidate reads step, loss and lr
 CREDIBLE = 2.0  # candidates within this factor of the best held-out MAPE widen the interval
 # Relative error of a decay term taken from reference runs (1 sd): the loss drop of LR decay is
 # not the same for every model size. On the curves of Luo et al., the annealing law's C fitted

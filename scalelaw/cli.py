@@ -20,6 +20,7 @@ from .quality import mape
 from .cli_args import law_flags, law_options_given, step_laws, build_parser
 from .cli_train import cmd_sweep, cmd_train
 from .result import FitResult, dumps
+from . import auto as auto_fit
 from .auto import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
@@ -51,7 +52,7 @@ def _check_output(path: Path | None, figure: bool = False, inputs=()) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     auto = args.law == "auto"
-    law = get_law("annealing" if auto else args.law)  # auto: the roles and options of the step laws
+    law = get_law(auto_fit.READS if auto else args.law)  # auto: the columns every candidate reads
     given = [f"--{o.replace('_', '-')}" for o in law_flags() if getattr(args, o) is not None]
     if auto and (args.schedule or given):
         raise InputError("--law auto chooses the law options (warmup convention, ...) itself and reads each "

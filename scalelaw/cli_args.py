@@ -109,20 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step laws: an LR schedule, e.g. cosine:peak=3e-4,total=24000,warmup=500 "
                         "(repeat to rank several by final loss)")
     p.add_argument("--at", type=_floats, help="steps to predict at: with --schedule (default: the last), "
-                   "or for a law over steps that needs no schedule (batch)")
+                   f"or for a law over steps that needs no schedule ({', '.join(laws_of_kind('curves'))})")
     p.add_argument("--step", help="step column of --log")
     p.add_argument("--lr", help="learning-rate column of --log")
     p.add_argument("--y", "--loss", dest="y", help="loss column of --log")
     p.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    a = sub.add_parser("allocate", help="laws with a budget: the best sizes for a FLOP or parameter budget "
-                       "(chinchilla, encdec), or what a target loss costs (batch)")
+    a = sub.add_parser("allocate", help="laws with a budget: the best sizes for a budget, or what a target "
+                       f"loss costs ({', '.join(n for n in available_laws() if get_law(n).budget)})")
     a.add_argument("fit_file", type=Path, metavar="FIT.json")
-    a.add_argument("--budget", type=_floats, metavar="VALUE",
-                   help="budget(s), comma-separated: FLOPs for chinchilla, total parameters Ne + Nd for encdec")
-    a.add_argument("--target-loss", type=_floats, metavar="L", help="loss(es) to reach, comma-separated "
-                   "(batch: the fewest steps and tokens, the critical batch size, and the trade-off)")
+    budgets = {n: get_law(n).budget for n in available_laws() if get_law(n).budget}
+    a.add_argument("--budget", type=_floats, metavar="VALUE", help="budget(s), comma-separated: " + "; ".join(
+        f"{n}: {b.name}" for n, b in budgets.items() if b.flag == "--budget"))
+    a.add_argument("--target-loss", type=_floats, metavar="L", help="loss(es) to reach, comma-separated ("
+                   + ", ".join(n for n, b in budgets.items() if b.flag == "--target-loss")
+                   + ": the fewest steps and tokens, the critical batch size, and the trade-off)")
     for role, (column, laws) in declared_columns().items():  # what else an optimum may need, e.g. --n
         a.add_argument(*column.flags, dest=f"value_{role}", type=_floats, metavar="V",
                        help=f"{role} to allocate at, where the law needs it ({column.help}) [{', '.join(laws)}]")
@@ -213,7 +215,7 @@ def law_flags() -> dict[str, tuple]:
 
 
 def _add_step_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("step laws (annealing, annealing_size, multipower)")
+    g = parser.add_argument_group(f"step laws ({', '.join(step_laws())})")
     g.add_argument("--schedule", metavar="SPEC", help="the LR schedule of every log, when they have "
                    "no lr column, e.g. cosine:peak=3e-4,total=24000,warmup=500")
     g = parser.add_argument_group("law options (declared by each law)")
@@ -231,5 +233,10 @@ def law_options_given(args: argparse.Namespace, law) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def laws_of_kind(kind: str) -> list[str]:
+    """The registered laws of ``kind`` (``Law.kind``), by name."""
+    return [name for name in available_laws() if get_law(name).kind == kind]
+
+
 def step_laws() -> list[str]:
-    return [name for name in available_laws() if get_law(name).step_law]
+    return laws_of_kind("schedule")
