@@ -1,3 +1,5 @@
+import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,14 @@ from scalelaw.laws import get_law
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every figure a test opened is closed after it (pyplot keeps them otherwise)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture
@@ -62,3 +72,19 @@ def assert_jacobian(law, X, params, rtol=1e-4, atol=1e-8, h=1e-6):
         up, down = dict(params, **{p: params[p] + step}), dict(params, **{p: params[p] - step})
         np.testing.assert_allclose(J[:, i], (law(X, **up) - law(X, **down)) / (2 * step), rtol=rtol, atol=atol,
                                    err_msg=p)
+
+
+# -- the training tests' shared helpers (no torch here) ----------------------------------------
+TINY = dict(steps=12, batch_size=8, context=16, width=16, eval_every=5, eval_batches=2, checkpoint_every=4,
+            vocab=16, order=2, schedule="cosine:peak=1e-2,warmup=2")  # a TrainConfig's options for a tiny run
+
+
+def read_log(path):
+    """A trainer's log.csv as a list of dicts (strings as written)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def cli_command(*args):
+    """``scalelaw ARGS`` as a subprocess command line, with this interpreter."""
+    return [sys.executable, "-m", "scalelaw", *args]

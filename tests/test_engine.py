@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
-from scalelaw import FitResult, InputError, fit
+from scalelaw import InputError, fit
 
 TRUE = {"L_inf": 1.7, "x0": 3e5, "alpha": 0.3}
 
@@ -67,36 +67,6 @@ def test_bootstrap_by_point_for_one_run():
     assert np.all(np.isfinite(result.bootstrap_samples))
 
 
-def test_json_round_trip(tmp_path):
-    result = fit("power", synthetic(n=100, noise=0.01), bootstrap=10)
-    path = tmp_path / "fit.json"
-    result.to_json(path)
-    loaded = FitResult.from_json(path)
-    x = np.array([1e8, 1e12])
-    assert np.allclose(loaded.predict(x), result.predict(x))
-    assert np.allclose(loaded.predict_interval(x)[0], result.predict_interval(x)[0])
-    assert loaded.params == result.params
-    assert loaded.converged and loaded.law is result.law
-    assert "L_inf" in loaded.report()
-
-
-def test_delta_method_band_without_bootstrap():
-    result = fit("power", synthetic(n=100, noise=0.01))
-    lo, hi = result.predict_interval([1e7, 1e12])
-    assert np.all(lo < result.predict([1e7, 1e12])) and np.all(hi > result.predict([1e7, 1e12]))
-    # the band widens when extrapolating
-    assert hi[1] - lo[1] > hi[0] - lo[0]
-
-
-def test_an_interval_wider_than_the_loss_starts_at_zero():
-    result = fit("power", synthetic(n=100, noise=0.01))
-    x = [1e3, 1e7]  # far below the data, and inside it
-    lo, hi = result.predict_interval(x)
-    result.covariance = result.covariance * 1e6  # a fit that pins nothing down
-    wide_lo, wide_hi = result.predict_interval(x)
-    assert wide_lo[0] == 0.0 and np.all(wide_lo >= 0) and np.all(wide_hi > hi) and wide_lo[1] < lo[1]
-
-
 def test_non_convergence_is_flagged():
     result = fit("power", synthetic(), max_iter=1)
     assert not result.converged
@@ -125,17 +95,6 @@ def test_bad_values_are_input_errors():
         fit("power", {"x": [1e6, np.nan, 1e8, 1e9], "y": [3.0, 2.5, 2.2, 2.0]})
     with pytest.raises(InputError, match="unknown law"):
         fit("nope", {"x": [1], "y": [1]})
-
-
-def test_plot_draws_fit_band_and_asymptote():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    result = fit("power", synthetic(n=50, noise=0.01))
-    ax = result.plot()
-    styles = [line.get_linestyle() for line in ax.get_lines()]
-    assert "-" in styles and "--" in styles and ":" in styles
-    assert ax.get_xscale() == "log" and ax.collections  # data points and band
 
 
 def test_bootstrap_stops_at_its_time_budget_and_says_so():

@@ -3,7 +3,6 @@ always valid JSON, and a step law refuses or flags answers outside its domain.""
 import json
 import math
 
-import pandas as pd
 import pytest
 
 from scalelaw.cli import main

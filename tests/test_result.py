@@ -1,0 +1,59 @@
+"""FitResult: predictions and their intervals, and the fit file it goes to and comes back from."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from scalelaw import FitResult, InputError, fit
+
+from test_engine import synthetic
+
+
+def test_json_round_trip(tmp_path):
+    result = fit("power", synthetic(n=100, noise=0.01), bootstrap=10)
+    path = tmp_path / "fit.json"
+    result.to_json(path)
+    loaded = FitResult.from_json(path)
+    x = np.array([1e8, 1e12])
+    assert np.allclose(loaded.predict(x), result.predict(x))
+    assert np.allclose(loaded.predict_interval(x)[0], result.predict_interval(x)[0])
+    assert loaded.params == result.params
+    assert loaded.converged and loaded.law is result.law
+    assert "L_inf" in loaded.report()
+
+
+def test_delta_method_band_without_bootstrap():
+    result = fit("power", synthetic(n=100, noise=0.01))
+    lo, hi = result.predict_interval([1e7, 1e12])
+    assert np.all(lo < result.predict([1e7, 1e12])) and np.all(hi > result.predict([1e7, 1e12]))
+    # the band widens when extrapolating
+    assert hi[1] - lo[1] > hi[0] - lo[0]
+
+
+def test_an_interval_wider_than_the_loss_starts_at_zero():
+    result = fit("power", synthetic(n=100, noise=0.01))
+    x = [1e3, 1e7]  # far below the data, and inside it
+    lo, hi = result.predict_interval(x)
+    result.covariance = result.covariance * 1e6  # a fit that pins nothing down
+    wide_lo, wide_hi = result.predict_interval(x)
+    assert wide_lo[0] == 0.0 and np.all(wide_lo >= 0) and np.all(wide_hi > hi) and wide_lo[1] < lo[1]
+
+
+def test_the_level_is_checked_once_for_every_interval():
+    result = fit("power", synthetic(n=60, noise=0.01))
+    for level in (0, 1, 1.5, -0.1, float("nan"), True):
+        with pytest.raises(InputError, match="level must lie strictly between 0 and 1"):
+            result.predict_interval([1e8], level=level)
+    narrow, wide = result.predict_interval([1e12], level=0.5), result.predict_interval([1e12], level=0.99)
+    assert wide[1][0] - wide[0][0] > narrow[1][0] - narrow[0][0]
+
+
+def test_beyond_the_fitted_sizes_the_interval_adds_the_scatter_and_inside_keeps_the_bootstrap_shape():
+    result = fit("power", synthetic(n=80, noise=0.01), bootstrap=20)
+    inside, outside = np.array([1e8]), np.array([1e13])
+    assert result.beyond({"x": inside}).tolist() == [1.0] and result.beyond({"x": outside})[0] == pytest.approx(1e3)
+    draws = np.array([result.law({"x": inside}, **dict(zip(result.law.param_names, s))) for s in result.bootstrap_samples])
+    lo, hi = result.predict_interval(inside)
+    np.testing.assert_allclose([lo[0], hi[0]], np.percentile(draws, [2.5, 97.5], axis=0).ravel())
+    bare = dataclasses.replace(result, metrics={**result.metrics, "rms_error": 0.0})
+    assert np.all(np.diff(result.predict_interval(outside), axis=0) > np.diff(bare.predict_interval(outside), axis=0))
