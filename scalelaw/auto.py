@@ -118,6 +118,9 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}
     quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
     ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
+    if refs is not None:  # the references start where their own initial transient ends, as the logs do
+        ref_start, ref_why = first_step(get_law(READS), refs, step_min)
+        ref_kwargs.update(step_min=ref_start, step_min_why=ref_why)
     folds, split = _folds(frame, refs is not None, start)
 
     scores, skipped = [], []
@@ -208,11 +211,36 @@ def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitR
     key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
            int(pd.util.hash_pandas_object(refs, index=False).sum()))
     if key not in _REFERENCE_FITS:
-        _REFERENCE_FITS[key] = _fit(law, refs, options=options, **kwargs)
+        _REFERENCE_FITS[key] = _reference_fit(law, refs, options, kwargs)
     ref_fit = _REFERENCE_FITS[key]
     if not ref_fit.identified or ref_fit.status != "converged":
         return None, ref_fit
     return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
+
+
+SEPARATE_LEVELS_AIC = 10.0  # how much lower the AIC must be for reference runs to keep their own levels
+
+
+def _reference_fit(law: Law, refs: pd.DataFrame, options, kwargs) -> FitResult:
+    """The law fitted on the reference runs, with one level and scale for all of them, or with
+    each run's own (``Law.per_group``: runs of other model sizes differ in both) and the rest,
+    the decay term with it, shared. The runs keep their own when the shared fit does not identify
+    the decay term or does not converge, or when their own lower its AIC by more than
+    ``SEPARATE_LEVELS_AIC`` (runs of one size share a level, and sharing it narrows the
+    forecast). Measured on the curves of Luo et al. (benchmarks/bench_forecast.py, and 48 early
+    forecasts with references of the same size, the other, or both): references of two sizes,
+    refused with one shared level, now identify the decay term."""
+    shared = _fit(law, refs, options=options, **kwargs)
+    runs = list(refs["run"].unique())
+    if len(runs) < 2 or law.area_param is None:
+        return shared
+    grouped = refs.assign(group=refs["run"].map({r: i for i, r in enumerate(runs)}).astype(float))
+    own = _fit(law.per_group(len(runs)), grouped, options=options, **kwargs)
+    usable = shared.identified and shared.status == "converged"
+    if usable and not own.metrics["aic"] < shared.metrics["aic"] - SEPARATE_LEVELS_AIC:
+        return shared
+    own.options["reference_levels"] = f"each of the {len(runs)} reference runs its own level and scale"
+    return own
 
 
 def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -> tuple[list, str]:

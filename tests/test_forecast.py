@@ -14,7 +14,7 @@ from scalelaw import InputError, auto, forecast, schedules
 from scalelaw.cli import main
 from scalelaw.laws import get_law
 
-from conftest import DATA
+from conftest import DATA, assert_jacobian
 
 PEAK = 3e-4
 SPECS = {
@@ -119,6 +119,42 @@ def test_references_lend_the_decay_term_to_a_short_curve():
     drop = forecast.decay_drop(helped, last, log, {}, helped.inputs(last, log), np.array([pred]))[0]
     assert 0.9 * 2 * 1.96 * auto.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * auto.TRANSFER * drop
 
+
+
+def test_references_of_two_other_sizes_each_keep_their_level_and_share_the_decay():
+    """References of two model sizes (their own L0 and A, the same alpha and C) lend a third
+    size's short curve the decay term; fitted with one level they were refused."""
+    sizes = {"small": {**ANNEALING, "L0": 3.3, "A": 0.6}, "large": {**ANNEALING, "L0": 2.6, "A": 0.35}}
+    reference = pd.concat([curves("annealing", p, ["cosine"], {"warmup": "actual"}, seed=i).assign(run=name)
+                           for i, (name, p) in enumerate(sizes.items())], ignore_index=True)
+    full = curves("annealing", {**ANNEALING, "L0": 2.9, "A": 0.45}, ["cosine"], {"warmup": "actual"}, seed=5, every=20)
+    part = full[full["step"] <= 1600]
+    helped = scalelaw.fit("auto", part, references=reference)
+    assert helped.identified and helped.forecast.references["runs"] == ["large", "small"]
+    fixed = helped.forecast.references["fixed"]
+    assert set(fixed) == set(helped.law.decay_params)
+    if helped.law.name == "annealing":  # the truth is an annealing law: its C comes back
+        assert fixed["C"] == pytest.approx(ANNEALING["C"], rel=0.1)
+    last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
+    log = (full["step"], full["lr"])
+    lo, hi = helped.predict_interval(last, log)
+    assert abs(helped.predict(last, log)[0] - y) / y < 0.01 and lo[0] <= y <= hi[0]
+
+
+def test_a_law_per_group_has_each_groups_level_and_scale_and_an_exact_jacobian():
+    law = get_law("annealing").per_group(2)
+    assert law.param_names == ("L0@0", "A@0", "L0@1", "A@1", "alpha", "C") and law.inputs[-1] == "group"
+    lr = schedules.parse(SPECS["cosine"])
+    steps = np.arange(100, len(lr), 100)
+    X = get_law("annealing").features(lr, steps, dict(get_law("annealing").options))
+    X = {k: np.concatenate([v, v]) for k, v in X.items()}
+    X["group"] = np.repeat([0.0, 1.0], len(steps))
+    values = {"L0@0": 3.0, "A@0": 0.5, "L0@1": 2.5, "A@1": 0.3, "alpha": 0.5, "C": 0.4}
+    y = law(X, **values)
+    one = get_law("annealing")
+    single = {k: np.asarray(v)[: len(steps)] for k, v in X.items() if k != "group"}
+    np.testing.assert_allclose(y[: len(steps)], one(single, L0=3.0, A=0.5, alpha=0.5, C=0.4))
+    assert_jacobian(law, X, values)
 
 def test_interval_coverage_on_synthetic_curves_is_near_nominal():
     inside, total = 0, 0

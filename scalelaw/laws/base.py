@@ -295,6 +295,58 @@ class Law:
                        jacobian=None if self.jacobian is None else partial(self.jacobian, **options))
 
 
+    def per_group(self, groups: int) -> "Law":
+        """This law over ``groups`` groups of runs (finished runs of other model sizes, given as
+        references): each group has its own level (the first parameter) and scale
+        (``area_param``), named ``NAME@g``; the other parameters are shared. The group of each
+        row is the input ``group`` (0 .. groups - 1, a data column)."""
+        own = (self.params[0].name, self.area_param)
+        if groups < 2 or self.area_param is None:
+            raise ValueError(f"law '{self.name}': per_group needs two groups or more and an area_param")
+        shared = [p for p in self.params if p.name not in own]
+        params = tuple(replace(p, name=f"{p.name}@{g}") for g in range(groups) for p in self.params
+                       if p.name in own) + tuple(shared)
+        names = [p.name for p in self.params]
+        func, jacobian, starts = self.func, self.jacobian, self.starts
+
+        def split(inputs, values):
+            index = np.asarray(inputs["group"], dtype=int)
+            for g in range(groups):
+                rows = index == g
+                part = {k: np.asarray(v)[rows] for k, v in inputs.items() if k != "group"}
+                yield rows, part, {**{p.name: values[p.name] for p in shared},
+                                   **{name: values[f"{name}@{g}"] for name in own}}
+
+        def grouped_func(inputs, **values):
+            out = np.empty(len(np.asarray(inputs["group"])))
+            for rows, part, params_g in split(inputs, values):
+                out[rows] = func(part, **params_g)
+            return out
+
+        def grouped_jacobian(inputs, **values):
+            out = np.zeros((len(np.asarray(inputs["group"])), len(params)))
+            column = {p.name: i for i, p in enumerate(params)}
+            for g, (rows, part, params_g) in enumerate(split(inputs, values)):
+                J = jacobian(part, **params_g)
+                for j, name in enumerate(names):
+                    out[rows, column[f"{name}@{g}" if name in own else name]] = J[:, j]
+            return out
+
+        def grouped_starts(inputs, y):
+            """The law's starts on each group's own rows, taken in step (the k-th of each):
+            each group's level and scale from its own, the shared parameters their mean."""
+            index = np.asarray(inputs["group"], dtype=int)
+            per_group = [starts({k: np.asarray(v)[index == g] for k, v in inputs.items() if k != "group"},
+                                np.asarray(y)[index == g]) for g in range(groups)]
+            for picks in zip(*per_group):
+                yield {**{p.name: float(np.mean([pick[p.name] for pick in picks])) for p in shared},
+                       **{f"{name}@{g}": pick[name] for g, pick in enumerate(picks) for name in own}}
+
+        return replace(self, params=params, func=grouped_func, starts=grouped_starts,
+                       jacobian=None if jacobian is None else grouped_jacobian,
+                       inputs=(*self.inputs, "group"), area_param=None)
+
+
     def fix(self, values: Mapping[str, float]) -> "Law":
         """This law with the parameters in ``values`` held at those values (lmfit's
         ``vary=False``): they leave ``params``, ``func`` and ``jacobian`` receive them, and the
