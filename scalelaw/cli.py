@@ -20,7 +20,7 @@ from .quality import mape
 from .cli_args import law_flags, law_options_given, step_laws, build_parser
 from .cli_train import cmd_sweep, cmd_train
 from .result import FitResult, dumps
-from . import auto as auto_fit
+from . import auto as auto_fit, forecast
 from .auto import fit
 from .analysis import compare, isoflop, versus_total
 from .report import (format_allocation, format_comparison, format_inspection, format_isoflop, format_log_prediction,
@@ -253,7 +253,8 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
                        floor=result.floor(steps[domain].astype(int), log, **extra) if domain.any() else None)
     out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
            "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified,
-           "extrapolated": _lr_extrapolated(result, lr, str(args.log))}
+           "extrapolated": _lr_extrapolated(result, lr, str(args.log)),
+           **_width_from(result, steps[-1:].astype(int), log, args.level, extra)}
     if "y" in data:
         y = data["y"].to_numpy()
         out["observed"] = y.tolist()
@@ -268,6 +269,15 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     out["schedule"] = describe(lr)
     print(dumps(out) if args.json else format_log_prediction(out, result))
     return 0
+
+
+def _width_from(result: FitResult, step, schedule, level: float, extra: dict) -> dict:
+    """``width_from``: each source's share of the forecast variance at the last step (a step law
+    fitted with its forecast record), or nothing."""
+    if result.forecast is None:
+        return {}
+    shares = forecast.width_from(result, step, schedule, level, **extra)
+    return {"width_from": {name: round(float(v[0]), 4) for name, v in shares.items()}}
 
 
 def _lr_extrapolated(result: FitResult, lr, name: str) -> bool:
@@ -301,7 +311,8 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
         preds.append({"schedule": spec, "step": steps.tolist(), "loss": loss.tolist(),
                       "lo": band[0].tolist(), "hi": band[1].tolist(),
                       "lower": band[0].tolist(), "upper": band[1].tolist(),
-                      "final_loss": final, "extrapolated": _lr_extrapolated(result, lr, spec)})
+                      "final_loss": final, "extrapolated": _lr_extrapolated(result, lr, spec),
+                      **_width_from(result, [len(lr) - 1], lr, args.level, extra)})
     best = result.best_schedule({spec: parse(spec) for spec in args.schedule}, **extra)["name"].iloc[0]
     head = {"law": result.law.name, "level": args.level, "identified": result.identified}
     out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .intervals import at_least_zero
+from .intervals import at_least_zero, z_of
 from .laws import get_law
 from .laws.base import steps_of
 from .schedules import from_log, resolve, warmup_steps
@@ -135,30 +135,54 @@ def decay_seen(frame: pd.DataFrame, lrs: Mapping[str, np.ndarray] | None = None)
     return decay
 
 
-def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
-             centre: np.ndarray, band, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """The forecast interval of a step law at ``X`` under ``schedule`` (see the module
-    docstring): ``band`` the parameters' own interval (or None), ``z`` its normal quantile;
-    ``inputs`` the law's inputs there and ``centre`` the prediction."""
+def variances(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
+              centre: np.ndarray, band, z: float) -> dict[str, np.ndarray]:
+    """What a step law's forecast variance at ``X`` under ``schedule`` is made of (see the module
+    docstring), loss units squared, by source: ``parameters`` (``band``, the parameters' own
+    interval, or None; ``z`` its normal quantile), ``decay term`` (the loss drop of LR decay,
+    whole when not identified, ``transfer`` of it when taken from references), ``error scale``
+    (the fit's relative error, grown beyond the fitted LR area and LR) and ``other fits`` (the
+    spread of the alternatives). ``inputs``: the law's inputs there; ``centre``: the prediction."""
     f = result.forecast
-    var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
+    out = {"parameters": np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2}
     drop = 0.0
     if band is None or not f.identified or f.transfer:
         drop = decay_drop(result, X, schedule, extra, inputs, centre)
     if band is None or not f.identified:
         # no parameter uncertainty to be had, or a decay term the data do not identify
-        var = var + drop ** 2
+        out["decay term"] = np.asarray(drop, dtype=float) ** 2 + np.zeros_like(centre)
     elif f.transfer:  # a decay term taken over from other runs: a relative error on it
-        var = var + (f.transfer * drop) ** 2
+        out["decay term"] = (f.transfer * np.asarray(drop, dtype=float)) ** 2 + np.zeros_like(centre)
     stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.S1_max))
     stretch = stretch * (1 + np.log(max(1.0, lr_beyond(result, schedule))))  # an LR above every fitted one
-    var = var + (f.sigma * stretch * centre) ** 2
-    for alt in f.alternatives or []:
-        other = get_law(alt.law)
-        other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
-        var = var + (np.asarray(other(other_in, **alt.params), dtype=float) - centre) ** 2 / len(f.alternatives)
-    half = z * np.sqrt(var)
+    out["error scale"] = (f.sigma * stretch * centre) ** 2
+    if f.alternatives:
+        spread = np.zeros_like(centre)
+        for alt in f.alternatives:
+            other = get_law(alt.law)
+            other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
+            spread = spread + (np.asarray(other(other_in, **alt.params), dtype=float) - centre) ** 2
+        out["other fits"] = spread / len(f.alternatives)
+    return out
+
+
+def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
+             centre: np.ndarray, band, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast interval of a step law: ``z`` standard deviations of the sum of ``variances``
+    (arguments as for it) either side of ``centre``, from 0 up."""
+    half = z * np.sqrt(sum(variances(result, X, schedule, extra, inputs, centre, band, z).values()))
     return at_least_zero(centre - half, centre + half)
+
+
+def width_from(result, X, schedule=None, level: float = 0.95, **inputs: Any) -> dict[str, np.ndarray]:
+    """The share of each source (``variances``) in a step law's forecast variance at ``X``:
+    source -> array of fractions that sum to 1 at each point."""
+    law_in = result.inputs(X, schedule, **inputs)
+    centre = np.asarray(result.law(law_in, **result.params), dtype=float)
+    z = z_of(level)
+    parts = variances(result, X, schedule, inputs, law_in, centre, result.parameter_band(law_in, centre, level), z)
+    total = np.maximum(sum(parts.values()), 1e-300)
+    return {name: v / total for name, v in parts.items()}
 
 
 def lr_beyond(result, schedule: Any) -> float:

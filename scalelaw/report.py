@@ -167,6 +167,8 @@ def format_log_prediction(out: Mapping[str, Any], result) -> str:
                      + f"; final-step error {out['final_error']:.3f} %")
     if not out["identified"]:
         lines.append(f"warning: {result.forecast.reason}")
+    if out.get("width_from"):
+        lines.append("interval at the last step from: " + _shares(out["width_from"]))
     lines.append(f"{'step':>10}  {'loss':>10}  {_interval_head(out['level']):>22}"
                  + (f"  {'observed':>10}" if observed else ""))
     for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
@@ -174,6 +176,11 @@ def format_log_prediction(out: Mapping[str, Any], result) -> str:
         row = f"{steps[i]:>10.0f}  {out['loss'][i]:>10.5g}  {band:>22}"
         lines.append(row + (f"  {observed[i]:>10.5g}" if observed else ""))
     return "\n".join(lines)
+
+
+def _shares(parts: Mapping[str, float]) -> str:
+    """Sources of an interval's variance, largest first: ``error scale 62 %, parameters 20 %``."""
+    return ", ".join(f"{name} {100 * v:.0f} %" for name, v in sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 def format_schedule_predictions(out: Mapping[str, Any], result) -> str:
@@ -184,6 +191,8 @@ def format_schedule_predictions(out: Mapping[str, Any], result) -> str:
     for p in preds:
         mark = "  <- lowest final loss" if len(preds) > 1 and p["schedule"] == out["best"] else ""
         lines.append(f"{p['schedule']}: final loss {p['final_loss']:.5g}{mark}")
+        if p.get("width_from"):
+            lines.append("  interval from: " + _shares(p["width_from"]))
         for i, st in enumerate(p["step"]):
             lines.append(f"  step {st:>9}  loss {p['loss'][i]:.5g}  [{p['lo'][i]:.5g}, {p['hi'][i]:.5g}]")
     return "\n".join(lines)

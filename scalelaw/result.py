@@ -151,17 +151,7 @@ class FitResult:
         extra, inputs = inputs, self.inputs(X, schedule, **inputs)
         centre = np.asarray(self.law(inputs, **self.params), dtype=float)
         z = z_of(level)
-        band = None
-        if self.bootstrap_samples is not None and len(self.bootstrap_samples):
-            preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
-                              for s in self.bootstrap_samples])
-            band = percentile_interval(preds, level)
-        elif self.covariance is not None:
-            theta = self.law.to_theta(self.params)
-            grads = self.law.gradient(inputs, theta)
-            var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
-            half = z * np.sqrt(np.maximum(var, 0.0))
-            band = centre - half, centre + half
+        band = self.parameter_band(inputs, centre, level)
         if self.forecast is not None:  # a step law's forecast (scalelaw.forecast)
             return forecast.interval(self, X, schedule, extra, inputs, centre, band, z)
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
@@ -179,6 +169,22 @@ class FitResult:
             half = z * np.sqrt(var + scatter ** 2)
             lo, hi = np.where(beyond > 1, centre - half, lo), np.where(beyond > 1, centre + half, hi)
         return at_least_zero(lo, hi)
+
+    def parameter_band(self, inputs: Mapping[str, np.ndarray], centre: np.ndarray,
+                       level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ``level`` band of the prediction ``centre`` at the law's ``inputs`` from the
+        parameters' uncertainty alone: bootstrap percentiles when the fit has bootstrap samples,
+        else the delta method on the covariance; None without either."""
+        if self.bootstrap_samples is not None and len(self.bootstrap_samples):
+            preds = np.array([self.law(inputs, **dict(zip(self.law.param_names, s)))
+                              for s in self.bootstrap_samples])
+            return percentile_interval(preds, level)
+        if self.covariance is None:
+            return None
+        grads = self.law.gradient(inputs, self.law.to_theta(self.params))
+        var = np.einsum("...i,ij,...j->...", grads, self.covariance, grads)
+        half = z_of(level) * np.sqrt(np.maximum(var, 0.0))
+        return centre - half, centre + half
 
     def lr_beyond(self, schedule: Any) -> float:
         """Step laws: the peak LR of ``schedule`` over the largest fitted LR (``scalelaw.forecast.lr_beyond``)."""

@@ -30,6 +30,8 @@ def test_fit_predict_log_and_schedule(tmp_path, capsys):
     assert main(["predict", str(fit_path), "--schedule", spec_cos, "--at", "1000,24000", "--json"]) == 0
     pred = json.loads(capsys.readouterr().out)
     assert pred["step"] == [1000, 24000] and pred["loss"][0] > pred["loss"][1]
+    assert sum(pred["width_from"].values()) == pytest.approx(1.0, abs=1e-3)  # what the final width is made of
+    assert {"parameters", "error scale"} <= set(pred["width_from"])
     spec_wsd = "wsd:peak=3e-4,total=24000,warmup=2160,final=3e-5,decay=0.2"
     assert main(["predict", str(fit_path), "--schedule", spec_cos, "--schedule", spec_wsd, "--json"]) == 0
     both = json.loads(capsys.readouterr().out)

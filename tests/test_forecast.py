@@ -95,6 +95,17 @@ def test_one_short_run_without_decay_is_not_identified_and_its_interval_is_wide(
     drop = ANNEALING["C"] * get_law("annealing").features(schedules.parse(SPECS["cosine"]), np.array(last),
                                                          {"decay": 0.999, "warmup": "actual"})["S2"][0]
     assert hi[0] - lo[0] > drop  # at least as wide as the whole loss drop of the decay
+    # and it says where that width came from: mostly the decay term it could not identify
+    shares = forecast.width_from(result, last, (full["step"], full["lr"]))
+    assert set(shares) >= {"parameters", "decay term", "error scale"}
+    assert sum(v[0] for v in shares.values()) == pytest.approx(1.0)
+    assert max(shares, key=lambda k: shares[k][0]) == "decay term"
+    # the interval is z standard deviations of the sum of those sources
+    law_in = result.inputs(last, (full["step"], full["lr"]))
+    centre = result.predict(last, (full["step"], full["lr"]))
+    parts = forecast.variances(result, last, (full["step"], full["lr"]), {}, law_in, centre,
+                               result.parameter_band(law_in, centre), 1.959964)
+    assert hi[0] - centre[0] == pytest.approx(1.959964 * np.sqrt(sum(v[0] for v in parts.values())), rel=1e-4)
 
 
 def test_references_lend_the_decay_term_to_a_short_curve():
