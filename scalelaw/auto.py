@@ -30,6 +30,7 @@ the interval as an alternative, and the loss drop of decay carries a relative er
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -37,6 +38,7 @@ import pandas as pd
 
 from . import engine, quality, transient
 from .forecast import MIN_DECAY, Alternative, decay_seen, describe
+from .prior import Prior, load as load_prior
 from .result import FitResult
 from .errors import InputError
 from .laws import Law, design, get_law
@@ -58,7 +60,7 @@ FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
 
 
 def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
-        **kwargs: Any) -> FitResult:
+        prior: Any = "default", **kwargs: Any) -> FitResult:
     """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
 
     Args:
@@ -70,18 +72,23 @@ def fit(law: Law | str, data, *, references=None, step_min: float | str | None =
         step_min: laws over steps: the first step to fit; ``"auto"`` (default) finds where the
             initial transient of the curve ends (``scalelaw.transient``), None fits every row.
             The result says from where it fitted and why (``options["fitted_from_step"]``).
+        prior: step laws: where the logs do not identify the loss drop of LR decay (and no
+            references give it), forecasts take it from this prior (``scalelaw.prior``):
+            ``"default"`` (the one shipped), a ``Prior``, a path to a prior file, or None (no
+            prior: such forecasts carry the whole possible drop in their interval).
         **kwargs: passed to ``scalelaw.engine.fit`` (``options``, ``loss``, ``bootstrap``, ...).
     """
     if isinstance(law, str) and law == "auto":
-        return fit_auto(data, references=references, step_min=step_min, **kwargs)
+        return fit_auto(data, references=references, step_min=step_min, prior=prior, **kwargs)
     law = get_law(law) if isinstance(law, str) else law
     if references is None:
         start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
-        return _fit(law, data, step_min=start, step_min_why=why, **kwargs)
+        return _fit(law, data, step_min=start, step_min_why=why, prior=_prior(prior), **kwargs)
     if not law.step_law:
         raise InputError(f"references apply to step laws, not to '{law.name}'")
     options = dict(kwargs.pop("options", None) or {})
-    return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, **kwargs)
+    return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, prior=prior,
+                    **kwargs)
 
 
 def first_step(law: Law, data, step_min: float | str | None, options=None, schedules=None) -> tuple[float | None, str]:
@@ -102,7 +109,7 @@ def first_step(law: Law, data, step_min: float | str | None, options=None, sched
 
 
 def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]] = CANDIDATES,
-             step_min: float | str | None = "auto", **kwargs: Any) -> FitResult:
+             step_min: float | str | None = "auto", prior: Any = "default", **kwargs: Any) -> FitResult:
     """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
     on all of ``data``; the result says what was chosen and why (``options["auto"]``).
     ``step_min`` as for ``fit``: found once, with the annealing law, for every candidate."""
@@ -122,6 +129,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         ref_start, ref_why = first_step(get_law(READS), refs, step_min)
         ref_kwargs.update(step_min=ref_start, step_min_why=ref_why)
     folds, split = _folds(frame, refs is not None, start)
+    quick["prior"] = kwargs["prior"] = _prior(prior)  # for fits that do not identify the decay term
 
     scores, skipped = [], []
     for name, options in candidates:
@@ -272,12 +280,46 @@ def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
     return _fit(law, data, options=options, fixed=fixed, **kwargs)
 
 
-def _fit(law: Law, data, **kwargs) -> FitResult:
+def _prior(prior) -> Prior | None:
+    """``fit``'s ``prior`` argument as a ``Prior`` (or None)."""
+    if prior is None or isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, str) and prior == "default":
+        if "default" not in _PRIORS:
+            _PRIORS["default"] = load_prior()
+        return _PRIORS["default"]
+    if isinstance(prior, (str, Path)):
+        return load_prior(prior)
+    raise InputError(f"prior: give 'default', a Prior, a prior file or None, got {prior!r}")
+
+
+_PRIORS: dict[str, Prior] = {}
+
+
+def _fit(law: Law, data, prior: Prior | None = None, **kwargs) -> FitResult:
     """``engine.fit``, and for a step law its forecast record (``forecast.describe``), whose
-    reason goes to the warnings when the loss drop of LR decay is not identified."""
+    reason goes to the warnings when the loss drop of LR decay is not identified. Then, where the
+    logs show too little LR decay (``forecast.MIN_DECAY``), given a ``prior`` (and nothing held),
+    the law is fitted again with its decay scale at its lower
+    bound (0) and the rest of its decay parameters held, and forecasts take the drop from the
+    prior (``scalelaw.prior``)."""
     result = engine.fit(law, data, **kwargs)
-    if result.law.step_law:
-        result.forecast = describe(result)
-        if not result.forecast.identified:
-            result.warnings.append(result.forecast.reason)
-    return result
+    if not result.law.step_law:
+        return result
+    result.forecast = describe(result)
+    if result.forecast.identified:
+        return result
+    result.warnings.append(result.forecast.reason)
+    if (prior is None or not law.decay_params or law.area_param is None or kwargs.get("fixed")
+            or result.forecast.lr_decay_seen >= MIN_DECAY):  # decay seen, its scale loose: the fit's own
+        return result
+    scale = law.decay_params[0]
+    lower = {p.name: p.lower for p in law.params}[scale]
+    held = {name: max(0.0, lower) if name == scale else result.params[name] for name in law.decay_params}
+    refit = engine.fit(law, data, **{**kwargs, "fixed": held})
+    refit.forecast = replace(describe(refit), identified=False, reason=result.forecast.reason,
+                             prior=prior.for_forecast())
+    refit.warnings = result.warnings + [
+        f"the loss drop of LR decay is taken from the prior: a whole anneal buys {100 * prior.q:.1f} % of the loss "
+        f"(x/ {np.exp(prior.q_log_sd):.2f} for 1 sd; {refit.forecast.prior['source']})"]
+    return refit

@@ -250,7 +250,7 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     start = result.options.get("fitted_from_step") or 0
     domain = steps >= start  # before the fit's first step (an initial transient) the law says nothing
     _refuse_unphysical(result, str(args.log), loss[domain], lo[domain], hi[domain],
-                       floor=result.floor(steps[domain].astype(int), log, **extra) if domain.any() else None)
+                       floor=_floor_beyond(result, steps[domain].astype(int), log, extra) if domain.any() else None)
     out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
            "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified,
            "extrapolated": _lr_extrapolated(result, lr, str(args.log)),
@@ -289,6 +289,13 @@ def _lr_extrapolated(result: FitResult, lr, name: str) -> bool:
     return bool(beyond > 1 + 1e-6)
 
 
+def _floor_beyond(result: FitResult, steps, schedule, extra) -> np.ndarray | None:
+    """The law's floor (``FitResult.floor``) where the schedule's peak LR lies above every fitted
+    one, else None: LR decay does lower the loss below the floor, so only an LR the law never saw
+    makes a forecast wholly below it a sign of nonsense."""
+    return result.floor(steps, schedule, **extra) if result.lr_beyond(schedule) > 1 else None
+
+
 def _refuse_unphysical(result: FitResult, name: str, loss, lo, hi, floor=None) -> None:
     why = result.unphysical(loss, lo, hi, floor)
     if why:
@@ -307,7 +314,7 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
         band = result.predict_interval(steps, lr, level=args.level, **extra)
         loss = result.predict(steps, lr, **extra)
         final = result.final_loss(lr, **extra)
-        _refuse_unphysical(result, spec, [*loss, final], *band, floor=result.floor(steps, lr, **extra))
+        _refuse_unphysical(result, spec, [*loss, final], *band, floor=_floor_beyond(result, steps, lr, extra))
         preds.append({"schedule": spec, "step": steps.tolist(), "loss": loss.tolist(),
                       "lo": band[0].tolist(), "hi": band[1].tolist(),
                       "lower": band[0].tolist(), "upper": band[1].tolist(),

@@ -98,9 +98,19 @@ def check(d, name: str) -> Law:
         number("forecast.lr_max", forecast["lr_max"])
     for key, kind, text in (("identified", bool, "true or false"), ("reason", str, "a text"),
                             ("sigma_source", str, "a text"), ("alternatives", list, "a list"),
-                            ("references", dict, "an object")):
-        if key in forecast and not isinstance(forecast[key], kind):
+                            ("references", dict, "an object"), ("prior", dict, "an object with q and q_log_sd")):
+        if key in forecast and forecast[key] is not None and not isinstance(forecast[key], kind):
             wrong(f"forecast.{key}", text, forecast[key])
+    prior = forecast.get("prior") or {}
+    for key in ("q", "q_log_sd"):  # numbers a forecast computes with, when its decay term comes from a prior
+        if prior:
+            number(f"forecast.prior.{key}", prior.get(key))
+    for key in ("reach", "alpha_sd"):
+        values = prior.get(key, [])
+        if not isinstance(values, list) or len(values) != len(prior.get("reach", [])):
+            wrong(f"forecast.prior.{key}", "a list of numbers, one per reach", values)
+        for i, v in enumerate(values):
+            number(f"forecast.prior.{key}[{i}]", v)
     alternatives = forecast.get("alternatives") or []
     for i, alt in enumerate(alternatives):
         if not isinstance(alt, dict) or not isinstance(alt.get("law"), str) or not isinstance(alt.get("law_options"), dict):

@@ -10,7 +10,10 @@ step law adds each (``interval``):
   area lies beyond the largest fitted (``S1_max``) and of how far its peak LR lies above every
   fitted LR (``lr_max``);
 - the spread of the other plausible fits (``alternatives``);
-- the loss drop of LR decay, whole when the fitted logs do not identify it, or a relative error
+- the loss drop of LR decay: when the fitted logs show too little decay to identify it, taken
+  from a prior learned on many curve families (``scalelaw.prior``: the forecast credits decay
+  with the prior's median and spans its log-normal spread, and adds the late exponent's error
+  by how far the forecast reaches), or without a prior the whole drop; a relative error
   ``transfer`` on it when it was taken from reference runs (``scalelaw.auto``).
 
 This module knows nothing of how fits are made: ``scalelaw.auto`` fits and fills the record.
@@ -26,9 +29,11 @@ import pandas as pd
 from .intervals import at_least_zero, z_of
 from .laws import get_law
 from .laws.base import steps_of
+from . import schedules
 from .schedules import from_log, resolve, warmup_steps
 
 MIN_DECAY = 0.3  # the fraction of its peak the LR must have fallen by, in some fitted run
+ANNEAL_MOMENTUM = 0.999  # lambda of the annealing area in a prior's unit (decay_unit): the annealing law's default
 
 
 @dataclass
@@ -56,6 +61,11 @@ class Forecast:
             no choice among laws was made).
         references: with reference runs: ``{"runs": [...], "fixed": {name: value}}``, the
             decay parameters taken from them; ``transfer``, the relative error put on that drop.
+        prior: for a decay term the logs do not identify (and no references): the prior on it
+            (``scalelaw.prior``: ``q``, ``q_log_sd``, ``reach``, ``alpha_sd``, ``source``): the
+            forecast credits LR decay with ``q`` times ``decay_unit`` (the law's decay scale is
+            held at 0), its interval spans q's log-normal spread ``q_log_sd`` and the late
+            exponent's error (``alpha_sd`` by reach).
     """
 
     sigma: float
@@ -68,12 +78,14 @@ class Forecast:
     alternatives: list[Alternative] | None = None
     references: dict[str, Any] | None = None
     transfer: float | None = None
+    prior: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``forecast`` object of a fit file (``alternatives``, ``references`` and ``transfer``
-        only when set)."""
+        """The ``forecast`` object of a fit file (``alternatives``, ``references``, ``transfer``
+        and ``prior`` only when set)."""
         out = asdict(self)
-        return {k: v for k, v in out.items() if v is not None or k not in ("alternatives", "references", "transfer")}
+        return {k: v for k, v in out.items()
+                if v is not None or k not in ("alternatives", "references", "transfer", "prior")}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Forecast":
@@ -85,7 +97,13 @@ class Forecast:
                    alternatives=None if d.get("alternatives") is None else
                    [Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]), dict(a["params"]))
                     for a in d["alternatives"]],
-                   references=d.get("references"), transfer=d.get("transfer"))
+                   references=d.get("references"), transfer=d.get("transfer"), prior=d.get("prior"))
+
+    @property
+    def uses_prior(self) -> bool:
+        """Whether forecasts take the loss drop of LR decay from the prior (not identified, and a
+        prior given)."""
+        return not self.identified and self.prior is not None
 
 
 def describe(result) -> Forecast:
@@ -139,20 +157,28 @@ def variances(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str
               centre: np.ndarray, band, z: float) -> dict[str, np.ndarray]:
     """What a step law's forecast variance at ``X`` under ``schedule`` is made of (see the module
     docstring), loss units squared, by source: ``parameters`` (``band``, the parameters' own
-    interval, or None; ``z`` its normal quantile), ``decay term`` (the loss drop of LR decay,
-    whole when not identified, ``transfer`` of it when taken from references), ``error scale``
-    (the fit's relative error, grown beyond the fitted LR area and LR) and ``other fits`` (the
-    spread of the alternatives). ``inputs``: the law's inputs there; ``centre``: the prediction."""
+    interval, or None; ``z`` its normal quantile), ``decay term`` (the loss drop of LR decay:
+    ``q_sd`` of its bound under a prior, whole when not identified without one, ``transfer`` of
+    it when taken from references), ``error scale`` (the fit's relative error, grown beyond the
+    fitted LR area and LR) and ``other fits`` (the spread of the alternatives). ``inputs``: the
+    law's inputs there; ``centre``: the forecast (``predicted``). Under a prior the decay term
+    is q's log-normal spread (``prior_spread``), as the variance of its mean half-width."""
     f = result.forecast
     out = {"parameters": np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2}
-    drop = 0.0
-    if band is None or not f.identified or f.transfer:
-        drop = decay_drop(result, X, schedule, extra, inputs, centre)
-    if band is None or not f.identified:
-        # no parameter uncertainty to be had, or a decay term the data do not identify
-        out["decay term"] = np.asarray(drop, dtype=float) ** 2 + np.zeros_like(centre)
-    elif f.transfer:  # a decay term taken over from other runs: a relative error on it
-        out["decay term"] = (f.transfer * np.asarray(drop, dtype=float)) ** 2 + np.zeros_like(centre)
+    if f.uses_prior:  # a decay term no log identifies, and the late exponent, from the prior over curve families
+        down, up = prior_spread(result, X, schedule, extra, z)
+        out["decay term"] = ((down + up) / (2 * z)) ** 2 + np.zeros_like(centre)
+        reach = np.maximum(1.0, inputs["S1"] / f.S1_max)
+        out["late exponent"] = (exponent_sd(f.prior, reach) * np.log(reach) * area_loss(result, inputs)) ** 2
+    else:
+        drop = 0.0
+        if band is None or not f.identified or f.transfer:
+            drop = decay_drop(result, X, schedule, extra, inputs, centre)
+        if band is None or not f.identified:
+            # no parameter uncertainty to be had, or a decay term the data do not identify
+            out["decay term"] = np.asarray(drop, dtype=float) ** 2 + np.zeros_like(centre)
+        elif f.transfer:  # a decay term taken over from other runs: a relative error on it
+            out["decay term"] = (f.transfer * np.asarray(drop, dtype=float)) ** 2 + np.zeros_like(centre)
     stretch = 1 + np.log(np.maximum(1.0, inputs["S1"] / f.S1_max))
     stretch = stretch * (1 + np.log(max(1.0, lr_beyond(result, schedule))))  # an LR above every fitted one
     out["error scale"] = (f.sigma * stretch * centre) ** 2
@@ -161,24 +187,54 @@ def variances(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str
         for alt in f.alternatives:
             other = get_law(alt.law)
             other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
-            spread = spread + (np.asarray(other(other_in, **alt.params), dtype=float) - centre) ** 2
+            pred = np.asarray(other(other_in, **alt.params), dtype=float)
+            if f.uses_prior:
+                pred = pred - f.prior["q"] * decay_unit(result, X, schedule, extra, other, alt.params,
+                                                        alt.law_options)
+            spread = spread + (pred - centre) ** 2
         out["other fits"] = spread / len(f.alternatives)
     return out
+
+
+def prior_spread(result, X, schedule, extra, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """How far below and above the forecast a prior's decay term reaches at ``z`` standard
+    deviations of log q: ``q (exp(z s) - 1)`` and ``q (1 - exp(-z s))`` times ``decay_unit``
+    (``s``: ``q_log_sd``; more decay credit, a lower loss)."""
+    p = result.forecast.prior
+    unit = decay_unit(result, X, schedule, extra)
+    return p["q"] * np.expm1(z * p["q_log_sd"]) * unit, -p["q"] * np.expm1(-z * p["q_log_sd"]) * unit
+
+
+def predicted(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A step law's forecast at ``X``: the law's prediction, less, where the decay term comes from
+    the prior (``Forecast.uses_prior``, the law fitted with its decay scale at 0), ``q`` times
+    ``decay_unit``."""
+    centre = np.asarray(result.law(inputs, **result.params), dtype=float)
+    f = result.forecast
+    if f is not None and f.uses_prior:
+        centre = centre - f.prior["q"] * decay_unit(result, X, schedule, extra)
+    return centre
 
 
 def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
              centre: np.ndarray, band, z: float) -> tuple[np.ndarray, np.ndarray]:
     """The forecast interval of a step law: ``z`` standard deviations of the sum of ``variances``
-    (arguments as for it) either side of ``centre``, from 0 up."""
-    half = z * np.sqrt(sum(variances(result, X, schedule, extra, inputs, centre, band, z).values()))
-    return at_least_zero(centre - half, centre + half)
+    (arguments as for it) either side of ``centre``, from 0 up; under a prior, the decay term's
+    own reach on each side (``prior_spread``) is added in quadrature instead."""
+    parts = variances(result, X, schedule, extra, inputs, centre, band, z)
+    if not result.forecast.uses_prior:
+        half = z * np.sqrt(sum(parts.values()))
+        return at_least_zero(centre - half, centre + half)
+    down, up = prior_spread(result, X, schedule, extra, z)
+    rest = z**2 * sum(v for k, v in parts.items() if k != "decay term")
+    return at_least_zero(centre - np.sqrt(rest + down**2), centre + np.sqrt(rest + up**2))
 
 
 def width_from(result, X, schedule=None, level: float = 0.95, **inputs: Any) -> dict[str, np.ndarray]:
     """The share of each source (``variances``) in a step law's forecast variance at ``X``:
     source -> array of fractions that sum to 1 at each point."""
     law_in = result.inputs(X, schedule, **inputs)
-    centre = np.asarray(result.law(law_in, **result.params), dtype=float)
+    centre = predicted(result, X, schedule, inputs, law_in)
     z = z_of(level)
     parts = variances(result, X, schedule, inputs, law_in, centre, result.parameter_band(law_in, centre, level), z)
     total = np.maximum(sum(parts.values()), 1e-300)
@@ -207,6 +263,66 @@ def floor(result, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | N
     return np.asarray(law(result.inputs(X, schedule, **inputs), **params), dtype=float)
 
 
+def decay_bound(result, X, schedule, extra, law=None, params=None, options=None) -> tuple[np.ndarray, np.ndarray]:
+    """The most LR decay can plausibly buy at each point of ``X`` under ``schedule``: the loss that
+    LR area has yet to remove (the prediction for the schedule held at its running maximum, less
+    the same with ``law.area_param`` at 0) times the fraction by which the LR has fallen from
+    its running maximum. Returns (the prediction of that flat schedule with the decay scale at
+    0, the bound), loss units; ``law``, ``params``, ``options``: another fit's (default the
+    result's)."""
+    law = result.law if law is None else law
+    params = result.params if params is None else params
+    options = result.law_options if options is None else {**law.options, **options}
+    off = {**params, law.decay_params[0]: 0.0}
+    lr = resolve(schedule, warmup=options.get("warmup", "peak"))
+    peak = np.maximum.accumulate(lr)
+    flat = result.inputs(X, peak, _law=law, _options=options, **extra)
+    flat_off = np.asarray(law(flat, **off), dtype=float)
+    at = np.minimum(steps_of(X), len(lr) - 1)
+    fall = 1 - lr[at] / np.maximum(peak[at], 1e-300)
+    reducible = flat_off - np.asarray(law(flat, **{**off, law.area_param: 0.0}), dtype=float)
+    return flat_off, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0)
+
+
+def exponent_sd(prior: Mapping[str, Any], reach: np.ndarray) -> np.ndarray:
+    """The late exponent's error (1 sd) at ``reach`` (LR area of the forecast over the largest
+    fitted), from a ``prior`` record (``scalelaw.prior``): interpolated in log reach between its
+    bins, their end values beyond them; 0 where the prior has none."""
+    reach = np.asarray(reach, dtype=float)
+    if not prior.get("reach"):
+        return np.zeros_like(reach)
+    return np.interp(np.log(np.maximum(reach, 1.0)), np.log(prior["reach"]), prior["alpha_sd"])
+
+
+def area_loss(result, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The loss that LR area has yet to remove at the law's ``inputs`` (the law's prediction,
+    less the same with its ``area_param`` at 0; ``A * S1^-alpha`` of the annealing law)."""
+    law = result.law
+    return (np.asarray(law(inputs, **result.params), dtype=float)
+            - np.asarray(law(inputs, **{**result.params, law.area_param: 0.0}), dtype=float))
+
+
+def decay_unit(result, X, schedule, extra, law=None, params=None, options=None) -> np.ndarray:
+    """The unit of a prior on the loss drop of LR decay, at each point of ``X`` under
+    ``schedule``: the law's prediction with its decay scale at 0, times the fraction of a whole
+    anneal the schedule has made there, ``S2 / (peak LR x 1 / (1 - lambda))`` (S2: the
+    annealing area, with the momentum ``lambda`` = 0.999 of the annealing law; a drop of the LR
+    to 0 held for long reaches 1). Under the annealing law the loss drop is ``C * S2``, so the
+    drop over this unit, ``C * peak * 1/(1-lambda) / L``, is the relative loss drop a whole
+    anneal buys: one number per family of runs (``scalelaw.prior``). ``law``, ``params``,
+    ``options``: another fit's (default the result's)."""
+    law = result.law if law is None else law
+    params = result.params if params is None else params
+    options = result.law_options if options is None else {**law.options, **options}
+    off = np.asarray(law(result.inputs(X, schedule, _law=law, _options=options, **extra),
+                         **{**params, law.decay_params[0]: 0.0}), dtype=float)
+    lr = schedules.hold_warmup(resolve(schedule, warmup=options.get("warmup", "peak")), "peak")
+    at = np.minimum(steps_of(X), len(lr) - 1)
+    memory = 1.0 / (1.0 - ANNEAL_MOMENTUM)
+    whole = schedules.annealing_area(lr, ANNEAL_MOMENTUM)[at] / (np.maximum.accumulate(lr)[at] * memory)
+    return off * np.clip(whole, 0.0, None)
+
+
 def decay_drop(result, X, schedule, extra, inputs, centre) -> np.ndarray:
     """The loss drop the fit credits to the LR decays of ``schedule`` at each point: the
     prediction with the decay scale (``law.decay_params[0]``) at 0, less the prediction, less
@@ -214,26 +330,18 @@ def decay_drop(result, X, schedule, extra, inputs, centre) -> np.ndarray:
     there, e.g. warmup rises, is not a decay's). 0 for laws without a decay term.
 
     When the fitted data do not identify the decay term, its fitted scale is arbitrary (it may
-    sit on its bound at 0): the drop is then at least the loss that LR area has yet to remove
-    (``law.area_param`` at 0 gives the floor) times the fraction by which the LR has fallen from
-    its running maximum, the most a decay can plausibly buy."""
+    sit on its bound at 0): the drop is then at least ``decay_bound``."""
     law = result.law
     if not law.decay_params:
         return np.zeros_like(centre)
     off = {**result.params, law.decay_params[0]: 0.0}
     lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
-    peak = np.maximum.accumulate(lr)
-    flat = result.inputs(X, peak, **extra)
-    flat_off = np.asarray(law(flat, **off), dtype=float)
+    flat = result.inputs(X, np.maximum.accumulate(lr), **extra)
     drop = (np.asarray(law(inputs, **off), dtype=float) - centre
-            - (flat_off - np.asarray(law(flat, **result.params), dtype=float)))
+            - (np.asarray(law(flat, **off), dtype=float) - np.asarray(law(flat, **result.params), dtype=float)))
     if result.identified or law.area_param is None:
         return drop
-    steps = steps_of(X)
-    at = np.minimum(steps, len(lr) - 1)
-    fall = 1 - lr[at] / np.maximum(peak[at], 1e-300)
-    reducible = flat_off - np.asarray(law(flat, **{**off, law.area_param: 0.0}), dtype=float)
-    return np.maximum(drop, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0))
+    return np.maximum(drop, decay_bound(result, X, schedule, extra)[1])
 
 
 def final_loss(result, schedule: Any, **inputs: Any) -> float:

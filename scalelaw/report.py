@@ -73,7 +73,9 @@ def format_report(result) -> str:
                       f"LR decay seen {100 * f.lr_decay_seen:.0f} %; decay term "
                       + ("identified" if f.identified else "NOT identified")
                       + (f" (from references: {', '.join(f'{k}={v:.4g}' for k, v in refs['fixed'].items())})"
-                         if refs else "")]
+                         if refs else "")
+                      + (f"; taken from the prior: a whole anneal buys {100 * f.prior['q']:.1f} % of the loss "
+                         f"(x/ {np.exp(f.prior['q_log_sd']):.2f} for 1 sd)" if f.uses_prior else "")]
     held = result.held_out
     if held:
         worst = max(held["mape"], key=held["mape"].get)

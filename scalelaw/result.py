@@ -108,11 +108,13 @@ class FitResult:
 
     @property
     def correlation(self) -> np.ndarray | None:
-        """Correlation matrix over ``theta_names``, or None without a covariance."""
+        """Correlation matrix over ``theta_names``, or None without a covariance (NaN in the rows
+        of parameters held fixed)."""
         if self.covariance is None:
             return None
         sd = np.sqrt(np.diag(self.covariance))
-        return self.covariance / np.outer(sd, sd)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.covariance / np.outer(sd, sd)
 
     # -- prediction ----------------------------------------------------------------------
     def predict(self, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray:
@@ -131,7 +133,10 @@ class FitResult:
         """
         if design.of(self.law).chunked and np.size(X) > _CHUNK:
             return np.concatenate([self.predict(s, schedule, **e) for s, e in _chunks(X, inputs)])
-        return np.asarray(self.law(self.inputs(X, schedule, **inputs), **self.params), dtype=float)
+        law_in = self.inputs(X, schedule, **inputs)
+        if self.forecast is not None:  # a step law's forecast (a prior may supply its decay term)
+            return forecast.predicted(self, X, schedule, inputs, law_in)
+        return np.asarray(self.law(law_in, **self.params), dtype=float)
 
     def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95,
                          **inputs: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -153,7 +158,9 @@ class FitResult:
         z = z_of(level)
         band = self.parameter_band(inputs, centre, level)
         if self.forecast is not None:  # a step law's forecast (scalelaw.forecast)
-            return forecast.interval(self, X, schedule, extra, inputs, centre, band, z)
+            shift = forecast.predicted(self, X, schedule, extra, inputs) - centre  # a prior's decay term
+            band = None if band is None else (band[0] + shift, band[1] + shift)
+            return forecast.interval(self, X, schedule, extra, inputs, centre + shift, band, z)
         var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
         if "sigma" in self.held_out:  # the error on settings left out of the fit (batch sizes)
             half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
@@ -197,8 +204,10 @@ class FitResult:
     def unphysical(self, loss, lo=None, hi=None, floor=None) -> str | None:
         """Why predicted losses (and their interval) lie outside what a loss can be, or None: a
         value that is not finite, a loss at or below 0, an interval whose low end lies above its
-        high end, or one wholly below the law's ``floor`` (see ``floor``): a drop that no decay
-        buys. Such an answer is refused, never printed as a number."""
+        high end, or one wholly below ``floor`` (give the law's ``floor`` for a schedule whose
+        peak LR lies above every fitted one: decay lowers the loss below it, but an LR the law
+        never saw making it fall wholly below is a drop no decay buys). Such an answer is
+        refused, never printed as a number."""
         loss = np.asarray(loss, dtype=float)
         if floor is not None and hi is not None and np.any(np.asarray(hi) < np.asarray(floor)):
             i = int(np.argmax(np.asarray(hi) < np.asarray(floor)))

@@ -85,7 +85,7 @@ def test_auto_chooses_the_generating_convention_and_round_trips(tmp_path):
 def test_one_short_run_without_decay_is_not_identified_and_its_interval_is_wide():
     full = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, noise=1e-3, every=20)
     part = full[full["step"] <= 1600]  # a cosine to 8000 has decayed by a few % at step 1600
-    result = scalelaw.fit("auto", part)
+    result = scalelaw.fit("auto", part, prior=None)  # without the prior (tests/test_prior.py: with it)
     assert result.identified is False and "not identified" in result.forecast.reason
     assert "forward split" in result.options["auto"]["split"]
     assert json.loads(result.to_json())["identified"] is False
@@ -182,12 +182,17 @@ def test_interval_coverage_on_synthetic_curves_is_near_nominal():
 def test_status_flags_a_parameter_on_its_bound():
     # a constant-LR curve cannot tell how much decay is worth: C ends on its bound of 0 or is singular
     data = curves("annealing", {**ANNEALING, "C": 0.0}, ["constant"], {"warmup": "peak"}, noise=1e-3)
-    result = scalelaw.fit("annealing", data)
+    result = scalelaw.fit("annealing", data, prior=None)
     assert result.status in ("at_bound", "singular")
     assert result.identified is False
     d = json.loads(result.to_json())
     assert d["status"] == result.status and d["converged"] is True
     assert "converged" != d["status"]
+    # with the prior, C is held at 0 (the drop comes from the prior) and the fit says so
+    held = scalelaw.fit("annealing", data)
+    assert held.identified is False and held.forecast.uses_prior
+    assert held.options["fixed"]["C"] == 0.0 and held.stderr["C"] == 0.0
+    assert any("prior" in w for w in held.warnings)
 
 
 def test_level_is_validated():
@@ -241,3 +246,21 @@ def test_cli_auto_fit_then_predict_with_intervals(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["identified"] is True and out["forecast"]["references"]["fixed"]
     assert main(["fit", str(part), "--law", "auto", "--warmup", "actual"]) == 2
+
+
+def test_a_decayed_schedule_below_the_no_decay_floor_is_answered(tmp_path, capsys):
+    # LR decay lowers the loss below the law's floor (its loss at unbounded LR area without
+    # decay): such a forecast is an answer, not a refusal (only an LR beyond the fitted ones is)
+    data = curves("annealing", {**ANNEALING, "C": 3.0}, ["constant", "cosine"], {"warmup": "peak"}, noise=2e-4)
+    result = scalelaw.fit("annealing", data, options={"warmup": "peak"})
+    path = tmp_path / "fit.json"
+    result.to_json(path)
+    lr = schedules.parse(SPECS["cosine"])
+    floor = result.floor([len(lr) - 1], lr)[0]
+    assert main(["predict", str(path), "--schedule", SPECS["cosine"], "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["hi"][0] < floor  # wholly below the floor, and right
+    truth = get_law("annealing")(get_law("annealing").features(lr, np.array([len(lr) - 1]),
+                                                                 {"decay": 0.999, "warmup": "peak"}),
+                                 **{**ANNEALING, "C": 3.0})[0]
+    assert d["lo"][0] <= truth <= d["hi"][0]

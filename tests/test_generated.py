@@ -57,8 +57,11 @@ def test_the_cli_reads_the_sweeps_without_column_options(args, capsys):
 
 def test_every_shipped_run_is_complete_and_knows_its_entropy():
     metas = [json.loads(p.read_text()) for p in GENERATED.glob("*/*/run.json")]
-    assert len(metas) == 6 + 4 + 9 + 12 + 20  # sizes, schedules, encdec, batch, isoflop
-    assert all(m["complete"] and m["corpus"]["entropy"] > 0 for m in metas)
+    assert len(metas) == 6 + 4 + 9 + 12 + 20 + 48  # sizes, schedules, encdec, batch, isoflop, forecast
+    assert all(m["complete"] for m in metas)
+    # every synthetic corpus knows its entropy; real text (the forecast sweep's stdlib bytes) does not
+    assert all(m["corpus"]["entropy"] > 0 for m in metas if m["corpus"]["kind"] != "text")
+    assert all(m["corpus"]["entropy"] is None for m in metas if m["corpus"]["kind"] == "text")
 
 
 def test_every_shipped_sweep_has_its_status_and_both_flops_counts(capsys):
@@ -76,7 +79,7 @@ def test_every_shipped_sweep_has_its_status_and_both_flops_counts(capsys):
             expected = TrainConfig(**meta["config"]).training_flops(meta["parameters"]["non_embedding"],
                                                                    meta["final"]["tokens"])
             assert summary.loc[run, "flops"] == expected["flops"], (folder, run)
-    assert len(list(GENERATED.glob("*/sweep.json"))) == 5
+    assert len(list(GENERATED.glob("*/sweep.json"))) == 6
 
 
 def test_isoflop_ladder_finds_interior_optima_that_grow_with_compute():

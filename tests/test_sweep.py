@@ -166,7 +166,7 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
 def test_predefined_sweeps_are_spec_files():
     from scalelaw.train.sweep import SWEEPS, load_spec
 
-    assert set(SWEEPS) == {"sizes", "schedules", "encdec", "batch", "isoflop"}
+    assert set(SWEEPS) == {"sizes", "schedules", "encdec", "batch", "isoflop", "forecast"}
     assert list(load_spec("sizes")) == ["w16", "w24", "w32", "w48", "w64", "w96"]
     assert len(load_spec("batch")) == 12 and "e24-d32" in load_spec("encdec")
 

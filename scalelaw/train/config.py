@@ -12,7 +12,7 @@ from .. import schedules
 
 MODELS = ("gpt", "encdec")
 DEVICES = ("cpu", "cuda")
-SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "isoflop", "all")  # all: every sweep, each into out/KIND
+SWEEP_KINDS = ("sizes", "schedules", "encdec", "batch", "isoflop", "forecast", "all")  # all: every sweep, each into out/KIND
 EXECUTORS = ("serial", "local", "slurm")  # local and slurm through submitit
 
 
