@@ -27,7 +27,7 @@ Defaults that are learned from families (the early-run prior, ``scalelaw/priors`
 leave-one-family-out: each family's forecasts use a prior learned on the other families.
 
 Run: python benchmarks/forecast_suite.py [--families mpl25,markov-w32] [--tasks protocol,early]
-     [--prior loo|none] [--save rows.csv] [--write-prior scalelaw/prior.json]   (about 6 CPU minutes)
+     [--prior loo|none] [--save rows.csv] [--write-prior scalelaw/prior.json]   (about 5 CPU minutes)
 """
 from __future__ import annotations
 

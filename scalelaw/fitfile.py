@@ -50,6 +50,8 @@ def check(d, name: str) -> Law:
     for k, v in d["metrics"].items():
         if v is not None and not isinstance(v, (int, float)):
             wrong(f"metrics.{k}", "a number", v)
+    if "rms_error" in d["metrics"]:  # the intervals beyond the fitted sizes compute with it
+        number("metrics.rms_error", d["metrics"]["rms_error"])
     for k, v in (d.get("domain") or {}).items():
         if not (isinstance(v, (list, tuple)) and len(v) == 2):
             wrong(f"domain.{k}", "[low, high]", v)
@@ -116,6 +118,9 @@ def check(d, name: str) -> Law:
         if not isinstance(alt, dict) or not isinstance(alt.get("law"), str) or not isinstance(alt.get("law_options"), dict):
             wrong(f"forecast.alternatives[{i}]", "an object with law, law_options and params", alt)
         _check_law(alt["law"], alt["law_options"], alt.get("params"), name, f"forecast.alternatives[{i}].")
+        if alt.get("weight") is not None and not (isinstance(alt["weight"], (int, float))
+                                                  and not isinstance(alt["weight"], bool) and 0 <= alt["weight"] <= 1):
+            wrong(f"forecast.alternatives[{i}].weight", "a number from 0 to 1", alt["weight"])
     return law
 
 

@@ -38,12 +38,15 @@ ANNEAL_MOMENTUM = 0.999  # lambda of the annealing area in a prior's unit (decay
 
 @dataclass
 class Alternative:
-    """Another plausible fit of the same runs: its spread from the chosen fit widens intervals."""
+    """Another plausible fit of the same runs. With a ``weight`` (``auto``'s stacking) it enters
+    the forecast, a weighted mean with the result's own law (which weighs the rest); without
+    one it only widens the interval by its spread."""
 
     name: str
     law: str
     law_options: dict[str, Any]
     params: dict[str, float]
+    weight: float | None = None
 
 
 @dataclass
@@ -95,8 +98,8 @@ class Forecast:
                    lr_decay_seen=float(d.get("lr_decay_seen", 0.0)), identified=bool(d.get("identified", True)),
                    reason=str(d.get("reason", "")),
                    alternatives=None if d.get("alternatives") is None else
-                   [Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]), dict(a["params"]))
-                    for a in d["alternatives"]],
+                   [Alternative(a.get("name", a["law"]), a["law"], dict(a["law_options"]), dict(a["params"]),
+                                a.get("weight")) for a in d["alternatives"]],
                    references=d.get("references"), transfer=d.get("transfer"), prior=d.get("prior"))
 
     @property
@@ -183,17 +186,37 @@ def variances(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str
     stretch = stretch * (1 + np.log(max(1.0, lr_beyond(result, schedule))))  # an LR above every fitted one
     out["error scale"] = (f.sigma * stretch * centre) ** 2
     if f.alternatives:
+        own, others = _members(result, X, schedule, extra, inputs)
+        weighted = [(alt.weight, pred) for alt, pred in others if alt.weight is not None]
+        plain = [pred for alt, pred in others if alt.weight is None]
         spread = np.zeros_like(centre)
-        for alt in f.alternatives:
-            other = get_law(alt.law)
-            other_in = result.inputs(X, schedule, _law=other, _options=alt.law_options, **extra)
-            pred = np.asarray(other(other_in, **alt.params), dtype=float)
-            if f.uses_prior:
-                pred = pred - f.prior["q"] * decay_unit(result, X, schedule, extra, other, alt.params,
-                                                        alt.law_options)
-            spread = spread + (pred - centre) ** 2
-        out["other fits"] = spread / len(f.alternatives)
+        if weighted:  # the combined forecast's members, each by its weight
+            spread = (1 - sum(w for w, _ in weighted)) * (own - centre) ** 2
+            spread = spread + sum(w * (pred - centre) ** 2 for w, pred in weighted)
+        if plain:
+            spread = spread + sum((pred - centre) ** 2 for pred in plain) / len(plain)
+        out["other fits"] = spread
     return out
+
+
+def _members(result, X, schedule, extra, inputs) -> tuple[np.ndarray, list]:
+    """The prediction of the result's own law and of each alternative at ``X`` (each with the
+    prior's decay credit where the forecast uses it): (own, [(alternative, prediction), ...])."""
+    f = result.forecast
+
+    def one(law, params, options, law_in) -> np.ndarray:
+        pred = np.asarray(law(law_in, **params), dtype=float)
+        if f is not None and f.uses_prior:
+            pred = pred - f.prior["q"] * decay_unit(result, X, schedule, extra, law, params, options)
+        return pred
+
+    own = one(result.law, result.params, result.law_options, inputs)
+    others = []
+    for alt in (f.alternatives or []) if f is not None else []:
+        law = get_law(alt.law)
+        law_in = result.inputs(X, schedule, _law=law, _options=alt.law_options, **extra)
+        others.append((alt, one(law, alt.params, alt.law_options, law_in)))
+    return own, others
 
 
 def prior_spread(result, X, schedule, extra, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,14 +229,16 @@ def prior_spread(result, X, schedule, extra, z: float) -> tuple[np.ndarray, np.n
 
 
 def predicted(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A step law's forecast at ``X``: the law's prediction, less, where the decay term comes from
-    the prior (``Forecast.uses_prior``, the law fitted with its decay scale at 0), ``q`` times
-    ``decay_unit``."""
-    centre = np.asarray(result.law(inputs, **result.params), dtype=float)
+    """A step law's forecast at ``X``: the law's prediction, or with weighted alternatives
+    (``auto``'s stacking) the weighted mean of theirs and its own; each less, where the decay
+    term comes from the prior (``Forecast.uses_prior``, the laws fitted with their decay scale
+    at 0), ``q`` times ``decay_unit``."""
     f = result.forecast
-    if f is not None and f.uses_prior:
-        centre = centre - f.prior["q"] * decay_unit(result, X, schedule, extra)
-    return centre
+    if f is None or not (f.uses_prior or any(a.weight is not None for a in f.alternatives or [])):
+        return np.asarray(result.law(inputs, **result.params), dtype=float)
+    own, others = _members(result, X, schedule, extra, inputs)
+    weighted = [(alt.weight, pred) for alt, pred in others if alt.weight is not None]
+    return (1 - sum(w for w, _ in weighted)) * own + sum(w * pred for w, pred in weighted)
 
 
 def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str, np.ndarray],

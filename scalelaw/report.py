@@ -64,8 +64,10 @@ def format_report(result) -> str:
     if auto:
         lines += ["", f"auto     chose {auto['chosen']}: {auto['why']}"]
         for c in auto["candidates"]:
+            weight = auto.get("weights", {}).get(c["name"])
             lines.append(f"         {c['name']:<48} held-out MAPE {c['mape']:.3f} %, worst final-step "
-                         f"error {c['final_error']:.3f} %")
+                         f"error {c['final_error']:.3f} %"
+                         + ("" if weight is None else f", weight {100 * weight:.0f} %"))
     f = result.forecast
     if f is not None:
         refs = f.references

@@ -80,6 +80,18 @@ def test_auto_chooses_the_generating_convention_and_round_trips(tmp_path):
     log = (held["step"].to_numpy(), held["lr"].to_numpy())
     assert np.allclose(back.predict(held["step"], log), result.predict(held["step"], log))
     assert np.allclose(back.predict_interval(held["step"], log)[0], result.predict_interval(held["step"], log)[0])
+    # the forecast combines the candidates by their held-out errors, and the fit file says how
+    assert "forward split" in auto["split"] and "inverse held-out" in auto["combined"]
+    weights = auto["weights"]
+    assert sum(weights.values()) == pytest.approx(1.0) and max(weights, key=weights.get) == auto["chosen"]
+    assert d["auto"]["weights"] == pytest.approx(weights)
+    alts = [a for a in back.forecast.alternatives if a.weight is not None]
+    assert {a.name for a in alts} == set(weights) - {auto["chosen"]}
+    own = back.law(back.inputs(held["step"], log), **back.params)
+    members = [get_law(a.law)(back.inputs(held["step"], log, _law=get_law(a.law), _options=a.law_options), **a.params)
+               for a in alts]
+    mixture = weights[auto["chosen"]] * own + sum(a.weight * m for a, m in zip(alts, members))
+    assert np.allclose(back.predict(held["step"], log), mixture)
 
 
 def test_one_short_run_without_decay_is_not_identified_and_its_interval_is_wide():

@@ -33,8 +33,12 @@ def test_a_short_run_takes_the_decay_term_from_the_shipped_prior_and_round_trips
     assert result.options["fixed"][scale] == max(0.0, {p.name: p.lower for p in result.law.params}[scale])
     schedule, last = (full["step"], full["lr"]), [int(full["step"].iloc[-1])]
     unit = forecast.decay_unit(result, last, schedule, {})
-    plain = result.law(result.inputs(last, schedule), **result.params)
-    assert result.predict(last, schedule) == pytest.approx(plain - shipped.q * unit)
+    # one law: its prediction with the decay scale held, less q times the unit
+    single = scalelaw.fit("annealing", part)
+    assert single.forecast.uses_prior and single.params["C"] == 0.0
+    plain = single.law(single.inputs(last, schedule), **single.params)
+    assert single.predict(last, schedule) == pytest.approx(plain - shipped.q * forecast.decay_unit(single, last,
+                                                                                                   schedule, {}))
     # the interval is at least as wide as the prior implies on each side, and it holds the truth
     lo, hi = result.predict_interval(last, schedule)
     centre = result.predict(last, schedule)[0]
