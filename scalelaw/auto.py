@@ -33,7 +33,9 @@ on the user's runs. Measured on the curves of Luo et al. (benchmarks/bench_forec
 holds the final loss of a 72k-step run within 1 % from its first 20 %, where a free fit can be
 off by several percent. The variant that also takes the exponent from the references enters
 the interval as an alternative, and the loss drop of decay carries a relative error
-``TRANSFER`` (what it is worth differs between model sizes).
+``TRANSFER`` (what it is worth differs between model sizes). Once the user's runs have decayed
+their LR far enough to identify the decay term themselves (``_identifies_itself``), a candidate
+uses their own and the references are left unused (the JSON's ``decay_from`` says which).
 """
 from __future__ import annotations
 
@@ -144,9 +146,15 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         law = get_law(name)
         fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
         if fixed is None:
-            skipped.append(f"{_label(name, options)}: the references do not identify its decay term "
-                           f"({ref_fit.forecast.reason or ref_fit.status})")
+            skipped.append(f"{_label(name, options)}: the law could not be fitted on the references "
+                           f"({ref_fit.message or ref_fit.status})")
             continue
+        own_decay = bool(fixed) and _identifies_itself(law, frame, start, options, quick)
+        if own_decay:  # the logs have decayed enough to tell what decay buys them: their own term
+            fixed = {}
+        decay_from = ("the references" if fixed else "the logs (they identify it; the references are not used)"
+                      if own_decay else "the logs or the prior (the references show too little LR decay to "
+                      "lend it; they lend their exponent)")
         errors, finals, failed = {}, [], 0
         for kind, train, test in folds:
             try:
@@ -167,7 +175,13 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                        "mape": float(np.mean([100 * np.mean(np.abs(rel)) for rel in by_kind])),
                        "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean([np.mean(rel ** 2) for rel in by_kind]))), "failed_folds": failed,
-                       "reference_params": None if ref_fit is None else ref_fit.params})
+                       "reference_params": None if ref_fit is None or own_decay else ref_fit.params,
+                       **({"decay_from": decay_from} if refs is not None else {})})
+    if any(c.get("decay_from") == "the references" for c in scores):  # better than the prior's
+        dropped = [c for c in scores if c.get("decay_from", "").startswith("the logs or the prior")]
+        skipped += [f"{c['name']}: the references do not identify its decay term, as they do others'"
+                    for c in dropped]
+        scores = [c for c in scores if c not in dropped]
     if not scores:
         raise InputError("law 'auto': no candidate law could be fitted on the held-out splits "
                          f"({split}); the logs are too short" + (f"; {'; '.join(skipped)}" if skipped else ""))
@@ -186,7 +200,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         if c is not best:
             alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
             alternatives.append(Alternative(c["name"], c["law"], c["law_options"], alt.params, weight=c["weight"]))
-    if refs is not None and best["fixed"]:  # the exponent from the references too
+    if best["reference_params"] is not None:  # the exponent from the references too
         law = get_law(best["law"])
         more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
         try:
@@ -204,7 +218,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                                               "fixed": best["fixed"]})
     why = (f"lowest held-out error (MAPE {best['mape']:.3f} %) of {len(scores)} candidates, {split}; the forecast "
            f"combines {len(kept)} by inverse held-out mean squared error (this one {100 * best['weight']:.0f} %)"
-           + ("; decay parameters taken from the references" if best["fixed"] else ""))
+           + (f"; its decay term from {best['decay_from']}" if refs is not None else ""))
     result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
                               "split": split, "why": why, "skipped": skipped,
                               "combined": "weights by inverse held-out mean squared error, candidates of weight "
@@ -231,9 +245,26 @@ def _reference_frame(references) -> pd.DataFrame:
 _REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
 
 
+def _identifies_itself(law: Law, frame: pd.DataFrame, start, options, kwargs) -> bool:
+    """Whether the logs alone identify the law's decay term: their LR fell by ``MIN_DECAY`` or
+    more after ``start`` and the law fitted on them alone determines its decay scale. Then a
+    forecast uses the run's own decay term, not the references' (what decay buys differs
+    between model sizes; a finished part of the run itself says what it buys it)."""
+    fitted = frame if start is None else frame[frame["step"] >= start]
+    if decay_seen(fitted) < MIN_DECAY:
+        return False
+    try:
+        return _fit(law, frame, options=options, **{k: v for k, v in kwargs.items() if k != "prior"}).identified
+    except InputError:
+        return False
+
+
 def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None]:
-    """The law's decay parameters fitted on the reference runs: ``({}, None)`` without references,
-    ``(None, fit)`` when the references do not identify them either (the candidate is skipped)."""
+    """The law's decay parameters fitted on the reference runs, and that fit: ``({}, None)``
+    without references; ``({}, fit)`` when the references do not identify the decay term (they
+    decayed too little: the candidate takes its decay term from the logs or the prior, and the
+    references' exponent enters as an alternative); ``(None, fit)`` when the law could not be
+    fitted on them at all (the candidate is skipped)."""
     if refs is None or not law.decay_params:
         return {}, None
     key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
@@ -241,8 +272,10 @@ def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitR
     if key not in _REFERENCE_FITS:
         _REFERENCE_FITS[key] = _reference_fit(law, refs, options, kwargs)
     ref_fit = _REFERENCE_FITS[key]
-    if not ref_fit.identified or ref_fit.status != "converged":
+    if not ref_fit.converged:
         return None, ref_fit
+    if not ref_fit.identified or ref_fit.status != "converged":
+        return {}, ref_fit  # no decay term to lend (constant-LR references): their exponent only
     return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
 
 
@@ -332,13 +365,14 @@ def _fit(law: Law, data, prior: Prior | None = None, **kwargs) -> FitResult:
     if result.forecast.identified:
         return result
     result.warnings.append(result.forecast.reason)
-    if (prior is None or not law.decay_params or law.area_param is None or kwargs.get("fixed")
+    if (prior is None or not law.decay_params or law.area_param is None
+            or set(kwargs.get("fixed") or {}) & set(law.decay_params)  # decay term held (references)
             or result.forecast.lr_decay_seen >= MIN_DECAY):  # decay seen, its scale loose: the fit's own
         return result
     scale = law.decay_params[0]
     lower = {p.name: p.lower for p in law.params}[scale]
     held = {name: max(0.0, lower) if name == scale else result.params[name] for name in law.decay_params}
-    refit = engine.fit(law, data, **{**kwargs, "fixed": held})
+    refit = engine.fit(law, data, **{**kwargs, "fixed": {**(kwargs.get("fixed") or {}), **held}})
     refit.forecast = replace(describe(refit), identified=False, reason=result.forecast.reason,
                              prior=prior.for_forecast())
     refit.warnings = result.warnings + [

@@ -143,6 +143,38 @@ def test_references_lend_the_decay_term_to_a_short_curve():
     assert 0.9 * 2 * 1.96 * auto.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * auto.TRANSFER * drop
 
 
+    # once the run has decayed enough to identify its own decay term, it uses its own: a
+    # reference whose decay is worth half as much does not pull the forecast
+    other = curves("annealing", {**small, "C": ANNEALING["C"] / 2}, ["constant", "cosine"], {"warmup": "actual"},
+                   seed=1)
+    seen = full[full["step"] <= 6000]  # the cosine to 8000 has decayed by 80 % at step 6000
+    own = scalelaw.fit("auto", seen, references=other)
+    assert own.forecast.transfer is None and own.forecast.references is None
+    chosen = next(c for c in own.options["auto"]["candidates"] if c["name"] == own.options["auto"]["chosen"])
+    assert chosen["decay_from"].startswith("the logs (they identify") and "not used" in own.options["auto"]["why"]
+    pred = own.predict(last, log)[0]
+    lo, hi = own.predict_interval(last, log)
+    assert abs(pred - y) / y < 0.005 and lo[0] <= y <= hi[0]
+
+
+
+def test_a_constant_lr_reference_lends_its_exponent_and_the_prior_the_decay_term():
+    small = {**ANNEALING, "L0": 3.3, "A": 0.6}
+    reference = curves("annealing", small, ["constant"], {"warmup": "actual"}, seed=1)
+    full = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, seed=2, every=20)
+    part = full[full["step"] <= 1600]
+    result = scalelaw.fit("auto", part, references=reference)  # was refused: "the logs are too short"
+    assert not result.identified and result.forecast.uses_prior and result.forecast.transfer is None
+    chosen = next(c for c in result.options["auto"]["candidates"] if c["name"] == result.options["auto"]["chosen"])
+    assert "lend their exponent" in chosen["decay_from"]
+    alpha_alt = [a for a in result.forecast.alternatives if a.name.endswith("(alpha from references)")]
+    assert alpha_alt and alpha_alt[0].weight is None
+    fitted_alpha = scalelaw.fit(chosen["law"], reference, options=chosen["law_options"], prior=None).params["alpha"]
+    assert alpha_alt[0].params["alpha"] == pytest.approx(fitted_alpha, rel=1e-6)
+    last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
+    lo, hi = result.predict_interval(last, (full["step"], full["lr"]))
+    assert lo[0] <= y <= hi[0]
+
 
 def test_references_of_two_other_sizes_each_keep_their_level_and_share_the_decay():
     """References of two model sizes (their own L0 and A, the same alpha and C) lend a third
