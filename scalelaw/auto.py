@@ -160,9 +160,13 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         own_decay = bool(fixed) and _identifies_itself(law, frame, start, options, quick)
         if own_decay:  # the logs have decayed enough to tell what decay buys them: their own term
             fixed = {}
-        decay_from = ("the references" if fixed else "the logs (they identify it; the references are not used)"
-                      if own_decay else "the logs or the prior (the references show too little LR decay to "
-                      "lend it; they lend their exponent)")
+        if fixed:
+            decay_from = "the references"
+        elif own_decay:
+            decay_from = "the logs (they identify it; the references are not used)"
+        else:
+            decay_from = ("the logs or the prior (the references show too little LR decay to lend it; "
+                          "they lend their exponent)")
         errors, finals, failed = {}, [], 0
         for kind, train, test in folds:
             try:
