@@ -167,13 +167,15 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         else:
             decay_from = ("the logs or the prior (the references show too little LR decay to lend it; "
                           "they lend their exponent)")
-        errors, finals, failed = {}, [], 0
+        errors, finals, failed, warm = {}, [], 0, None
         for kind, train, test in folds:
             try:
                 r = _fit_fixed(law, train, options, fixed, quick)
             except InputError:
                 failed += 1
                 continue
+            if kind == "forward split":  # fitted on part of every run: where its refit on all starts
+                warm = r.params
             for run, g in test.groupby("run", sort=False):
                 whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
                 pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
@@ -188,6 +190,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                        "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean([np.mean(rel ** 2) for rel in by_kind]))), "failed_folds": failed,
                        "reference_params": None if ref_fit is None or own_decay else ref_fit.params,
+                       "warm": warm,
                        **({"decay_from": decay_from} if refs is not None else {})})
     if any(c.get("decay_from") == "the references" for c in scores):  # better than the prior's
         dropped = [c for c in scores if c.get("decay_from", "").startswith("the logs or the prior")]
@@ -208,9 +211,10 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     best = max(kept, key=lambda c: c["weight"])
     result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
     alternatives = []
-    for c in kept:
+    for c in kept:  # the others from where their forward-split fit ended (one start, not the grid)
         if c is not best:
-            alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"], quick)
+            alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"],
+                             {**quick, "start": c["warm"]} if c["warm"] else quick)
             alternatives.append(Alternative(c["name"], c["law"], c["law_options"], alt.params, weight=c["weight"]))
     if best["reference_params"] is not None:  # the exponent from the references too
         law = get_law(best["law"])
@@ -236,7 +240,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                               "combined": "weights by inverse held-out mean squared error, candidates of weight "
                                           f">= {MIN_WEIGHT}",
                               "weights": {c["name"]: c["weight"] for c in kept},
-                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params",)}
+                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params", "warm")}
                                              for c in scores]}
     return result
 
