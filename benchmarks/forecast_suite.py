@@ -167,8 +167,7 @@ def _final_row(result, frame: pd.DataFrame, truth: float) -> dict:
     last = int(frame["step"].iloc[-1])
     pred = float(result.predict([last], _log(frame))[0])
     lo, hi = (float(v[0]) for v in result.predict_interval([last], _log(frame)))
-    floor = result.floor([last], _log(frame)) if result.lr_beyond(_log(frame)) > 1 else None
-    why = result.unphysical([pred], [lo], [hi], floor)
+    why = result.unphysical([pred], [lo], [hi], result.floor_beyond([last], _log(frame)))
     if why:
         return {"refused": why}
     miss = 0.0 if lo <= truth <= hi else 100 * min(abs(truth - lo), abs(truth - hi)) / truth
@@ -276,10 +275,14 @@ def report(table: pd.DataFrame) -> None:
         print(f"{'':<52}{_coverage(e[e['refs']])}")
     print("\n== overall")
     p = table[table["task"] == "protocol"]
-    per_family = p.groupby("family", sort=False)["mape"].mean()
-    print(f"protocol: mean MAPE over families {per_family.mean():.3f} % (target <= 0.15), "
-          f"worst final {p['final'].abs().max():.3f} %; final 95 % intervals {_coverage(p)}")
-    e = table[table["task"] == "early"].astype({"refs": bool})
+    if len(p):
+        per_family = p.groupby("family", sort=False)["mape"].mean()
+        print(f"protocol: mean MAPE over families {per_family.mean():.3f} % (target <= 0.15), "
+              f"worst final {p['final'].abs().max():.3f} %; final 95 % intervals {_coverage(p)}")
+    e = table[table["task"] == "early"]
+    if e.empty:
+        return
+    e = e.astype({"refs": bool})
     refused = e["refused"].notna().sum() if "refused" in e else 0
     print(f"early runs, refused: {refused} of {len(e)}")
     for refs in (False, True):

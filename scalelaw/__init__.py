@@ -1,18 +1,28 @@
-"""scalelaw: fit scaling laws and loss curves from training logs, with uncertainty."""
-from . import schedules
-from .analysis import ComputeOptimal, compare, compute_optimal, versus_total
-from .errors import InputError
-from .result import FitResult
-from .auto import fit
-from .io import load_runs
-from .laws import Law, Param, available_laws, get_law
-from .laws.annealing import ANNEALING, ANNEALING_SIZE
-from .laws.bivariate import CHINCHILLA, ENCDEC, tokens_from_compute
-from .laws.multipower import MULTIPOWER
-from .laws.power import POWER
+"""scalelaw: fit scaling laws and loss curves from training logs, with uncertainty.
+
+The names below load their module on first use: ``scalelaw --help`` and commands that need
+no fit do not pay for scipy, lmfit and the fitting modules.
+"""
+from importlib import import_module
 
 __version__ = "0.3.0"
-__all__ = ["InputError", "FitResult", "fit", "load_runs", "Law", "Param", "available_laws", "get_law",
-           "POWER", "ComputeOptimal", "compute_optimal", "ANNEALING", "ANNEALING_SIZE", "MULTIPOWER",
-           "CHINCHILLA", "ENCDEC", "tokens_from_compute", "compare", "versus_total", "schedules",
-           "__version__"]
+
+_HOMES = {"InputError": "errors", "FitResult": "result", "fit": "auto", "load_runs": "io", "Law": "laws",
+          "Param": "laws", "available_laws": "laws", "get_law": "laws", "POWER": "laws.power",
+          "ComputeOptimal": "analysis", "compute_optimal": "analysis", "ANNEALING": "laws.annealing",
+          "ANNEALING_SIZE": "laws.annealing", "MULTIPOWER": "laws.multipower", "CHINCHILLA": "laws.bivariate",
+          "ENCDEC": "laws.bivariate", "tokens_from_compute": "laws.bivariate", "compare": "analysis",
+          "versus_total": "analysis"}
+__all__ = [*_HOMES, "schedules", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    if name == "schedules":
+        return import_module(".schedules", __name__)
+    raise AttributeError(f"module 'scalelaw' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(__all__)

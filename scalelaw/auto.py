@@ -26,30 +26,23 @@ three byte-level text families. The error scale of the intervals is the weighted
 held-out errors (at least the in-sample scatter).
 
 References. With finished runs given as ``references`` (other model sizes, earlier runs, with
-their own schedules), each candidate is first fitted on them, and its decay parameters
-(``law.decay_params``: how much the loss drop of LR decay is worth, and how it unfolds) are held
-at those values while the rest (level, scale and exponent of the LR-area power law) is fitted
-on the user's runs. Measured on the curves of Luo et al. (benchmarks/bench_forecast.py), that
-holds the final loss of a 72k-step run within 1 % from its first 20 %, where a free fit can be
-off by several percent. The variant that also takes the exponent from the references enters
-the interval as an alternative, and the loss drop of decay carries a relative error
-``TRANSFER`` (what it is worth differs between model sizes). Once the user's runs have decayed
-their LR by ``OWN_DECAY`` (85 %) and identify the decay term themselves (``_identifies_itself``),
-a candidate uses their own and the references are left unused (the JSON's ``decay_from`` says
-which).
+their own schedules), each candidate takes the decay parameters they lend (``scalelaw.references``:
+fitted on them, at the level of the user's runs where they hold several sizes, with a relative
+error) and fits the rest on the user's runs; the variant that also takes the exponent from the
+references enters the interval as an alternative. The JSON's ``decay_from`` says whether a
+candidate's decay term came from the references, the logs or the prior.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import engine, quality, transient
-from .forecast import MIN_DECAY, Alternative, decay_seen, describe
-from .prior import Prior, load as load_prior
+from . import quality, references as references_, schedules, transient
+from .forecast import MIN_DECAY, Alternative, decay_seen
+from .prior import fit_law, resolve as resolve_prior
 from .result import FitResult
 from .errors import InputError
 from .laws import Law, design, get_law
@@ -62,19 +55,7 @@ CANDIDATES: tuple[tuple[str, dict], ...] = (
 )
 READS = "annealing"  # the law whose columns law="auto" reads: every candidate reads step, loss and lr
 MIN_WEIGHT = 0.02  # candidates of smaller weight (inverse held-out MSE, normalised) are left out
-# Relative error of a decay term taken from reference runs (1 sd): the loss drop of LR decay is
-# not the same for every model size. On the curves of Luo et al., the annealing law's C fitted
-# on the 72k-step runs is 0.333 at 25M and 0.426 at 100M (28 % higher), while A and alpha are 7 %
-# and 3 % apart; benchmarks/bench_forecast.py measures the effect on the intervals.
-TRANSFER = 0.25
 FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
-# A run with references takes its own decay term once its LR has fallen by this much. With
-# MIN_DECAY (30 %) instead, on the forecast suite, cosine runs seen to 40-60 % (LR down 35-65 %)
-# that took their own were off by 2-95 % (Markov, text and synthetic families) where the
-# references' term kept them within 1.6 %; at the end of a cosine (LR down 90 %) the run's own is
-# exact where the references' left Luo et al.'s 100M run 0.4 % off (notebook 02). Not tuned
-# between: the suite forecasts from at most 60 % seen.
-OWN_DECAY = 0.85
 
 
 def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
@@ -101,7 +82,7 @@ def fit(law: Law | str, data, *, references=None, step_min: float | str | None =
     law = get_law(law) if isinstance(law, str) else law
     if references is None:
         start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
-        return _fit(law, data, step_min=start, step_min_why=why, prior=_prior(prior), **kwargs)
+        return fit_law(law, data, step_min=start, step_min_why=why, prior=resolve_prior(prior), **kwargs)
     if not law.step_law:
         raise InputError(f"references apply to step laws, not to '{law.name}'")
     options = dict(kwargs.pop("options", None) or {})
@@ -131,14 +112,15 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     """Choose among ``candidates`` (law name, law options) by held-out error and refit the best
     on all of ``data``; the result says what was chosen and why (``options["auto"]``).
     ``step_min`` as for ``fit``: found once, with the annealing law, for every candidate."""
-    for key in ("options", "schedules"):
-        if kwargs.get(key) is not None:
-            raise InputError(f"law 'auto' chooses the law options itself and reads each run's lr column; "
-                             f"'{key}' does not apply (name a law to set them)")
-        kwargs.pop(key, None)
+    if kwargs.get("options") is not None:
+        raise InputError("law 'auto' chooses the law options itself; 'options' does not apply (name a law to set them)")
+    kwargs.pop("options", None)
+    given = kwargs.pop("schedules", None)
+    if given is not None:
+        data = with_schedule(data, given)
     frame = design.of(get_law("annealing")).table(data)
     start, why = first_step(get_law("annealing"), frame, step_min)
-    refs = None if references is None else _reference_frame(references)
+    refs = None if references is None else references_.frame_of(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}
     quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
@@ -147,26 +129,17 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         ref_start, ref_why = first_step(get_law(READS), refs, step_min)
         ref_kwargs.update(step_min=ref_start, step_min_why=ref_why)
     folds, split = _folds(frame, refs is not None, start)
-    quick["prior"] = kwargs["prior"] = _prior(prior)  # for fits that do not identify the decay term
+    quick["prior"] = kwargs["prior"] = resolve_prior(prior)  # for fits that do not identify the decay term
 
     scores, skipped = [], []
     for name, options in candidates:
         law = get_law(name)
-        fixed, ref_fit = _from_references(law, options, refs, ref_kwargs)
+        fixed, ref_fit, decay_from, trend = references_.for_candidate(law, options, refs, ref_kwargs, frame, start,
+                                                                     quick)
         if fixed is None:
             skipped.append(f"{_label(name, options)}: the law could not be fitted on the references "
                            f"({ref_fit.message or ref_fit.status})")
             continue
-        own_decay = bool(fixed) and _identifies_itself(law, frame, start, options, quick)
-        if own_decay:  # the logs have decayed enough to tell what decay buys them: their own term
-            fixed = {}
-        if fixed:
-            decay_from = "the references"
-        elif own_decay:
-            decay_from = "the logs (they identify it; the references are not used)"
-        else:
-            decay_from = ("the logs or the prior (the references show too little LR decay to lend it; "
-                          "they lend their exponent)")
         errors, finals, failed, warm = {}, [], 0, None
         for kind, train, test in folds:
             try:
@@ -189,8 +162,8 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                        "mape": float(np.mean([100 * np.mean(np.abs(rel)) for rel in by_kind])),
                        "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean([np.mean(rel ** 2) for rel in by_kind]))), "failed_folds": failed,
-                       "reference_params": None if ref_fit is None or own_decay else ref_fit.params,
-                       "warm": warm,
+                       "reference_params": None if ref_fit is None or decay_from.startswith("the logs (") else ref_fit.params,
+                       "warm": warm, "decay_trend": trend,
                        **({"decay_from": decay_from} if refs is not None else {})})
     if any(c.get("decay_from") == "the references" for c in scores):  # better than the prior's
         dropped = [c for c in scores if c.get("decay_from", "").startswith("the logs or the prior")]
@@ -229,96 +202,59 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     result.forecast = replace(result.forecast, sigma=max(combined_rms, result.forecast.sigma),
                               sigma_source=f"held-out error ({split})", alternatives=alternatives)
     if best["fixed"]:  # the decay term comes from the references: identified, with a transfer error
-        result.forecast = replace(result.forecast, identified=True, reason="", transfer=TRANSFER,
+        transfer = best["decay_trend"]["transfer"] if best["decay_trend"] else references_.TRANSFER
+        result.forecast = replace(result.forecast, identified=True, reason="", transfer=transfer,
                                   references={"runs": sorted(map(str, refs["run"].unique())),
-                                              "fixed": best["fixed"]})
+                                              "fixed": best["fixed"],
+                                              **({"decay_trend": best["decay_trend"]} if best["decay_trend"] else {})})
     why = (f"lowest held-out error (MAPE {best['mape']:.3f} %) of {len(scores)} candidates, {split}; the forecast "
            f"combines {len(kept)} by inverse held-out mean squared error (this one {100 * best['weight']:.0f} %)"
            + (f"; its decay term from {best['decay_from']}" if refs is not None else ""))
+    if given is not None:
+        result.options["schedule"] = data.attrs["schedule"]
     result.options["auto"] = {"chosen": best["name"], "law": best["law"], "law_options": best["law_options"],
                               "split": split, "why": why, "skipped": skipped,
                               "combined": "weights by inverse held-out mean squared error, candidates of weight "
                                           f">= {MIN_WEIGHT}",
                               "weights": {c["name"]: c["weight"] for c in kept},
-                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params", "warm")}
+                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params", "warm", "decay_trend")}
                                              for c in scores]}
     return result
 
 
+def with_schedule(data, schedule) -> pd.DataFrame:
+    """``data`` (a tidy frame with ``run``, ``step``, ``y``) with an ``lr`` column for each run
+    that logs none (a nanoGPT text log, a W&B panel export: the loss only), from ``schedule``: a
+    spec string or per-step LR array for every such run, or a mapping run -> one. The whole
+    per-step schedule is kept (``attrs["lr_log"]``) and ``attrs["schedule"]`` says which runs
+    took it (run -> the schedule, described)."""
+    if not isinstance(data, pd.DataFrame) or not {"step", "y"} <= set(data.columns):
+        raise InputError("law 'auto' with a schedule: give the logs as a frame with step and y (loss) columns")
+    frame = data if "run" in data else data.assign(run="run")
+    lr_log, taken, parts = dict(frame.attrs.get("lr_log", {})), {}, []
+    for run, g in frame.groupby("run", sort=False):
+        if "lr" in g and g["lr"].notna().all():
+            parts.append(g.copy())
+            continue
+        chosen = schedule.get(run) if isinstance(schedule, Mapping) else schedule
+        if chosen is None:
+            raise InputError(f"run '{run}' has no lr column and no schedule was given for it")
+        steps = g["step"].to_numpy(float)
+        if np.any(steps != np.round(steps)) or steps.min() < 0:
+            raise InputError(f"run '{run}': steps must be whole numbers >= 0 to take the LR of a schedule")
+        lr = schedules.resolve(chosen, total=int(steps.max()))
+        lr_log[str(run)] = (np.arange(len(lr)), lr)
+        taken[str(run)] = chosen if isinstance(chosen, str) else schedules.describe(lr)
+        parts.append(g.assign(lr=lr[steps.astype(int)]))
+    for part in parts:  # concat compares attrs, which may hold arrays
+        part.attrs = {}
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs = {**frame.attrs, "lr_log": lr_log, "schedule": taken}
+    return out
+
+
 def _label(name: str, options: Mapping) -> str:
     return name + "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
-
-
-def _reference_frame(references) -> pd.DataFrame:
-    if isinstance(references, (list, tuple)):
-        parts = [r.assign(run=r["run"] if "run" in r else f"reference {i}") for i, r in enumerate(references)]
-        references = pd.concat(parts, ignore_index=True)
-    if not isinstance(references, pd.DataFrame) or not {"step", "y", "lr"} <= set(references.columns):
-        raise InputError("references: give finished runs as a frame with step, y (loss) and lr columns")
-    return references if "run" in references else references.assign(run="reference")
-
-
-_REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
-
-
-def _identifies_itself(law: Law, frame: pd.DataFrame, start, options, kwargs) -> bool:
-    """Whether the logs alone identify the law's decay term well enough to prefer it to the
-    references': their LR fell by ``OWN_DECAY`` or more after ``start`` and the law fitted on
-    them alone determines its decay scale. Then a forecast uses the run's own decay term (what
-    decay buys differs between model sizes; a run that has finished its decay says what it buys
-    it)."""
-    fitted = frame if start is None else frame[frame["step"] >= start]
-    if decay_seen(fitted) < OWN_DECAY:
-        return False
-    try:
-        return _fit(law, frame, options=options, **{k: v for k, v in kwargs.items() if k != "prior"}).identified
-    except InputError:
-        return False
-
-
-def _from_references(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None]:
-    """The law's decay parameters fitted on the reference runs, and that fit: ``({}, None)``
-    without references; ``({}, fit)`` when the references do not identify the decay term (they
-    decayed too little: the candidate takes its decay term from the logs or the prior, and the
-    references' exponent enters as an alternative); ``(None, fit)`` when the law could not be
-    fitted on them at all (the candidate is skipped)."""
-    if refs is None or not law.decay_params:
-        return {}, None
-    key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
-           int(pd.util.hash_pandas_object(refs, index=False).sum()))
-    if key not in _REFERENCE_FITS:
-        _REFERENCE_FITS[key] = _reference_fit(law, refs, options, kwargs)
-    ref_fit = _REFERENCE_FITS[key]
-    if not ref_fit.converged:
-        return None, ref_fit
-    if not ref_fit.identified or ref_fit.status != "converged":
-        return {}, ref_fit  # no decay term to lend (constant-LR references): their exponent only
-    return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
-
-
-SEPARATE_LEVELS_AIC = 10.0  # how much lower the AIC must be for reference runs to keep their own levels
-
-
-def _reference_fit(law: Law, refs: pd.DataFrame, options, kwargs) -> FitResult:
-    """The law fitted on the reference runs, with one level and scale for all of them, or with
-    each run's own (``Law.per_group``: runs of other model sizes differ in both) and the rest,
-    the decay term with it, shared. The runs keep their own when the shared fit does not identify
-    the decay term or does not converge, or when their own lower its AIC by more than
-    ``SEPARATE_LEVELS_AIC`` (runs of one size share a level, and sharing it narrows the
-    forecast). Measured on the curves of Luo et al. (benchmarks/bench_forecast.py, and 48 early
-    forecasts with references of the same size, the other, or both): references of two sizes,
-    refused with one shared level, now identify the decay term."""
-    shared = _fit(law, refs, options=options, **kwargs)
-    runs = list(refs["run"].unique())
-    if len(runs) < 2 or law.area_param is None:
-        return shared
-    grouped = refs.assign(group=refs["run"].map({r: i for i, r in enumerate(runs)}).astype(float))
-    own = _fit(law.per_group(len(runs)), grouped, options=options, **kwargs)
-    usable = shared.identified and shared.status == "converged"
-    if usable and not own.metrics["aic"] < shared.metrics["aic"] - SEPARATE_LEVELS_AIC:
-        return shared
-    own.options["reference_levels"] = f"each of the {len(runs)} reference runs its own level and scale"
-    return own
 
 
 def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -> tuple[list, str]:
@@ -349,50 +285,4 @@ def _folds(frame: pd.DataFrame, decay_known: bool, start: float | None = None) -
 
 def _fit_fixed(law: Law, data, options, fixed, kwargs) -> FitResult:
     """Fit ``law`` with the ``fixed`` parameters held (the engine's ``fixed``)."""
-    return _fit(law, data, options=options, fixed=fixed, **kwargs)
-
-
-def _prior(prior) -> Prior | None:
-    """``fit``'s ``prior`` argument as a ``Prior`` (or None)."""
-    if prior is None or isinstance(prior, Prior):
-        return prior
-    if isinstance(prior, str) and prior == "default":
-        if "default" not in _PRIORS:
-            _PRIORS["default"] = load_prior()
-        return _PRIORS["default"]
-    if isinstance(prior, (str, Path)):
-        return load_prior(prior)
-    raise InputError(f"prior: give 'default', a Prior, a prior file or None, got {prior!r}")
-
-
-_PRIORS: dict[str, Prior] = {}
-
-
-def _fit(law: Law, data, prior: Prior | None = None, **kwargs) -> FitResult:
-    """``engine.fit``, and for a step law its forecast record (``forecast.describe``), whose
-    reason goes to the warnings when the loss drop of LR decay is not identified. Then, where the
-    logs show too little LR decay (``forecast.MIN_DECAY``), given a ``prior`` (and nothing held),
-    the law is fitted again with its decay scale at its lower
-    bound (0) and the rest of its decay parameters held, and forecasts take the drop from the
-    prior (``scalelaw.prior``)."""
-    result = engine.fit(law, data, **kwargs)
-    if not result.law.step_law:
-        return result
-    result.forecast = describe(result)
-    if result.forecast.identified:
-        return result
-    result.warnings.append(result.forecast.reason)
-    if (prior is None or not law.decay_params or law.area_param is None
-            or set(kwargs.get("fixed") or {}) & set(law.decay_params)  # decay term held (references)
-            or result.forecast.lr_decay_seen >= MIN_DECAY):  # decay seen, its scale loose: the fit's own
-        return result
-    scale = law.decay_params[0]
-    lower = {p.name: p.lower for p in law.params}[scale]
-    held = {name: max(0.0, lower) if name == scale else result.params[name] for name in law.decay_params}
-    refit = engine.fit(law, data, **{**kwargs, "fixed": {**(kwargs.get("fixed") or {}), **held}})
-    refit.forecast = replace(describe(refit), identified=False, reason=result.forecast.reason,
-                             prior=prior.for_forecast())
-    refit.warnings = result.warnings + [
-        f"the loss drop of LR decay is taken from the prior: a whole anneal buys {100 * prior.q:.1f} % of the loss "
-        f"(x/ {np.exp(prior.q_log_sd):.2f} for 1 sd; {refit.forecast.prior['source']})"]
-    return refit
+    return fit_law(law, data, options=options, fixed=fixed, **kwargs)

@@ -54,10 +54,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     auto = args.law == "auto"
     law = get_law(auto_fit.READS if auto else args.law)  # auto: the columns every candidate reads
     given = [f"--{o.replace('_', '-')}" for o in law_flags() if getattr(args, o) is not None]
-    if auto and (args.schedule or given):
-        raise InputError("--law auto chooses the law options (warmup convention, ...) itself and reads each "
-                         f"log's lr column: drop {'/'.join((['--schedule'] if args.schedule else []) + given)}, "
-                         "or name a law")
+    if auto and given:
+        raise InputError(f"--law auto chooses the law options (warmup convention, ...) itself: drop "
+                         f"{'/'.join(given)}, or name a law")
     if args.reference and not law.step_law:
         raise InputError(f"--reference applies to step laws (or --law auto), not to '{law.name}'")
     if args.bootstrap < 0:
@@ -83,7 +82,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     over_steps = law.step_law or law.inputs == ("x",)  # the fit itself starts at --step-min
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
                      step_min=None if over_steps else args.step_min, step_max=args.step_max,
-                     drop_top_loss=args.drop_top_loss, optional=() if law.step_law else law.optional)
+                     drop_top_loss=args.drop_top_loss,
+                     optional=(("lr",) if auto and args.schedule else ()) if law.step_law else
+                     (*law.optional, *(("lr",) if law.inputs == ("x",) else ())))
+    if "lr" in data.columns and not law.step_law and "lr" not in law.optional:
+        _warn_lr_ignored(data, args.files)
+        data = data.drop(columns="lr")
+        data.attrs["columns"] = {k: v for k, v in data.attrs.get("columns", {}).items() if k != "lr"}
     references = None
     if args.reference:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
@@ -93,7 +98,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
                      bootstrap_seconds=args.bootstrap_seconds, progress=sys.stderr.isatty(),
                      max_iter=args.max_iter,
-                     **({} if auto else {"schedules": args.schedule, "options": options or None}))
+                     **({"schedules": args.schedule} if auto else {"schedules": args.schedule,
+                                                                   "options": options or None}))
     except InputError as exc:
         raise InputError(f"{', '.join(map(str, args.files))}: {exc}") from None
     explicit = {k for k, v in columns.items() if v}
@@ -122,6 +128,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"scalelaw: {why}" + ("; nothing saved" if args.save or args.plot else ""), file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return 0
+
+
+def _warn_lr_ignored(data, files) -> None:
+    """A law over steps without a schedule (power) fitted to logs whose lr decays: say that it
+    ignores the lr, and name the laws that read it."""
+    fall = 0.0
+    for _, g in data.groupby("run", sort=False):
+        lr = g["lr"].to_numpy(float)
+        if len(lr) and np.nanmax(lr) > 0:
+            fall = max(fall, float(1 - np.nanmin(lr[int(np.nanargmax(lr)):]) / np.nanmax(lr)))
+    if fall >= forecast.MIN_DECAY:
+        print(f"scalelaw: warning: {', '.join(map(str, files))}: the logged lr falls by {100 * fall:.0f} % after its "
+              "peak, which this law ignores (the loss drop of LR decay reads as faster progress): fit it with "
+              "--law auto, which chooses a step law that reads the lr (annealing, multipower)", file=sys.stderr)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -250,7 +270,7 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
     start = result.options.get("fitted_from_step") or 0
     domain = steps >= start  # before the fit's first step (an initial transient) the law says nothing
     _refuse_unphysical(result, str(args.log), loss[domain], lo[domain], hi[domain],
-                       floor=_floor_beyond(result, steps[domain].astype(int), log, extra) if domain.any() else None)
+                       floor=result.floor_beyond(steps[domain].astype(int), log, **extra) if domain.any() else None)
     out = {"law": result.law.name, "log": str(args.log), "level": args.level, "step": steps.astype(int).tolist(),
            "loss": loss.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "identified": result.identified,
            "extrapolated": _lr_extrapolated(result, lr, str(args.log)),
@@ -289,13 +309,6 @@ def _lr_extrapolated(result: FitResult, lr, name: str) -> bool:
     return bool(beyond > 1 + 1e-6)
 
 
-def _floor_beyond(result: FitResult, steps, schedule, extra) -> np.ndarray | None:
-    """The law's floor (``FitResult.floor``) where the schedule's peak LR lies above every fitted
-    one, else None: LR decay does lower the loss below the floor, so only an LR the law never saw
-    makes a forecast wholly below it a sign of nonsense."""
-    return result.floor(steps, schedule, **extra) if result.lr_beyond(schedule) > 1 else None
-
-
 def _refuse_unphysical(result: FitResult, name: str, loss, lo, hi, floor=None) -> None:
     why = result.unphysical(loss, lo, hi, floor)
     if why:
@@ -314,7 +327,7 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
         band = result.predict_interval(steps, lr, level=args.level, **extra)
         loss = result.predict(steps, lr, **extra)
         final = result.final_loss(lr, **extra)
-        _refuse_unphysical(result, spec, [*loss, final], *band, floor=_floor_beyond(result, steps, lr, extra))
+        _refuse_unphysical(result, spec, [*loss, final], *band, floor=result.floor_beyond(steps, lr, **extra))
         preds.append({"schedule": spec, "step": steps.tolist(), "loss": loss.tolist(),
                       "lo": band[0].tolist(), "hi": band[1].tolist(),
                       "lower": band[0].tolist(), "upper": band[1].tolist(),
@@ -401,7 +414,13 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The ``scalelaw`` command on ``argv`` (default the process's): its exit status."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command (``scalelaw.__main__`` parses first, so that ``--help`` and a
+    mistyped flag need none of the modules imported here)."""
     try:  # SIGTERM ends the command as Ctrl-C does: one line, outputs whole or absent
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread: leave the signal alone

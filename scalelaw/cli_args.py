@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="run folder: log.csv, run.json, checkpoint.pt")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
+    t.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: OMP_NUM_THREADS, else half "
+                   "this machine's cores, at most 4: more thrash on a busy machine)")
 
     w = sub.add_parser("sweep", help="train a sweep of tiny runs from a spec file, or a predefined one; "
                        "or show a sweep's status (needs the train extra)")
@@ -199,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--slurm-gpus-per-run", type=int, default=0, metavar="G", help="slurm: GPUs per run (default 0)")
     w.add_argument("--slurm-cpus-per-run", type=int, default=1, metavar="C", help="CPUs per run (default 1)")
     w.add_argument("--steps", type=int, help="shorten every run to this many steps (a quick look)")
+    w.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per run (default: serial as for "
+                   "train; local the cores shared between the runs at a time; slurm --slurm-cpus-per-run)")
     w.add_argument("--json", action="store_true", help="status: print one JSON object")
     return ap
 

@@ -17,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    meta = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    meta = train(config, args.out, resume=args.resume, progress=not args.quiet, threads=args.threads)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, process 0 reports
         return 0
     final = meta["final"]
@@ -45,7 +45,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = args.path if args.kind == "run" else args.kind
     slurm = {"partition": args.slurm_partition, "time": args.slurm_time, "gpus_per_run": args.slurm_gpus_per_run,
              "cpus_per_run": args.slurm_cpus_per_run}
-    summary = run_sweep(spec, args.out, args.executor, steps=args.steps, max_parallel=args.max_parallel, slurm=slurm)
+    summary = run_sweep(spec, args.out, args.executor, steps=args.steps, max_parallel=args.max_parallel, slurm=slurm,
+                        threads=args.threads)
     print(summary.to_string(index=False))
     print(f"wrote {args.out / ('*' if args.kind == 'all' else '') / 'summary.csv'}")
     rows = [] if args.kind == "all" else sweep_status(args.out)

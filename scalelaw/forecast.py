@@ -288,25 +288,16 @@ def floor(result, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | N
     return np.asarray(law(result.inputs(X, schedule, **inputs), **params), dtype=float)
 
 
-def decay_bound(result, X, schedule, extra, law=None, params=None, options=None) -> tuple[np.ndarray, np.ndarray]:
-    """The most LR decay can plausibly buy at each point of ``X`` under ``schedule``: the loss that
-    LR area has yet to remove (the prediction for the schedule held at its running maximum, less
-    the same with ``law.area_param`` at 0) times the fraction by which the LR has fallen from
-    its running maximum. Returns (the prediction of that flat schedule with the decay scale at
-    0, the bound), loss units; ``law``, ``params``, ``options``: another fit's (default the
-    result's)."""
-    law = result.law if law is None else law
-    params = result.params if params is None else params
-    options = result.law_options if options is None else {**law.options, **options}
-    off = {**params, law.decay_params[0]: 0.0}
-    lr = resolve(schedule, warmup=options.get("warmup", "peak"))
+def decay_bound(result, X, schedule, extra) -> np.ndarray:
+    """The most LR decay can plausibly buy at each point of ``X`` under ``schedule``, loss
+    units: the loss that LR area has yet to remove there for the schedule held at its running
+    maximum (``area_loss``) times the fraction by which the LR has fallen from that maximum."""
+    lr = resolve(schedule, warmup=result.law_options.get("warmup", "peak"))
     peak = np.maximum.accumulate(lr)
-    flat = result.inputs(X, peak, _law=law, _options=options, **extra)
-    flat_off = np.asarray(law(flat, **off), dtype=float)
     at = np.minimum(steps_of(X), len(lr) - 1)
     fall = 1 - lr[at] / np.maximum(peak[at], 1e-300)
-    reducible = flat_off - np.asarray(law(flat, **{**off, law.area_param: 0.0}), dtype=float)
-    return flat_off, np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0)
+    reducible = area_loss(result, result.inputs(X, peak, **extra))
+    return np.maximum(reducible, 0.0) * np.clip(fall, 0.0, 1.0)
 
 
 def exponent_sd(prior: Mapping[str, Any], reach: np.ndarray) -> np.ndarray:
@@ -366,7 +357,7 @@ def decay_drop(result, X, schedule, extra, inputs, centre) -> np.ndarray:
             - (np.asarray(law(flat, **off), dtype=float) - np.asarray(law(flat, **result.params), dtype=float)))
     if result.identified or law.area_param is None:
         return drop
-    return np.maximum(drop, decay_bound(result, X, schedule, extra)[1])
+    return np.maximum(drop, decay_bound(result, X, schedule, extra))
 
 
 def final_loss(result, schedule: Any, **inputs: Any) -> float:

@@ -4,7 +4,6 @@ does not reach below 0."""
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from .errors import InputError
 
@@ -19,7 +18,9 @@ def check_level(level, name: str = "level") -> float:
 
 def z_of(level: float) -> float:
     """The normal quantile of a central ``level`` interval (1.96 at 0.95)."""
-    return float(stats.norm.ppf(0.5 + check_level(level) / 2))
+    from scipy.stats import norm  # here: scipy.stats is slow to import, and --help needs none
+
+    return float(norm.ppf(0.5 + check_level(level) / 2))
 
 
 def percentile_interval(draws, level: float) -> tuple[np.ndarray, np.ndarray]:

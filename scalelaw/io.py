@@ -74,7 +74,8 @@ def pick_column(frame: pd.DataFrame, role: str, explicit: str | None, path: Path
     if found is not None:
         return found
     declared = declared_columns()
-    flag = {"y": "--y/--loss", "D": "--d (or compute with --c)"}.get(role) or (
+    flag = {"y": "--y/--loss", "D": "--d (or compute with --c)",
+            "lr": "--lr, or give the schedule with --schedule SPEC"}.get(role) or (
         "/".join(declared[role][0].flags) if role in declared else f"--{role.lower()}")
     raise InputError(f"{path}: found no {role} column; name it with {flag} (columns present: {present}; "
                      f"see: scalelaw inspect {path})")
@@ -267,7 +268,8 @@ def load_runs(
         if group is not None and group not in raw.columns:
             present = ", ".join(map(str, raw.columns))
             raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
-        by = group if group is not None else run_column(raw) if "step" in roles else \
+        over_steps = "step" in roles or str(mapping.get("x", "")).lower() in CURVE_NAMES["step"]  # a curve
+        by = group if group is not None else run_column(raw) if over_steps else \
             "run" if sparse and "run" in raw.columns else None
         values = _numeric(raw, mapping, path, sparse)
         notes += flops_notes(raw.columns, mapping, path)

@@ -156,8 +156,9 @@ def ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.nd
 
 def polish(law, X, y, theta, loss, delta, max_iter):
     """lmfit least_squares from the L-BFGS-B optimum (same loss, same bounds) to refine it;
-    log-scale parameters are varied as log10_NAME."""
-    names = law.theta_names
+    log-scale parameters are varied as log10_NAME (and a group's, ``NAME@g`` of
+    ``Law.per_group``, as ``NAME_at_g``: lmfit takes Python names only)."""
+    names = [name.replace("@", "_at_") for name in law.theta_names]
     params = lmfit.Parameters()
     for name, t, (lo, hi) in zip(names, theta, law.theta_bounds()):
         params.add(name, value=float(t), min=lo, max=hi)

@@ -35,15 +35,16 @@ forecasts with a prior learned without the family forecast (leave one family out
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import forecast
+from . import engine, forecast
 from .errors import InputError
+from .forecast import MIN_DECAY, describe
 
 PRIOR_FILE = Path(__file__).resolve().with_name("prior.json")
 LAW, OPTIONS = "annealing", {"warmup": "peak"}
@@ -148,3 +149,50 @@ def load(path: str | Path | None = None) -> Prior:
 def save(prior: Prior, path: str | Path) -> None:
     """Write ``prior`` as JSON to ``path``."""
     Path(path).write_text(json.dumps(asdict(prior), indent=1) + "\n", encoding="utf-8")
+
+
+def resolve(prior) -> Prior | None:
+    """``scalelaw.fit``'s ``prior`` argument as a ``Prior`` (or None): ``"default"`` (the shipped
+    one, read once), a ``Prior``, a path to a prior file, or None."""
+    if prior is None or isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, str) and prior == "default":
+        if "default" not in _PRIORS:
+            _PRIORS["default"] = load()
+        return _PRIORS["default"]
+    if isinstance(prior, (str, Path)):
+        return load(prior)
+    raise InputError(f"prior: give 'default', a Prior, a prior file or None, got {prior!r}")
+
+
+_PRIORS: dict[str, "Prior"] = {}
+
+
+def fit_law(law, data, prior: Prior | None = None, **kwargs):
+    """``engine.fit``, and for a step law its forecast record (``forecast.describe``), whose
+    reason goes to the warnings when the loss drop of LR decay is not identified. Then, where the
+    logs show too little LR decay (``forecast.MIN_DECAY``), given a ``prior`` (and nothing held),
+    the law is fitted again with its decay scale at its lower
+    bound (0) and the rest of its decay parameters held, and forecasts take the drop from the
+    prior (``scalelaw.prior``)."""
+    result = engine.fit(law, data, **kwargs)
+    if not result.law.step_law:
+        return result
+    result.forecast = describe(result)
+    if result.forecast.identified:
+        return result
+    result.warnings.append(result.forecast.reason)
+    if (prior is None or not law.decay_params or law.area_param is None
+            or set(kwargs.get("fixed") or {}) & set(law.decay_params)  # decay term held (references)
+            or result.forecast.lr_decay_seen >= MIN_DECAY):  # decay seen, its scale loose: the fit's own
+        return result
+    scale = law.decay_params[0]
+    lower = {p.name: p.lower for p in law.params}[scale]
+    held = {name: max(0.0, lower) if name == scale else result.params[name] for name in law.decay_params}
+    refit = engine.fit(law, data, **{**kwargs, "fixed": {**(kwargs.get("fixed") or {}), **held}})
+    refit.forecast = replace(describe(refit), identified=False, reason=result.forecast.reason,
+                             prior=prior.for_forecast())
+    refit.warnings = result.warnings + [
+        f"the loss drop of LR decay is taken from the prior: a whole anneal buys {100 * prior.q:.1f} % of the loss "
+        f"(x/ {np.exp(prior.q_log_sd):.2f} for 1 sd; {refit.forecast.prior['source']})"]
+    return refit

@@ -32,6 +32,9 @@ def format_report(result) -> str:
     ]
     if o.get("fitted_from_step") is not None:
         lines.append(f"from     step {o['fitted_from_step']} on: {o.get('fitted_from_why', '')}")
+    if o.get("schedule"):  # runs that logged no lr took the schedule given
+        lines.append("lr       from the schedule given (the logs have no lr): "
+                     + "; ".join(f"{run}: {spec}" for run, spec in o["schedule"].items()))
     lines.append("")
     header = f"{'parameter':<12}{'value':>14}{'stderr':>12}   {level}% CI"
     if result.ci_bootstrap:

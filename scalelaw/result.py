@@ -201,6 +201,12 @@ class FitResult:
         """Step laws: the loss the law tends to without LR decay (``scalelaw.forecast.floor``); else None."""
         return forecast.floor(self, X, schedule, **inputs)
 
+    def floor_beyond(self, X: Any, schedule: Any = None, **inputs: Any) -> np.ndarray | None:
+        """Step laws: the law's ``floor`` where the peak LR of ``schedule`` lies above every fitted
+        one, else None: LR decay does lower the loss below the floor, so only an LR the law never
+        saw makes a forecast wholly below it a sign of nonsense (give it to ``unphysical``)."""
+        return self.floor(X, schedule, **inputs) if self.lr_beyond(schedule) > 1 else None
+
     def unphysical(self, loss, lo=None, hi=None, floor=None) -> str | None:
         """Why predicted losses (and their interval) lie outside what a loss can be, or None: a
         value that is not finite, a loss at or below 0, an interval whose low end lies above its

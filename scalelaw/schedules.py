@@ -27,7 +27,6 @@ import inspect
 from typing import Callable
 
 import numpy as np
-from scipy import signal
 
 from .errors import InputError
 
@@ -262,7 +261,9 @@ def annealing_area(lr: np.ndarray, decay: float = 0.999) -> np.ndarray:
     Shape (len(lr),)."""
     if not 0 <= decay < 1:
         raise InputError(f"annealing decay (lambda) must lie in [0, 1), got {decay}")
-    m = signal.lfilter([1.0], [1.0, -decay], -np.diff(lr))
+    from scipy.signal import lfilter  # here: scipy.signal takes a second to import, and most commands need none
+
+    m = lfilter([1.0], [1.0, -decay], -np.diff(lr))
     return np.concatenate([[0.0], np.cumsum(m)])
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
-from scalelaw import InputError, auto, forecast, schedules
+from scalelaw import InputError, forecast, references, schedules
 from scalelaw.cli import main
 from scalelaw.laws import get_law
 
@@ -136,11 +136,11 @@ def test_references_lend_the_decay_term_to_a_short_curve():
     pred = helped.predict(last, log)[0]
     lo, hi = helped.predict_interval(last, log)
     assert abs(pred - y) / y < 0.01 and lo[0] <= y <= hi[0]
-    # the decay term taken over carries auto.TRANSFER as a relative error: the band is as wide
+    # the decay term taken over carries references.TRANSFER as a relative error: the band is as wide
     # as that error on the decay drop, not wider
-    assert helped.forecast.transfer == auto.TRANSFER
+    assert helped.forecast.transfer == references.TRANSFER
     drop = forecast.decay_drop(helped, last, log, {}, helped.inputs(last, log), np.array([pred]))[0]
-    assert 0.9 * 2 * 1.96 * auto.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * auto.TRANSFER * drop
+    assert 0.9 * 2 * 1.96 * references.TRANSFER * drop < hi[0] - lo[0] < 2 * 1.96 * 1.5 * references.TRANSFER * drop
 
 
     # once the run has decayed enough to identify its own decay term, it uses its own: a
@@ -190,6 +190,30 @@ def test_references_of_two_other_sizes_each_keep_their_level_and_share_the_decay
     assert set(fixed) == set(helped.law.decay_params)
     if helped.law.name == "annealing":  # the truth is an annealing law: its C comes back
         assert fixed["C"] == pytest.approx(ANNEALING["C"], rel=0.1)
+    last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
+    log = (full["step"], full["lr"])
+    lo, hi = helped.predict_interval(last, log)
+    assert abs(helped.predict(last, log)[0] - y) / y < 0.01 and lo[0] <= y <= hi[0]
+
+
+def test_references_of_two_sizes_lend_the_decay_scale_at_the_runs_own_level():
+    """What LR decay buys grows with model size (on every family of the forecast suite): with a
+    constant and a cosine run of each of two sizes whose C differs, the runs are grouped by
+    size, each size's C is fitted, and a third size gets C from the trend of log C with log
+    level, not their mean."""
+    sizes = {"small": {**ANNEALING, "L0": 3.3, "A": 0.6, "C": 0.3}, "mid": {**ANNEALING, "L0": 3.1, "A": 0.5, "C": 0.4}}
+    reference = pd.concat([curves("annealing", p, ["constant", "cosine"], {"warmup": "peak"}, seed=i)
+                           .assign(run=lambda d, name=name: name + " " + d["run"])
+                           for i, (name, p) in enumerate(sizes.items())], ignore_index=True)
+    truth = {**ANNEALING, "L0": 2.9, "A": 0.4, "C": 0.52}
+    full = curves("annealing", truth, ["cosine"], {"warmup": "peak"}, seed=5, every=20)
+    part = full[full["step"] <= 1600]
+    helped = scalelaw.fit("annealing", part, references=reference, options={"warmup": "peak"})
+    trend = helped.forecast.references["decay_trend"]
+    assert sorted(map(sorted, trend["runs"])) == [["mid constant", "mid cosine"], ["small constant", "small cosine"]]
+    assert sorted(trend["scales"]) == pytest.approx([0.3, 0.4], rel=0.1) and trend["slope"] < 0
+    C = helped.forecast.references["fixed"]["C"]
+    assert abs(np.log(C / truth["C"])) < 0.5 * abs(np.log(np.sqrt(0.3 * 0.4) / truth["C"]))
     last, y = [int(full["step"].iloc[-1])], float(full["y"].iloc[-1])
     log = (full["step"], full["lr"])
     lo, hi = helped.predict_interval(last, log)

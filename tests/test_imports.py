@@ -84,3 +84,25 @@ def test_no_module_is_over_500_lines_and_the_engine_over_450():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_help_and_usage_errors_load_no_heavy_module():
+    """``scalelaw --help`` parses before the modules that fit and read load (issue 28: every
+    command paid about 2.3 CPU seconds to start): scipy, pandas, lmfit, matplotlib and torch
+    stay unloaded, and ``import scalelaw`` alone loads none of them either."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom scalelaw.__main__ import main\ntry:\n    main(['{arg}'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'scipy', 'pandas', 'lmfit', 'matplotlib', "
+             "'torch'}}))")
+    for arg in ("--help", "--no-such-flag"):
+        out = subprocess.run([sys.executable, "-c", probe.format(arg=arg)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    out = subprocess.run([sys.executable, "-c", "import sys, scalelaw\nprint(sorted({m.split('.')[0] for m in "
+                          "sys.modules} & {'scipy', 'pandas', 'lmfit', 'matplotlib', 'torch'}))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-c", "import scalelaw\nprint(scalelaw.fit.__module__, "
+                          "scalelaw.schedules.__name__)"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["scalelaw.auto", "scalelaw.schedules"]

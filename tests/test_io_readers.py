@@ -111,6 +111,43 @@ def test_nanogpt_text_log(tmp_path, capsys):
     fits_the_truth(["fit", str(path), "--schedule", SPEC, "--y", "val_loss"], capsys)
 
 
+def test_plain_fit_names_a_step_law_for_a_decaying_lr_and_keeps_runs_apart(tmp_path, capsys):
+    """``scalelaw fit`` (a power law over steps) on logs whose lr decays says that it ignores
+    the lr and names --law auto; runs that ``inspect`` recognises stay runs (issue 28)."""
+    steps, lr, loss = curve()
+    frame = pd.concat([pd.DataFrame({"run": name, "step": steps, "lr": lr, "loss": loss * k})
+                       for name, k in (("a", 1.0), ("b", 1.02))])
+    frame.to_csv(tmp_path / "multi_run.csv", index=False)
+    assert main(["fit", str(tmp_path / "multi_run.csv"), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["options"]["runs"] == 2 and "lr" not in out["columns"]
+    assert "--law auto" in captured.err and "falls by 90 %" in captured.err
+    frame.assign(lr=1e-3).to_csv(tmp_path / "constant.csv", index=False)  # a constant lr: nothing to say
+    assert main(["fit", str(tmp_path / "constant.csv")]) == 0
+    assert "--law auto" not in capsys.readouterr().err
+
+
+def test_auto_takes_the_schedule_of_logs_without_lr(tmp_path, capsys):
+    """A nanoGPT text log and a W&B panel export log the loss only: ``--law auto --schedule``
+    gives every run the schedule, fits, and names it in the report and the JSON (issue 28)."""
+    steps, _, loss = curve()
+    (tmp_path / "train.log").write_text("\n".join(f"iter {s}: loss {y:.6f}, time 45.12ms" for s, y in zip(steps, loss)))
+    pd.DataFrame({"Step": steps, "a - train/loss": loss, "b - train/loss": loss * 1.001}).to_csv(
+        tmp_path / "panel.csv", index=False)
+    for name, runs in (("train.log", 1), ("panel.csv", 2)):
+        path = str(tmp_path / name)
+        assert main(["fit", path, "--law", "auto"]) == 2
+        assert "--schedule" in capsys.readouterr().err  # the refusal names the way out
+        assert main(["fit", path, "--law", "auto", "--schedule", SPEC, "--json"]) == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == "converged" and out["options"]["runs"] == runs
+        assert list(out["options"]["schedule"].values()) == [SPEC] * runs
+        assert out["params"]["alpha"] == pytest.approx(TRUE["alpha"], abs=0.05)
+        assert main(["fit", path, "--law", "auto", "--schedule", SPEC]) == 0
+        assert "lr       from the schedule given (the logs have no lr): " in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name, sep", [("log.tsv", "\t"), ("log.csv", ";"), ("log.txt", " "), ("spaced.csv", ", ")])
 def test_delimited_text(tmp_path, capsys, name, sep):
     steps, lr, loss = curve()

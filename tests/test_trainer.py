@@ -139,6 +139,7 @@ def test_every_train_option_has_help():
     (["--model", "encdec", "--corpus", "translation", "--dec-width", "30", "--heads", "4"],
      "--dec-width 30 must be a multiple of --heads 4"),
     (["--noise", "1.5"], "--noise must lie in [0, 1]"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_train_rejects_impossible_settings_before_writing(tmp_path, capsys, flags, words):
     out = tmp_path / "run"
@@ -232,3 +233,28 @@ def test_resume_drops_a_torn_last_line_and_leftover_temporary_files(tmp_path, ca
     assert main(["train", "--out", str(out), *args, "--resume"]) == 0
     assert not list(out.glob(".checkpoint.pt.*"))
     assert (out / "log.csv").read_text() == (tmp_path / "whole" / "log.csv").read_text()
+
+
+def test_threads_are_honoured_and_the_default_does_not_take_every_core(tmp_path, monkeypatch):
+    """``--threads N`` sets torch's CPU threads (recorded in run.json); the default is
+    OMP_NUM_THREADS where set, else half the cores, at most 4 (issue 28: torch's default of every
+    core thrashed on a busy machine)."""
+    from scalelaw.train import trainer
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            out = tmp_path / f"t{threads}"
+            assert main(["train", "--out", str(out), "--steps", "4", "--eval-every", "2", "--quiet",
+                         "--threads", str(threads)]) == 0
+            assert torch.get_num_threads() == threads
+            assert json.loads((out / "run.json").read_text())["threads"] == threads
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert trainer.default_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert trainer.default_threads() == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert trainer.default_threads() == 1

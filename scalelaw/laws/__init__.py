@@ -10,8 +10,9 @@ import pkgutil
 from .base import (MODEL_SIZE, Budget, Column, Flag, Inputs, Law, Param, available_laws, declared_columns,
                    get_law, register)
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base"):
-    importlib.import_module(f"{__name__}.{_module}")  # registers the module's laws
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in ("base", "design")):
+    importlib.import_module(f"{__name__}.{_module}")  # registers the module's laws (design, which reads
+    # data with pandas, loads where data are read: listing the laws, as --help does, needs none)
 
 __all__ = ["MODEL_SIZE", "Budget", "Column", "Flag", "Inputs", "Law", "Param", "available_laws",
            "declared_columns", "get_law", "register"]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where data are read, not to list the laws
+    import pandas as pd
 
 Inputs = Mapping[str, np.ndarray]
 
@@ -246,6 +248,8 @@ class Law:
         """The law that fits ``data`` in this one's place (``variant``); itself by default."""
         if self.variant is None:
             return self
+        import pandas as pd
+
         name = self.variant(data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data)))
         return self if name == self.name else get_law(name)
 
@@ -295,12 +299,13 @@ class Law:
                        jacobian=None if self.jacobian is None else partial(self.jacobian, **options))
 
 
-    def per_group(self, groups: int) -> "Law":
+    def per_group(self, groups: int, decay: bool = False) -> "Law":
         """This law over ``groups`` groups of runs (finished runs of other model sizes, given as
         references): each group has its own level (the first parameter) and scale
-        (``area_param``), named ``NAME@g``; the other parameters are shared. The group of each
-        row is the input ``group`` (0 .. groups - 1, a data column)."""
-        own = (self.params[0].name, self.area_param)
+        (``area_param``), and with ``decay`` its own decay scale (``decay_params[0]``), named
+        ``NAME@g``; the other parameters are shared. The group of each row is the input
+        ``group`` (0 .. groups - 1, a data column)."""
+        own = (self.params[0].name, self.area_param, *(self.decay_params[:1] if decay else ()))
         if groups < 2 or self.area_param is None:
             raise ValueError(f"law '{self.name}': per_group needs two groups or more and an area_param")
         shared = [p for p in self.params if p.name not in own]
@@ -344,7 +349,8 @@ class Law:
 
         return replace(self, params=params, func=grouped_func, starts=grouped_starts,
                        jacobian=None if jacobian is None else grouped_jacobian,
-                       inputs=(*self.inputs, "group"), area_param=None)
+                       inputs=(*self.inputs, "group"), area_param=None,
+                       decay_params=tuple(p for p in self.decay_params if p not in own))
 
 
     def fix(self, values: Mapping[str, float]) -> "Law":

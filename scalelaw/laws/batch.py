@@ -35,7 +35,6 @@ from itertools import product
 from typing import Mapping
 
 import numpy as np
-from scipy.special import expit
 
 from ..errors import InputError
 from .base import MODEL_SIZE, Budget, Column, Flag, Inputs, Law, Param, register
@@ -83,6 +82,13 @@ def _solve(S, B, L_N, S_c, alpha_S, B_star, alpha_B):
     u = np.exp(t)
     L = L_N + u
     return L, u, log_q(L)
+
+
+def expit(x):
+    """The logistic function (scipy's ``expit``, imported on first use: the CLI's start skips scipy)."""
+    from scipy.special import expit as logistic
+
+    return logistic(x)
 
 
 def _loss_and_grads(S, B, L_N, S_c, alpha_S, B_star, alpha_B):

@@ -296,7 +296,7 @@ def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8) -> pd.
         out[key] = np.rint(out[key]).astype(int)
         out["y"] = np.exp(out["y"])
         parts.append(out.reset_index(drop=True).assign(run=run))
-    return pd.concat(parts, ignore_index=True)
+    return join_rows(parts, {}).reset_index(drop=True)
 
 
 def join_rows(parts: list[pd.DataFrame], attrs: Mapping) -> pd.DataFrame:

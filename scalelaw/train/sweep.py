@@ -203,7 +203,7 @@ def _status(run_dir: Path, state: str | None, error: str | None = None) -> None:
     write_atomic(path, json.dumps({"state": state, **({"error": error} if error else {}), "time": time.time()}))
 
 
-def run_one(config: TrainConfig, out: Path) -> dict | None:
+def run_one(config: TrainConfig, out: Path, threads: int | None = None) -> dict | None:
     """Train (or finish) one run into ``out``; a failure is recorded in ``out/status.json``
     (with the last line of its error) and None returned, so that the sweep goes on. An
     interruption (Ctrl-C, or the ``SystemExit`` with which submitit ends a job it has requeued
@@ -212,7 +212,7 @@ def run_one(config: TrainConfig, out: Path) -> dict | None:
     out = Path(out)
     _status(out, "running")
     try:
-        meta = train(config, out, resume=True, progress=False)
+        meta = train(config, out, resume=True, progress=False, threads=threads)
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or submitit requeueing a preempted job: stop
         with _deaf_to_ctrl_c():  # a second Ctrl-C (a local job gets one from the terminal and one from its
             _status(out, "interrupted", _last_line(f"{type(exc).__name__}: {exc}"))  # controller) must not tear it
@@ -262,14 +262,12 @@ class _Job(_Requeueable):
         self.threads = threads
 
     def __call__(self, config: TrainConfig, out: Path) -> dict | None:
-        import torch
-
-        torch.set_num_threads(self.threads)
-        return run_one(config, out)
+        return run_one(config, out, self.threads)
 
 
 def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps: int | None = None,
-              max_parallel: int | None = None, slurm: dict | None = None, progress: bool = True) -> pd.DataFrame:
+              max_parallel: int | None = None, slurm: dict | None = None, progress: bool = True,
+              threads: int | None = None) -> pd.DataFrame:
     """Train the sweep's runs that are not complete, then write and return ``out/summary.csv``.
 
     Args:
@@ -278,12 +276,17 @@ def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps
         executor: ``serial``, ``local`` or ``slurm`` (``EXECUTORS``).
         max_parallel: runs at a time (local: default the CPU count; slurm: the array's limit).
         slurm: ``partition``, ``time`` (minutes), ``gpus_per_run``, ``cpus_per_run``.
+        threads: torch's CPU threads per run (default: serial ``trainer.default_threads()``;
+            local the machine's cores shared between the runs at a time; slurm ``cpus_per_run``).
     """
     if str(kind) == "all":
-        return pd.concat([run_sweep(k, Path(out) / k, executor, steps, max_parallel, slurm, progress).assign(sweep=k)
+        return pd.concat([run_sweep(k, Path(out) / k, executor, steps, max_parallel, slurm, progress, threads)
+                          .assign(sweep=k)
                           for k in SWEEPS], ignore_index=True)
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
     if max_parallel is not None and max_parallel < 1:
         raise InputError(f"--max-parallel must be at least 1, got {max_parallel}")
     configs = sweep_configs(kind, steps)  # every run checked before any starts
@@ -297,9 +300,9 @@ def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps
               flush=True)
     if executor == "serial":
         for name in todo:
-            _report(name, run_one(configs[name], out / name), out, progress)
+            _report(name, run_one(configs[name], out / name, threads), out, progress)
     else:
-        _submit(executor, {n: configs[n] for n in todo}, out, max_parallel, slurm or {}, progress)
+        _submit(executor, {n: configs[n] for n in todo}, out, max_parallel, slurm or {}, progress, threads)
     done = [n for n in configs if _complete(out / n)]
     summary = summarize(out, done)
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
@@ -321,7 +324,7 @@ def _report(name: str, meta: dict | None, out: Path, progress: bool) -> None:
 
 
 def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_parallel: int | None, slurm: dict,
-            progress: bool) -> None:
+            progress: bool, threads: int | None = None) -> None:
     """The runs as submitit jobs: on Slurm one job array (``max_parallel`` at a time); locally
     as subprocesses, at most ``max_parallel`` at a time."""
     try:
@@ -340,7 +343,7 @@ def _submit(executor: str, configs: dict[str, TrainConfig], out: Path, max_paral
     ex.update_parameters(**params)
     names = list(configs)
     # local runs share this machine's cores; a Slurm run has its own cpus_per_task
-    job = _Job(params["cpus_per_task"] if executor == "slurm" else max(1, (os.cpu_count() or 1) // limit))
+    job = _Job(threads or (params["cpus_per_task"] if executor == "slurm" else max(1, (os.cpu_count() or 1) // limit)))
     pending, running = list(names), {}
     if executor == "slurm":  # one array; Slurm keeps at most `limit` running
         running = dict(zip(names, ex.map_array(job, [configs[n] for n in names], [out / n for n in names])))

@@ -112,8 +112,30 @@ def evaluate(model, batches: list, amp: torch.dtype | None = None) -> float:
     return float(np.mean(losses))
 
 
-def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train one run into ``out`` and return its ``run.json`` contents.
+def default_threads() -> int:
+    """torch's CPU threads for one run unless told: ``OMP_NUM_THREADS`` where set, else half the
+    cores this process may use, at most 4, at least 1. Our models are tiny: more threads than
+    that buy little and, on a machine busy with other work, thrash (a 40-step width-32 run on a
+    loaded 2-core machine: 72-121 s with torch's default of every core, 10-12 s with one)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores // 2))
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads to ``threads`` (default ``default_threads()``); returns the count."""
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    n = default_threads() if threads is None else int(threads)
+    torch.set_num_threads(n)
+    return n
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          threads: int | None = None) -> dict:
+    """Train one run into ``out`` and return its ``run.json`` contents. ``threads``: torch's
+    CPU threads (default ``default_threads()``).
 
     Raises InputError when ``out`` already holds a run and ``resume`` is False, or when the
     saved config differs from ``config``.
@@ -121,6 +143,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     out = Path(out)
     log_path, meta_path, ckpt_path = out / "log.csv", out / "run.json", out / "checkpoint.pt"
     config.check()
+    threads = set_threads(threads)
     lr = config.lr_schedule()
     if config.device == "cuda" and not torch.cuda.is_available():
         why = "is a CPU build" if torch.version.cuda is None else "sees no CUDA device"
@@ -169,7 +192,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
         meta = {"config": asdict(config), "parameters": model.parameter_counts(), "corpus": corpus.describe(),
                 "versions": {"scalelaw": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "python": platform.python_version()},
-                "processes": world, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "processes": world, "threads": threads, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                 "precision": "bfloat16 autocast" if amp is not None else "float32", "complete": False}
         if rank == 0:  # everything is checked: from here on the run folder is written, under its lock
             lock.acquire()
