@@ -202,6 +202,9 @@ def compute_optimal(runs: pd.DataFrame, n: str = "N", c: str = "C", loss: str = 
 MIN_SIZES_PER_BUDGET = 3  # a parabola in log N needs three sizes
 
 
+CLEAR_JUMP = 4.0  # isoflop: jumps in sorted log C this many times the next smaller are the budgets' edges
+
+
 def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.05) -> dict[str, Any]:
     """Chinchilla's approach 2: per compute budget, a parabola of the loss in log N and its
     minimum; then ``N_opt = k_N C^a`` and ``D_opt = C / (6 N_opt) = k_D C^b`` across budgets.
@@ -210,13 +213,18 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
         runs: one row per run with ``N`` (parameters), ``C`` (training FLOPs; or ``D``, tokens,
             and then ``C = 6 N D``) and ``y`` (final loss).
         tolerance: runs whose budgets agree to within this relative difference (5 % by
-            default: a ladder's step counts are rounded) are one budget.
+            default: a ladder's step counts are rounded) are one budget; where the jumps between
+            sorted budgets above it fall in two clear groups (``CLEAR_JUMP``), only the larger
+            ones part budgets (a FLOP count with attention spreads one planned budget by width).
+            Give each run its planned budget as ``C`` (a sweep's ``budget`` column) to group by it
+            exactly.
         level: level of the intervals on the exponents and on each budget's ``n_opt``.
         chinchilla: also fit the ``chinchilla`` law to the same points (approach 3) and report
             its exponents beside.
 
     Returns:
         dict with ``n_opt_exponent``, ``d_opt_exponent`` (``b = 1 - a``), their ``_ci``,
+        ``warnings`` (an exponent whose interval is wider than its value says little),
         ``k_n``, ``k_d``, ``level``, ``budgets`` (each with ``c``, ``n_opt`` and its ``_lower``/
         ``_upper``, ``loss_min``, ``sizes``, ``interior``, and ``reason`` when a budget is
         left out: fewer than 3 sizes, a parabola that opens downwards, or a minimum outside the
@@ -240,8 +248,18 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
         raise InputError(f"isoflop: tolerance must lie between 0 and 1, got {tolerance}")
     log_c = np.log(frame["C"].to_numpy(float))
     order = np.argsort(log_c)
-    key = np.empty(len(log_c), dtype=np.int64)  # a new budget where sorted budgets jump by more
-    key[order] = np.cumsum(np.r_[0, np.diff(log_c[order]) > np.log1p(tolerance)])
+    gaps = np.diff(log_c[order])
+    # a new budget where the sorted budgets jump by more than the tolerance; and where the jumps
+    # above it fall in two clear groups (the next larger jump CLEAR_JUMP times the one before),
+    # only at the larger ones: an attention-counting FLOP column spreads one planned budget over
+    # 8-31 % by width in steps of up to 8 % (our ladder, budgets 3x apart), which the tolerance
+    # alone split into many
+    cut = np.log1p(tolerance)
+    big = np.sort(gaps[gaps > cut])
+    if len(big) > 1 and np.max(big[1:] / big[:-1]) >= CLEAR_JUMP:
+        cut = big[int(np.argmax(big[1:] / big[:-1]))]
+    key = np.empty(len(log_c), dtype=np.int64)
+    key[order] = np.cumsum(np.r_[0, gaps > cut])
     budgets = []
     for _, g in frame.groupby(key, sort=True):
         c = float(np.exp(np.mean(np.log(g["C"]))))
@@ -282,7 +300,14 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
     else:
         a = float((ln[1] - ln[0]) / (lc[1] - lc[0]))
         intercept, a_ci = float(ln[0] - a * lc[0]), (None, None)
-    out = {"n_opt_exponent": a, "d_opt_exponent": 1.0 - a, "n_opt_exponent_ci": a_ci,
+    warnings = []
+    if a_ci[0] is not None and a_ci[1] - a_ci[0] > abs(a):
+        warnings.append(f"the exponent's {100 * level:.0f} % interval [{a_ci[0]:.3g}, {a_ci[1]:.3g}] is wider than "
+                        f"the exponent itself ({a:.3g}): these {len(used)} budgets do not determine it (add budgets, "
+                        "or sizes on both sides of each budget's best)")
+    elif a_ci[0] is None:
+        warnings.append("two budgets with an interior minimum: the exponent has no interval (add budgets)")
+    out = {"n_opt_exponent": a, "d_opt_exponent": 1.0 - a, "n_opt_exponent_ci": a_ci, "warnings": warnings,
            "d_opt_exponent_ci": tuple(None if v is None else 1.0 - v for v in a_ci[::-1]),
            "k_n": float(np.exp(intercept)), "k_d": float(np.exp(-intercept) / FLOPS_PER_PARAM_TOKEN), "level": level,
            "budgets": budgets, "tolerance": tolerance,

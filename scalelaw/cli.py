@@ -149,9 +149,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not result.converged:
         print(f"scalelaw: warning: {args.fit_file} holds a fit that did not converge", file=sys.stderr)
     if not result.law.step_law:
-        if args.log or args.schedule:
-            raise InputError(f"law '{result.law.name}' predicts over sizes, not steps: drop --log/--schedule")
+        if args.log or args.schedule or args.plot:
+            raise InputError(f"law '{result.law.name}' predicts over sizes, not steps: drop "
+                             f"{'--plot' if args.plot else '--log/--schedule'}")
         return _predict_sizes(result, args)
+    _check_output(args.plot, figure=True, inputs=[args.fit_file, *([args.log] if args.log else [])])
     values = _values(args)
     if any(r not in result.law.inputs for r in values) or bool(args.log) == bool(args.schedule):
         raise InputError(f"law '{result.law.name}' predicts over steps: give either --log LOG or "
@@ -287,8 +289,18 @@ def _predict_log(result: FitResult, args: argparse.Namespace, extra: dict) -> in
         if start:
             out["scored_from_step"] = int(start)
     out["schedule"] = describe(lr)
+    if args.plot:
+        logged = data[["step", "y"]] if "y" in data else None
+        _draw_predictions(result, {str(args.log): (log, logged)}, args, extra)
     print(dumps(out) if args.json else format_log_prediction(out, result))
     return 0
+
+
+def _draw_predictions(result: FitResult, others: dict, args: argparse.Namespace, extra: dict) -> None:
+    """``predict --plot``: each schedule's predicted curve with its band (``plot.plot_steps``)."""
+    from .plot import plot_steps, render
+
+    io.write_atomic(args.plot, render(plot_steps(result, others, level=args.level, **extra)[0], args.plot))
 
 
 def _width_from(result: FitResult, step, schedule, level: float, extra: dict) -> dict:
@@ -336,6 +348,8 @@ def _predict_schedules(result: FitResult, args: argparse.Namespace, extra: dict)
     best = result.best_schedule({spec: parse(spec) for spec in args.schedule}, **extra)["name"].iloc[0]
     head = {"law": result.law.name, "level": args.level, "identified": result.identified}
     out = {**head, **preds[0]} if len(preds) == 1 else {**head, "schedules": preds, "best": best}
+    if args.plot:
+        _draw_predictions(result, {spec: (parse(spec), None) for spec in args.schedule}, args, extra)
     print(dumps(out) if args.json else format_schedule_predictions(out, result))
     return 0
 
@@ -388,6 +402,10 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     columns = {"y": args.y, **{role: getattr(args, f"column_{role}") for role in ("N", "D", "C")}}
     if columns["D"] and columns["C"]:
         raise InputError("--d and --c: give one (C = 6 N D)")
+    planned = not (columns["D"] or columns["C"]) and all(
+        "budget" in map(str, io.read_table(p)[0].columns) for p in args.files)
+    if planned:  # a sweep's summary: each run's planned budget groups the runs
+        columns["C"] = "budget"
     data = load_runs(args.files, roles=("N", "y"), columns=columns, where=args.where, optional=("C", "D"))
     if "C" in data and "D" in data:  # both read: the one named (--d), else the compute column, is the budget
         data = data.drop(columns="C" if columns["D"] else "D")
@@ -396,7 +414,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)
     if "C" in data:  # which count of FLOPs the budgets are: the column's
         column = data.attrs["columns"]["C"]
-        table["flops"] = f"column '{column}'" + (f", which {io.FLOP_COUNTS[column]}" if column in io.FLOP_COUNTS else "")
+        table["flops"] = f"column '{column}'" + (f", which {io.FLOP_COUNTS[column]}" if column in io.FLOP_COUNTS else
+                                                  ", each run's planned budget (name another with --c)" if planned else "")
     if args.plot:
         from .plot import plot_isoflop, render
 

@@ -85,7 +85,7 @@ def save_figure(ax, path) -> None:
     write_atomic(path, render(ax, path))
 
 
-def plot_steps(result, others=None, level: float = 0.95):
+def plot_steps(result, others=None, level: float = 0.95, **inputs):
     """Loss over training steps for a step law, in three panels sharing the step axis: the
     loss (data as dots, the fit as solid lines, predictions for ``others`` dashed, with their
     ``level`` band), the LR of every step, and the residuals in percent of the loss.
@@ -95,6 +95,7 @@ def plot_steps(result, others=None, level: float = 0.95):
             their data and schedules (a fit loaded from JSON does not).
         others: name -> ``(schedule, data)``: other schedules to predict (spec, per-step LR
             array or a ``(steps, lr)`` log) and their logged losses (a frame with ``step`` and ``y``), or None.
+        inputs: a property of the run for laws that take one (``N`` of ``annealing_size``).
     Returns:
         array of the three axes.
     """
@@ -121,17 +122,19 @@ def plot_steps(result, others=None, level: float = 0.95):
         first = int(data["step"].min()) if data is not None and len(data) else max(1, warmup_steps(lr))
         steps = np.unique(np.linspace(first, len(lr) - 1, 400).astype(int))
         label = name if style == "-" else f"{name} (predicted)"
-        extra = result.law.run_inputs(data) if data is not None and len(data) else {}
+        extra = {**inputs, **(result.law.run_inputs(data) if data is not None and len(data) else {})}
         axes[0].plot(steps, result.predict(steps, lr, **extra), style, color="k" if len(curves) == 1 else color,
                      lw=1.4, label=label, zorder=3)  # over the data: a per-step log would hide it
         if style == "--":
             band = result.predict_interval(steps, lr, level=level, **extra)
             if band is not None:
-                axes[0].fill_between(steps, band[0], band[1], color=color, alpha=0.15, lw=0)
+                axes[0].fill_between(steps, band[0], band[1], color=color, alpha=0.15, lw=0,
+                                     label=f"{name}: {100 * level:.0f} % forecast interval")
         axes[1].plot(np.arange(len(lr)), lr, style, color=color, lw=1.2)
         if data is not None and len(data):
             dense = len(data) > 2000  # a per-step log: small, faint dots
-            axes[0].scatter(data["step"], data["y"], s=2 if dense else 5, color=color, alpha=0.2 if dense else 0.5)
+            axes[0].scatter(data["step"], data["y"], s=2 if dense else 5, color=color, alpha=0.2 if dense else 0.5,
+                            label=f"{name}: logged")
             pred = result.predict(data["step"].to_numpy(int), lr, **extra)
             axes[2].plot(data["step"], 100 * (pred - data["y"]) / data["y"], ".", ms=3, color=color)
     axes[0].set_ylabel(result.columns.get("y", "loss"))

@@ -49,6 +49,8 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if path.is_dir() and (path / "log.csv").is_file():  # a run folder of scalelaw train: its log
+        path = path / "log.csv"
     if path.is_dir() or path.name.startswith("events.out.tfevents"):
         frame, sparse, fmt = _read_tensorboard(path), True, "TensorBoard"
     elif not path.is_file():
@@ -62,8 +64,28 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
         frame, sparse, fmt = wandb, True, "W&B chart export"
     elif any(str(c) in ("_step", "_runtime", "_timestamp") for c in frame.columns):
         sparse, fmt = True, "W&B run history"  # each metric logged at its own steps: empty cells
+    known = run_json_columns(path)
+    if known:  # what the run's run.json knows: its model size
+        frame = frame.assign(**{k: v for k, v in known.items() if k not in frame.columns})
+        fmt += f" with its run.json ({', '.join(known)})"
     frame.attrs["format"] = fmt
     return frame, sparse
+
+
+def run_json_columns(path: Path) -> dict[str, int]:
+    """For a ``log.csv`` that ``scalelaw train`` wrote (a ``run.json`` beside it): the run's
+    parameter counts as constant columns, ``n`` (non-embedding, the N of the size laws),
+    ``params`` (total) and for an encoder-decoder ``ne`` and ``nd``; else nothing (nor for a
+    run.json that cannot be read: the log alone is still a log)."""
+    meta = path.with_name("run.json")
+    if path.name != "log.csv" or not meta.is_file():
+        return {}
+    try:
+        counts = json.loads(meta.read_text(encoding="utf-8"))["parameters"]
+        names = {"non_embedding": "n", "total": "params", "encoder": "ne", "decoder": "nd"}
+        return {column: int(counts[key]) for key, column in names.items() if isinstance(counts.get(key), int)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, bool, str]:

@@ -241,6 +241,7 @@ def format_isoflop(table: Mapping[str, Any]) -> str:
     if a3:
         lines.append(f"approach 3  chinchilla fit on the same runs: N_opt ~ C^{a3['n_opt_exponent']:.4f}, "
                      f"D_opt ~ C^{a3['d_opt_exponent']:.4f} ({a3['status']})")
+    lines += [f"warning: {w}" for w in table.get("warnings", [])]
     return "\n".join(lines)
 
 

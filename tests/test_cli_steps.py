@@ -38,6 +38,17 @@ def test_fit_predict_log_and_schedule(tmp_path, capsys):
     finals = {p["schedule"]: p["final_loss"] for p in both["schedules"]}
     assert both["best"] == min(finals, key=finals.get)
 
+    # --plot draws each forecast with its band (issue 28): for schedules, and over a log's points
+    drawn = tmp_path / "forecast.png"
+    assert main(["predict", str(fit_path), "--schedule", spec_cos, "--schedule", spec_wsd, "--plot", str(drawn)]) == 0
+    assert drawn.stat().st_size > 10_000
+    capsys.readouterr()
+    drawn.unlink()
+    assert main(["predict", str(fit_path), "--log", str(CURVES / "wsdcon_9.csv"), "--plot", str(drawn), "--json"]) == 0
+    assert drawn.stat().st_size > 10_000 and json.loads(capsys.readouterr().out)["mape"] < 0.5
+    assert main(["predict", str(fit_path), "--schedule", spec_cos, "--plot", str(tmp_path / "x.xyz")]) == 2
+    assert "cannot write a 'xyz' image" in capsys.readouterr().err and not (tmp_path / "x.xyz").exists()
+
 
 def test_compare_prints_per_curve_errors(tmp_path, capsys):
     assert main(["compare", str(CURVES / "constant_24000.csv"), str(CURVES / "cosine_24000.csv"),

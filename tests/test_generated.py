@@ -94,3 +94,38 @@ def test_isoflop_ladder_finds_interior_optima_that_grow_with_compute():
     assert len(used) >= 2 and not out["budgets"][0]["interior"] and out["budgets"][0]["reason"]
     assert all(a["n_opt"] < b["n_opt"] for a, b in zip(used, used[1:]))
     assert 0 < out["n_opt_exponent"] < 1.5
+
+
+def test_isoflop_on_the_shipped_ladder_with_default_flags_finds_its_four_budgets(capsys):
+    """Issue 28: the sweep records each run's planned budget (summary.csv ``budget``) and
+    ``scalelaw isoflop`` groups by it with no flags; without it, the attention-counting FLOP
+    column (8-31 % above 6ND by width) still clusters into the 4 budgets; an exponent whose
+    interval is wider than its value is flagged."""
+    summary = GENERATED / "isoflop" / "summary.csv"
+    assert main(["isoflop", str(summary), "--json"]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["budgets"]) == 4 and sum(b["interior"] for b in out["budgets"]) == 3
+    assert [b["c"] for b in out["budgets"]] == pytest.approx([3e10, 1e11, 3e11, 1e12])
+    assert "budget" in out["flops"]
+    lo, hi = out["n_opt_exponent_ci"]
+    assert (hi - lo > abs(out["n_opt_exponent"])) == any("wider than the exponent" in w for w in out["warnings"])
+    assert main(["isoflop", str(summary), "--c", "flops", "--json"]) == 0
+    by_flops = json.loads(capsys.readouterr().out)
+    assert len(by_flops["budgets"]) == 4 and sum(b["interior"] for b in by_flops["budgets"]) == 3
+
+
+def test_run_folders_and_a_parent_of_sweeps_read_with_no_flags(capsys):
+    """Issue 28: a run folder reads as its log.csv plus the parameter counts of its run.json;
+    the size law over steps finds N with no column flag; sweep status on the folder that
+    ``sweep all --out`` made reports every sweep."""
+    assert main(["inspect", str(GENERATED / "sizes" / "w32"), "--json"]) == 0
+    assert "run.json" in capsys.readouterr().out
+    logs = sorted(str(p) for p in (GENERATED / "sizes").glob("*/log.csv"))
+    assert len(logs) == 6
+    assert main(["fit", *logs, "--law", "annealing_size", "--json"]) in (0, 3)
+    out = json.loads(capsys.readouterr().out)
+    assert out["columns"]["N"] == "n" and out["options"]["runs"] == 6
+    assert main(["sweep", "status", str(GENERATED), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    assert {r["sweep"] for r in rows} == {"batch", "encdec", "forecast", "isoflop", "schedules", "sizes"}
+    assert len(rows) == 99 and all(r["state"] == "done" for r in rows)

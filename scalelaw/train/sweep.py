@@ -72,11 +72,17 @@ SWEEPS: dict[str, Path] = {p.stem: p for p in sorted(SPECS.glob("*.toml"))}
 _TABLES = ("sweep", "base", "grid", "runs")
 
 
-def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
+LABELS = ("budget",)  # keys of a run that are not training options: recorded in sweep.json and summary.csv
+
+
+def load_spec(spec: str | Path, labels: dict | None = None) -> dict[str, TrainConfig]:
     """The runs of a sweep, by name: ``spec`` is a predefined sweep's name or a TOML file.
     Everything is checked before any run starts: an unknown option, a value of the wrong type
     or one ``scalelaw train`` refuses, an empty grid, or two runs with one name raise an
-    ``InputError`` naming the file and key."""
+    ``InputError`` naming the file and key. A run may carry ``LABELS``, which are not training
+    options: ``budget``, the compute it was planned for (FLOPs; an isoFLOP ladder's budget,
+    which ``scalelaw isoflop`` groups runs by); given a dict ``labels``, it is filled with run
+    -> {label: value}."""
     path = SWEEPS.get(str(spec), Path(spec))
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -111,14 +117,19 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
     varying = [*grid, *dict.fromkeys(k for run in extra for k in run if k != "name")]
     for where, point in points:  # every option of every run first: a run's name may use any of them
         for key, value in {**base, **point}.items():
-            if key != "name":
+            if key in LABELS:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                    raise InputError(f"{path}: {where} {key}: expected a positive number of FLOPs, got {value!r}")
+            elif key != "name":
                 _check_option(path, "[base]" if key in base and key not in point else where, key, value)
     configs: dict[str, TrainConfig] = {}
     for where, point in points:
+        point = {**base, **point}
+        marks = {key: float(point.pop(key)) for key in LABELS if key in point}
         given = point.pop("name", None)
         if given is not None:
             _check_name(path, where, given)
-        config = TrainConfig(**{**base, **point})
+        config = TrainConfig(**point)
         name = given or _run_name(config, template, varying)
         _check_name(path, where, name)  # a name made from options too (a corpus of '..')
         try:
@@ -128,6 +139,8 @@ def load_spec(spec: str | Path) -> dict[str, TrainConfig]:
         if name in configs:
             raise InputError(f"{path}: two runs are named '{name}' (give [sweep] name a key that tells them apart)")
         configs[name] = config
+        if labels is not None and marks:
+            labels[name] = marks
     return configs
 
 
@@ -168,9 +181,10 @@ def _run_name(config: TrainConfig, template: str | None, varying: list[str]) -> 
     return re.sub(r"[^A-Za-z0-9.=_-]+", "-", name)
 
 
-def sweep_configs(kind: str | Path, steps: int | None = None) -> dict[str, TrainConfig]:
-    """The runs of a sweep by name; ``steps`` shortens every run (the schedules follow)."""
-    configs = load_spec(kind)
+def sweep_configs(kind: str | Path, steps: int | None = None, labels: dict | None = None) -> dict[str, TrainConfig]:
+    """The runs of a sweep by name; ``steps`` shortens every run (the schedules follow);
+    ``labels`` as for ``load_spec``."""
+    configs = load_spec(kind, labels)
     if steps is None:
         return configs
     if steps < 10:
@@ -289,11 +303,12 @@ def run_sweep(kind: str | Path, out: str | Path, executor: str = "serial", steps
         raise InputError(f"--threads must be at least 1, got {threads}")
     if max_parallel is not None and max_parallel < 1:
         raise InputError(f"--max-parallel must be at least 1, got {max_parallel}")
-    configs = sweep_configs(kind, steps)  # every run checked before any starts
+    labels: dict = {}
+    configs = sweep_configs(kind, steps, labels)  # every run checked before any starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "sweep.json", json.dumps({"spec": str(kind), "runs": {n: asdict(c) for n, c in configs.items()}},
-                                                indent=1))
+    write_atomic(out / "sweep.json", json.dumps({"spec": str(kind), "runs": {n: asdict(c) for n, c in configs.items()},
+                                                 **({"labels": labels} if labels else {})}, indent=1))
     todo = [name for name in configs if not _complete(out / name)]
     if progress:
         print(f"sweep {kind}: {len(configs) - len(todo)} of {len(configs)} runs complete; training {len(todo)}",
@@ -445,10 +460,15 @@ def _read_status(run_dir: Path) -> dict:
 def sweep_status(out: str | Path) -> list[dict]:
     """Each run of the sweep in ``out`` (from ``out/sweep.json``): ``run``, ``state`` (done,
     running, failed, interrupted or pending), ``error`` (failed or interrupted: the last line of
-    its error), ``step`` (the last logged step) and ``steps``."""
+    its error), ``step`` (the last logged step) and ``steps``. For a folder of sweeps (``sweep
+    all --out``), the runs of each, named ``SWEEP/RUN``, with ``sweep``."""
     out = Path(out)
     index = out / "sweep.json"
     if not index.exists():
+        inner = sorted(p.parent for p in out.glob("*/sweep.json")) if out.is_dir() else []
+        if inner:  # a parent of sweeps (sweep all --out): each, its runs named SWEEP/RUN
+            return [{**row, "run": f"{sub.name}/{row['run']}", "sweep": sub.name} for sub in inner
+                    for row in sweep_status(sub)]
         raise InputError(f"{out}: no sweep.json: not a sweep folder (scalelaw sweep run SPEC --out {out} makes one)")
     runs = read_json(index, "sweep.json", keys=("runs",))["runs"]
     if not isinstance(runs, dict) or not all(isinstance(c, dict) and isinstance(c.get("steps"), int)
@@ -474,6 +494,8 @@ def sweep_status(out: str | Path) -> list[dict]:
 def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
     """One row per complete run under ``out`` (see the module docstring for the columns)."""
     rows = []
+    sweep = Path(out) / "sweep.json"
+    labels = read_json(sweep, "sweep.json", keys=()).get("labels", {}) if sweep.exists() else {}
     for name in names:
         meta = read_json(Path(out) / name / "run.json", "run.json", keys=("parameters", "config", "final"))
         counts = meta["parameters"]
@@ -488,5 +510,6 @@ def summarize(out: str | Path, names: list[str]) -> pd.DataFrame:
                      "loss": meta["final"]["val_loss"], "entropy": meta["corpus"]["entropy"],
                      "schedule": config["schedule"], "batch_tokens": config["batch_size"] * config["context"],
                      "flops": flops.get("flops"), "flops_6nd": flops.get("flops_6nd"),
-                     "grad_noise_scale": noise.iloc[-1] if len(noise) else None})
+                     "grad_noise_scale": noise.iloc[-1] if len(noise) else None,
+                     **{k: labels.get(name, {}).get(k) for k in LABELS}})
     return pd.DataFrame(rows).dropna(axis=1, how="all")
