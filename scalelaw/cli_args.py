@@ -4,6 +4,7 @@ declarations (``Law.flags``)."""
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -246,3 +247,23 @@ def laws_of_kind(kind: str) -> list[str]:
 
 def step_laws() -> list[str]:
     return laws_of_kind("schedule")
+
+
+def check_output(path: Path | None, figure: bool = False, inputs=()) -> None:
+    """Before any work: ``path`` (a file to write) is not one of the ``inputs``, its folder exists
+    and is writable, it is not a folder itself; a figure's format is one matplotlib writes."""
+    if path is None:
+        return
+    target = path.resolve()
+    if any(target == Path(p).resolve() for p in inputs):
+        raise InputError(f"{path}: is an input of this command; write the output to another file")
+    if target.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise InputError(f"{path}: its folder does not exist")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"{path}: cannot be written (permission denied)")
+    if figure:
+        from .plot import figure_format
+
+        figure_format(path)

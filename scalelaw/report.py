@@ -179,7 +179,7 @@ def format_log_prediction(out: Mapping[str, Any], result) -> str:
     lines.append(f"{'step':>10}  {'loss':>10}  {_interval_head(out['level']):>22}"
                  + (f"  {'observed':>10}" if observed else ""))
     for i in np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 12)).astype(int)):
-        band = f"[{out['lo'][i]:.5g}, {out['hi'][i]:.5g}]"
+        band = "n/a" if out["lo"] is None else f"[{out['lo'][i]:.5g}, {out['hi'][i]:.5g}]"
         row = f"{steps[i]:>10.0f}  {out['loss'][i]:>10.5g}  {band:>22}"
         lines.append(row + (f"  {observed[i]:>10.5g}" if observed else ""))
     return "\n".join(lines)
@@ -201,7 +201,8 @@ def format_schedule_predictions(out: Mapping[str, Any], result) -> str:
         if p.get("width_from"):
             lines.append("  interval from: " + _shares(p["width_from"]))
         for i, st in enumerate(p["step"]):
-            lines.append(f"  step {st:>9}  loss {p['loss'][i]:.5g}  [{p['lo'][i]:.5g}, {p['hi'][i]:.5g}]")
+            band = "no interval" if p["lo"] is None else f"[{p['lo'][i]:.5g}, {p['hi'][i]:.5g}]"
+            lines.append(f"  step {st:>9}  loss {p['loss'][i]:.5g}  {band}")
     return "\n".join(lines)
 
 

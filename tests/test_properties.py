@@ -208,7 +208,7 @@ def test_a_generated_sweep_spec_is_read_or_refused_and_names_stay_inside(tables_
     """Issue 24: specs as generated inputs. Reading any spec raises InputError (one line) or gives
     runs whose names are single safe folder names."""
     pytest.importorskip("torch")
-    from scalelaw.train.sweep import load_spec
+    from scalelaw.train.spec import load_spec
 
     text = ""
     for table, items in tables_:

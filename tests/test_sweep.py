@@ -164,7 +164,7 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
 
 
 def test_predefined_sweeps_are_spec_files():
-    from scalelaw.train.sweep import SWEEPS, load_spec
+    from scalelaw.train.spec import SWEEPS, load_spec
 
     assert set(SWEEPS) == {"sizes", "schedules", "encdec", "batch", "isoflop", "forecast"}
     assert list(load_spec("sizes")) == ["w16", "w24", "w32", "w48", "w64", "w96"]

@@ -10,7 +10,7 @@ from .config import TrainConfig
 
 _HOMES = {"linear_cross_entropy": "cce", "GPT": "model", "GPTConfig": "model", "EncDec": "model",
           "EncDecConfig": "model", "MarkovSource": "data", "TextCorpus": "data", "Translation": "data",
-          "train": "trainer", "run_sweep": "sweep", "SWEEPS": "sweep", "load_spec": "sweep",
+          "train": "trainer", "run_sweep": "sweep", "SWEEPS": "spec", "load_spec": "spec",
           "sweep_status": "sweep"}
 __all__ = ["TrainConfig", *_HOMES]
 
