@@ -24,6 +24,7 @@ from .auto import fit
 from .laws import Law, get_law
 from .laws.bivariate import FLOPS_PER_PARAM_TOKEN, tokens_from_compute
 from .laws.power import POWER
+from .progress import bar
 
 
 def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[str, pd.DataFrame],
@@ -52,8 +53,9 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
     out: dict[str, Any] = {"laws": names, "curves": list(held_out), "mape": {},
                            "final_error": {}, "mean_mape": {}, "max_final_error": {}, "converged": {},
                            "params": {}, "fits": {}}
-    for name, law in zip(names, laws):
-        result = fit(law, train, **fit_kwargs)
+    quiet = {k: v for k, v in fit_kwargs.items() if k != "progress"}
+    for name, law in bar(list(zip(names, laws)), "compare: fitting", "law", fit_kwargs.get("progress", False)):
+        result = fit(law, train, **quiet)
         law = result.law
         if name == "auto":
             out["chosen"] = result.options["auto"]["chosen"]
@@ -205,7 +207,8 @@ MIN_SIZES_PER_BUDGET = 3  # a parabola in log N needs three sizes
 CLEAR_JUMP = 4.0  # isoflop: jumps in sorted log C this many times the next smaller are the budgets' edges
 
 
-def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.05) -> dict[str, Any]:
+def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, tolerance: float = 0.05,
+            progress: bool = False) -> dict[str, Any]:
     """Chinchilla's approach 2: per compute budget, a parabola of the loss in log N and its
     minimum; then ``N_opt = k_N C^a`` and ``D_opt = C / (6 N_opt) = k_D C^b`` across budgets.
 
@@ -220,7 +223,7 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
             exactly.
         level: level of the intervals on the exponents and on each budget's ``n_opt``.
         chinchilla: also fit the ``chinchilla`` law to the same points (approach 3) and report
-            its exponents beside.
+            its exponents beside (``progress``: a bar over its starts on stderr).
 
     Returns:
         dict with ``n_opt_exponent``, ``d_opt_exponent`` (``b = 1 - a``), their ``_ci``,
@@ -313,7 +316,7 @@ def isoflop(runs: pd.DataFrame, level: float = 0.95, chinchilla: bool = True, to
            "budgets": budgets, "tolerance": tolerance,
            "flops": "C = 6 N D" if "C" not in runs.columns else "as given"}
     if chinchilla:
-        result = fit("chinchilla", frame[["N", "D", "y"]])
+        result = fit("chinchilla", frame[["N", "D", "y"]], progress=progress)
         out["approach3"] = {"status": result.status, **{k: result.derived[k] for k in
                                                          ("n_opt_exponent", "d_opt_exponent")}}
     return out

@@ -43,6 +43,7 @@ import pandas as pd
 from . import quality, references as references_, schedules, transient
 from .forecast import MIN_DECAY, Alternative, decay_seen
 from .prior import fit_law, resolve as resolve_prior
+from .progress import bar
 from .result import FitResult
 from .errors import InputError
 from .laws import Law, design, get_law
@@ -123,7 +124,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     refs = None if references is None else references_.frame_of(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}
-    quick = {k: v for k, v in kwargs.items() if k != "bootstrap"}
+    quick = {k: v for k, v in kwargs.items() if k not in ("bootstrap", "progress")}  # the many fits of scoring
     ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
     if refs is not None:  # the references start where their own initial transient ends, as the logs do
         ref_start, ref_why = first_step(get_law(READS), refs, step_min)
@@ -132,7 +133,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     quick["prior"] = kwargs["prior"] = resolve_prior(prior)  # for fits that do not identify the decay term
 
     scores, skipped = [], []
-    for name, options in candidates:
+    for name, options in bar(candidates, "auto: scoring candidate laws", "law", kwargs.get("progress", False)):
         law = get_law(name)
         fixed, ref_fit, decay_from, trend = references_.for_candidate(law, options, refs, ref_kwargs, frame, start,
                                                                      quick)

@@ -154,7 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .analysis import compare
 
     table = compare(names, train, held, loss=args.objective, delta=args.delta,
-                    step_min="auto" if args.step_min is None else args.step_min)
+                    step_min="auto" if args.step_min is None else args.step_min, progress=sys.stderr.isatty())
     if args.json:
         print(dumps({"train": [str(f) for f in args.files],
                           **{k: v for k, v in table.items() if k != "fits"}}))
@@ -194,7 +194,7 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
         raise InputError(f"{args.files[0]}: found no compute or tokens column; name one with --c or --d")
     from .analysis import isoflop
 
-    table = isoflop(data, level=args.level, tolerance=args.budget_tolerance)
+    table = isoflop(data, level=args.level, tolerance=args.budget_tolerance, progress=sys.stderr.isatty())
     if "C" in data:  # which count of FLOPs the budgets are: the column's
         column = data.attrs["columns"]["C"]
         table["flops"] = f"column '{column}'" + (f", which {io.FLOP_COUNTS[column]}" if column in io.FLOP_COUNTS else

@@ -18,7 +18,6 @@ a fit that is not one, are ``scalelaw.quality``'s. Data become a law's inputs th
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Any, Mapping
 
@@ -30,6 +29,7 @@ from . import optimise, quality
 from .laws import Law, design, get_law
 from .intervals import check_level, percentile_interval, z_of
 from .result import FitResult
+from .progress import bar
 
 LOSSES = ("huber", "lsq")
 
@@ -74,7 +74,7 @@ def fit(
         max_iter: iteration cap of each optimisation; a fit that hits it is flagged unconverged.
         bootstrap_seconds: a time budget for the bootstrap: it stops when it is spent, with the
             refits done so far (the result's warnings say how many).
-        progress: show a progress bar of the bootstrap on stderr (tqdm, when installed).
+        progress: show progress bars of the starts and the bootstrap on stderr (tqdm, when installed).
         start: parameter values (natural units) to start the optimiser from, instead of the
             law's grid of starts: a warm start from an earlier fit of the same law (a running job
             refitted as it goes on). Parameters it lacks start from the grid's first start.
@@ -126,7 +126,8 @@ def fit(
     starts, n_starts = optimise.ranked_starts(law, Xs, ys, bounds, loss, delta, start)
     # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
     loose = len(starts) > 1 or binned
-    best = min((optimise.minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in starts),
+    best = min((optimise.minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose)
+                for theta in bar(starts, f"{law.name}: starts", "start", progress and len(starts) > 1)),
                key=lambda res: res.fun)
     if loose:
         best = optimise.minimise(law, X, y, best.x, bounds, loss, delta, max_iter)
@@ -272,14 +273,7 @@ def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bo
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None
     samples, failed, done = [], 0, 0
-    refits = range(B)
-    if progress:
-        try:
-            from tqdm import tqdm
-        except ImportError:  # optional: pip install 'scalelaw[progress]'
-            pass
-        else:
-            refits = tqdm(refits, desc="bootstrap", unit="refit", file=sys.stderr, leave=False)
+    refits = bar(range(B), "bootstrap", "refit", progress)
     start = time.perf_counter()
     for i in refits:
         elapsed = time.perf_counter() - start

@@ -27,7 +27,7 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     if result.data is not None:
         fitted, before = _fitted_rows(result.data)
         for run, g in fitted.groupby("run", sort=False):
-            label = None if run == "run" else str(run)
+            label = "data (fitted)" if run == "run" else f"{run} (fitted)"
             ax.scatter(g[role], g["y"], s=12, alpha=0.7, label=label)
         if len(before):
             ax.scatter(before[role], before["y"], s=10, marker="x", color="grey", alpha=0.6,
@@ -39,7 +39,8 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     band = result.predict_interval(x_all, level=level)
     if band is not None:
         ax.fill_between(x_all, band[0], band[1], color="k", alpha=0.15,
-                        label=f"{int(round(level * 100))}% interval")
+                        label=f"{int(round(level * 100))} % interval: the fitted curve's, and beyond the data "
+                              "the runs' scatter about it")
     if "L_inf" in result.params:
         ax.axhline(result.params["L_inf"], color="grey", ls=":", lw=1.2,
                    label=f"L_inf = {result.params['L_inf']:.4g}")
@@ -47,10 +48,23 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(ScalarFormatter())
-    ax.set_xlabel(result.columns.get(role, role))
-    ax.set_ylabel(result.columns.get("y", "loss"))
+    ax.set_xlabel(axis_label(result.columns.get(role, role)))
+    ax.set_ylabel(axis_label(result.columns.get("y", "loss"), "loss"))
     ax.legend(fontsize=8)
     return ax
+
+
+UNITS = {"parameters": ("n", "n_params", "params", "parameters", "model_size", "model size", "ne", "nd"),
+         "tokens": ("d", "d_tokens", "tokens", "n_tokens", "training_tokens"),
+         "FLOPs": ("c", "compute", "flops", "flops_6nd", "training_flop", "training flop", "training_flops", "budget"),
+         "optimizer steps": ("step", "steps", "iter", "iteration", "global_step", "_step", "trainer/global_step")}
+
+
+def axis_label(column: str, default: str = "") -> str:
+    """An axis label: the column's name and what it counts (``UNITS``, from its name), or
+    ``default`` (the loss: nats per token where the trainer logged it)."""
+    unit = next((u for u, names in UNITS.items() if str(column).lower() in names), default)
+    return f"{column} ({unit})" if unit and unit != str(column) else str(column)
 
 
 def figure_format(path) -> str:
@@ -161,7 +175,8 @@ def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
     data), the fitted points coloured by loss, dashed lines of equal budget (``law.budget``)
     and the optimal allocation for each budget in red. Right: loss against the first size for
     several values of the second (its distinct values in the data, or ``slices`` values
-    spanning it), the fit as lines and the data as dots (each point with its nearest line).
+    spanning it), the fit as lines and the data as dots, each moved to its nearest line's value
+    of the second size by the fit (its residual kept: a dot off its line is the fit's misfit).
 
     Returns:
         array of the two axes.
@@ -178,7 +193,8 @@ def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
     g2 = np.geomspace(lo2 / 2, hi2 * extend, 160)
     grid = dict(zip(law.inputs, np.meshgrid(g1, g2)))
     loss = result.predict(grid)
-    _, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.08)  # the colour bar's label clear of the right panel's
 
     ax = axes[0]
     levels = np.unique(np.quantile(loss, np.linspace(0.02, 0.98, 12)).round(3))
@@ -212,10 +228,16 @@ def plot_bivariate(result, extend: float = 4.0, slices: int = 5):
     for i, v in enumerate(values):
         ax.plot(x, result.predict({first: x, second: np.full_like(x, v)}), color=f"C{i % 10}", lw=1.4,
                 label=f"{names[second]} = {v:.3g}")
+    moved = ""
     if result.data is not None:
-        nearest = np.abs(np.log(result.data[second].to_numpy()[:, None]) - np.log(values)[None, :]).argmin(1)
-        ax.scatter(result.data[first], result.data["y"], c=[f"C{k % 10}" for k in nearest], s=12, alpha=0.7)
-    ax.set(xscale="log", yscale="log", xlabel=names[first], ylabel=result.columns.get("y", "loss"))
+        d = result.data
+        nearest = np.abs(np.log(d[second].to_numpy()[:, None]) - np.log(values)[None, :]).argmin(1)
+        at_line = {first: d[first].to_numpy(float), second: values[nearest]}
+        y = d["y"].to_numpy(float) * result.predict(at_line) / result.predict({r: d[r].to_numpy(float) for r in law.inputs})
+        ax.scatter(d[first], y, c=[f"C{k % 10}" for k in nearest], s=12, alpha=0.7)
+        ax.scatter([], [], color="grey", s=12, label=f"data, moved to its line's {names[second]} by the fit")
+        moved = " (data moved to each line's " + names[second] + ")"
+    ax.set(xscale="log", yscale="log", xlabel=names[first], ylabel=result.columns.get("y", "loss") + moved)
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.legend(fontsize=8)

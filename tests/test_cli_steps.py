@@ -1,6 +1,7 @@
 """The command line on training curves: fit --law annealing|multipower, predict --log and
 --schedule, compare, and bad logs."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -125,3 +126,16 @@ def test_predict_needs_log_or_schedule(tmp_path, capsys):
     assert "--log LOG or --schedule" in capsys.readouterr().err
     assert main(["predict", str(fit_path), "--schedule", "constant:peak=3e-4,total=100", "--at", "200"]) == 2
     assert "--at" in capsys.readouterr().err
+
+
+def test_long_work_shows_progress_on_a_terminal_only(capsys, monkeypatch):
+    """Issue 28: fit --law auto (and compare, isoflop, the starts of any fit) show a tqdm bar on
+    stderr where it is a terminal, and print nothing of the kind into a pipe or a file."""
+    pytest.importorskip("tqdm")
+    log = str(CURVES / "cosine_24000.csv")
+    assert main(["fit", log, "--law", "auto", "--json"]) == 0
+    assert "scoring candidate laws" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["fit", log, "--law", "auto", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "auto: scoring candidate laws" in err and "starts" in err

@@ -20,3 +20,43 @@ def test_readme_python_example(tmp_path, monkeypatch):
     assert namespace["result"].converged
     assert (tmp_path / "fit.json").exists()
     assert 0 < namespace["opt"].beta < 1.5
+
+
+PLACEHOLDERS = ("...", "FILE", "FIT.json", "DIR", "SPEC", "OUT.png", "COL", "OTHER.csv", "TRAIN", "[")
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``scalelaw`` commands of the README's bash blocks that name real files (not the
+    synopsis with its placeholders, and not train or sweep, which the trainer's tests run)."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if not words or words[0] not in (".venv/bin/scalelaw", "scalelaw"):
+                    continue
+                if words[1] in ("train", "sweep") or any(p in w for w in words for p in PLACEHOLDERS):
+                    continue
+                commands.append(words[1:])
+    return commands
+
+
+@pytest.mark.slow
+def test_readme_commands_run_as_written(tmp_path, monkeypatch):
+    """Issue 28: every concrete command the README shows exits 0, in order (a fit saved by one
+    is read by the next), from a folder with the repository's data."""
+    import glob
+    import subprocess
+    import sys
+
+    commands = readme_commands()
+    assert len(commands) >= 8, commands
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    monkeypatch.chdir(tmp_path)
+    for words in commands:
+        argv = [match for w in words for match in (sorted(glob.glob(w)) if "*" in w else [w])]
+        done = subprocess.run([sys.executable, "-m", "scalelaw", *argv], capture_output=True, text=True)
+        assert done.returncode == 0, f"scalelaw {' '.join(words)}: exit {done.returncode}: {done.stderr[-500:]}"
