@@ -135,7 +135,7 @@ for ax, frac in zip(axes, (0.1, 0.2, 0.4)):
         pred = fit.predict(steps, planned)
         label = 'with references' if refs is not None else 'alone'
         color = 'C1' if refs is not None else 'C0'
-        ax.fill_between(steps, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.fill_between(steps, lo, hi, color=color, alpha=0.2, lw=0, label=f'{label}: 95 % interval')
         ax.plot(steps, pred, color=color, lw=1.2, label=f'{label}')
         rows.append({'seen %': int(100 * frac), 'fit': label, 'identified': fit.identified,
                      'final error %': 100 * (pred[-1] - full['y'].iloc[-1]) / full['y'].iloc[-1],
@@ -168,7 +168,7 @@ for frac in (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0):
 watch = pd.DataFrame(watch)
 fig, ax = plt.subplots(figsize=(7, 3.6), layout='constrained')
 for (label, g), color in zip(watch.groupby('fit', sort=False), ('C0', 'C1')):
-    ax.fill_between(g['seen %'], g['lo'], g['hi'], color=color, alpha=0.2, lw=0)
+    ax.fill_between(g['seen %'], g['lo'], g['hi'], color=color, alpha=0.2, lw=0, label=f'{label}: 95 % interval')
     ax.plot(g['seen %'], g['final loss'], 'o-', color=color, ms=3, label=label)
 ax.axhline(full['y'].iloc[-1], color='k', lw=0.8, ls='--', label='the final loss it reached')
 ax.set(xlabel='% of the run seen', ylabel='forecast of the final loss', ylim=(2.6, 3.3)); ax.legend(fontsize=8)

@@ -34,9 +34,9 @@ SWEEP = Path('../data/generated/batch')
 
 
 def runs(width, skip=()):
-    """The training-loss curves of one width, with the logged noise scale and lr."""
+    """The training-loss curves of one width, with the logged noise scale and lr, by batch size (the legends' order)."""
     frames = []
-    for path in sorted(SWEEP.glob(f'w{width}-b*/log.csv')):
+    for path in sorted(SWEEP.glob(f'w{width}-b*/log.csv'), key=lambda p: int(p.parent.name.split('-b')[1])):
         if path.parent.name in skip:
             continue
         log = pd.read_csv(path)
@@ -83,7 +83,7 @@ ax.legend();
 
 # %%
 fig, ax = plt.subplots(figsize=(6.4, 4.4), layout='constrained')
-for run, g in w32.dropna(subset=['noise']).groupby('run'):
+for run, g in w32.dropna(subset=['noise']).groupby('run', sort=False):
     g = g[g['step'] > 100]
     ax.scatter(g['y'].rolling(25).mean(), g['noise'], s=3, alpha=0.3, label=f'measured, {run}')
 loss = np.linspace(w32['y'][w32['step'] > 100].quantile(0.02), 3.9, 100)
@@ -118,6 +118,8 @@ ax.plot(g['step'], smooth, color='k', lw=1, label='logged, 25-step average')
 ax.plot(g['step'], pred, color='C3', label='predicted from the other batch sizes')
 ax.fill_between(g['step'], lo, hi, color='C3', alpha=0.2, label='95 % interval')
 ax.set(xscale='log', xlabel='step', ylabel='loss', ylim=(3.2, 4.2))
+ax.set_xticks([50, 100, 200, 400, 800], labels=['50', '100', '200', '400', '800'])  # the default minor labels overlapped
+ax.xaxis.set_minor_formatter(plt.NullFormatter())
 ax.legend();
 
 # %% [markdown]

@@ -19,8 +19,11 @@ __all__ = [*_HOMES, "schedules", "__version__"]
 def __getattr__(name: str):
     if name in _HOMES:
         return getattr(import_module(f".{_HOMES[name]}", __name__), name)
-    if name == "schedules":
-        return import_module(".schedules", __name__)
+    if not name.startswith("_"):  # a submodule: scalelaw.schedules, scalelaw.quality, ...
+        try:
+            return import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            pass
     raise AttributeError(f"module 'scalelaw' has no attribute '{name}'")
 
 
