@@ -82,7 +82,7 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     why = result.unphysical(loss, *(band if band is not None else (None, None)))
     if why:
         raise NotAResult(f"{args.fit_file}: {why}; nothing printed")
-    out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, "loss": loss.tolist(),
+    out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, result.law.predicts: loss.tolist(),
            "lower": None if band is None else band[0].tolist(),
            "upper": None if band is None else band[1].tolist(),
            "lo": None if band is None else band[0].tolist(),  # the step laws' names for the same

@@ -133,9 +133,10 @@ def _interval_head(level: float) -> str:
 
 def format_size_predictions(out: Mapping[str, Any]) -> str:
     """``scalelaw predict`` over sizes (its JSON object) as a table: sizes, loss, interval."""
-    roles = [r for r in out if r not in ("law", "loss", "lower", "upper", "lo", "hi", "level", "extrapolated")]
-    lines = ["".join(f"{role:>12}  " for role in roles) + f"{'loss':>10}  {_interval_head(out['level'])}"]
-    for i, loss in enumerate(out["loss"]):
+    value = "accuracy" if "accuracy" in out else "loss"  # what the law predicts (Law.predicts)
+    roles = [r for r in out if r not in ("law", value, "lower", "upper", "lo", "hi", "level", "extrapolated")]
+    lines = ["".join(f"{role:>12}  " for role in roles) + f"{value:>10}  {_interval_head(out['level'])}"]
+    for i, loss in enumerate(out[value]):
         interval = "n/a" if out["lower"] is None else f"[{out['lower'][i]:.5g}, {out['upper'][i]:.5g}]"
         note = "  (extrapolated)" if out["extrapolated"][i] else ""
         lines.append("".join(f"{out[r][i]:>12.4g}  " for r in roles) + f"{loss:>10.5g}  {interval}{note}")

@@ -171,6 +171,8 @@ class Law:
             optional. With four or more of them, the fit is redone leaving each out, and the
             error on the left-out curves (block averages along them: the law's misfit, not the
             step-to-step noise) widens the prediction intervals (``FitResult.held_out``).
+        predicts: what the law's value is, ``"loss"`` or ``"accuracy"`` (``downstream``): the
+            key of ``predict --json`` and the report's word for it.
     """
 
     name: str
@@ -198,6 +200,7 @@ class Law:
     rows: Callable[[pd.DataFrame, Mapping], tuple[np.ndarray, str | None]] | None = None
     variant: Callable[[pd.DataFrame], str] | None = None
     held_out_by: str | None = None
+    predicts: str = "loss"
 
     @property
     def param_names(self) -> tuple[str, ...]:
