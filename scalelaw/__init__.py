@@ -11,7 +11,7 @@ _HOMES = {"InputError": "errors", "FitResult": "result", "fit": "auto", "load_ru
           "Param": "laws", "available_laws": "laws", "get_law": "laws", "POWER": "laws.power",
           "ComputeOptimal": "analysis", "compute_optimal": "analysis", "ANNEALING": "laws.annealing",
           "ANNEALING_SIZE": "laws.annealing", "MULTIPOWER": "laws.multipower", "CHINCHILLA": "laws.bivariate",
-          "ENCDEC": "laws.bivariate", "tokens_from_compute": "laws.bivariate", "compare": "analysis",
+          "ENCDEC": "laws.bivariate", "tokens_from_compute": "laws.bivariate", "compare": "analysis", "chain": "analysis",
           "versus_total": "analysis"}
 __all__ = [*_HOMES, "schedules", "__version__"]
 

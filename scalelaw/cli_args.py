@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--y", "--loss", dest="y", help="loss column of --log")
     p.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--via", type=Path, metavar="LOSS.json", help="downstream: a size law's fit (power, chinchilla, "
+                   "...): the sizes given go to it, and its loss to the accuracy fit, the interval through both")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="step laws: draw the predicted curve of each "
                    "--schedule or --log with its band (over the log's own points where it logs the loss)")
 

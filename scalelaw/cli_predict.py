@@ -26,6 +26,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise InputError(f"law '{result.law.name}' predicts over sizes, not steps: drop "
                              f"{'--plot' if args.plot else '--log/--schedule'}")
         return _predict_sizes(result, args)
+    if args.via is not None:
+        raise InputError(f"--via chains a loss fit into an accuracy fit (law downstream); {args.fit_file} holds a "
+                         f"step law's ('{result.law.name}')")
     check_output(args.plot, figure=True, inputs=[args.fit_file, *([args.log] if args.log else [])])
     values = _values(args)
     if any(r not in result.law.inputs for r in values) or bool(args.log) == bool(args.schedule):
@@ -75,6 +78,8 @@ def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.nd
 
 
 def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
+    if args.via is not None:
+        return _predict_chain(result, args)
     inputs = _size_inputs(result, args)
     loss = result.predict(inputs)
     band = result.predict_interval(inputs, level=args.level)
@@ -89,6 +94,28 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
            "hi": None if band is None else band[1].tolist(),
            "level": args.level, "extrapolated": outside.tolist()}
     print(dumps(out) if args.json else format_size_predictions(out))
+    return 0
+
+
+def _predict_chain(result: FitResult, args: argparse.Namespace) -> int:
+    """``predict ACC.json --via LOSS.json --n N --d D``: the loss from the loss fit at the sizes
+    given, then the accuracy at that loss, the interval through both (``analysis.chain``)."""
+    from .analysis import chain
+
+    if result.law.predicts != "accuracy":
+        raise InputError(f"--via: {args.fit_file} holds a '{result.law.name}' fit; --via chains a loss fit into an "
+                         "accuracy fit (law downstream)")
+    loss_fit = FitResult.from_json(args.via)
+    inputs = _size_inputs(loss_fit, args)
+    out = chain(result, loss_fit, inputs, level=args.level)
+    why = result.unphysical(out["accuracy"], out["lo"], out["hi"]) or loss_fit.unphysical(out["loss"])
+    if why:
+        raise NotAResult(f"{args.fit_file}, {args.via}: {why}; nothing printed")
+    out = {"law": result.law.name, "via": loss_fit.law.name, **{role: v.tolist() for role, v in inputs.items()},
+           **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()},
+           "extrapolated": loss_fit.extrapolated(inputs).tolist()}
+    print(dumps(out) if args.json else format_size_predictions(
+        {k: out[k] for k in (*inputs, "accuracy", "lo", "hi", "level", "extrapolated")}))
     return 0
 
 
