@@ -37,6 +37,7 @@ def test_the_sigmoid_and_the_exponential_form_recover_known_parameters():
     (["--chance", "0.25"], "pct", "accuracies must be fractions in [0, 1], got 56.5"),
     (["--chance", "0.9"], "acc_hellaswag", "--chance 0.9 is at or above every accuracy"),
     ([], "acc_hellaswag", "give the task's chance level with --chance"),
+    (["--chance", "0.25", "--x", "params"], "acc_hellaswag", "column 'params': values up to 1.047e+09 are not a loss"),
 ])
 def test_refusals_are_one_line_and_write_nothing(tmp_path, capsys, flags, column, words):
     data = pd.read_csv(GEMSTONES)
@@ -44,8 +45,8 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, capsys, flags, column
     path = tmp_path / "acc.csv"
     data.to_csv(path, index=False)
     saved = tmp_path / "acc.json"
-    assert main(["fit", str(path), "--law", "downstream", "--x", "loss_fineweb_edu", "--y", column, *flags,
-                 "--save", str(saved)]) == 2
+    x = [] if "--x" in flags else ["--x", "loss_fineweb_edu"]
+    assert main(["fit", str(path), "--law", "downstream", *x, "--y", column, *flags, "--save", str(saved)]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1 and not saved.exists()
 

@@ -58,8 +58,17 @@ def _starts(inputs: Inputs, y: np.ndarray):
                 yield {"a": a, "k": k, "L0": float(L0)}
 
 
+MAX_LOSS = 50.0  # a loss (nats or bits per token) above this is a size: the x column was recognised, not named
+
+
 def _check_accuracies(frame) -> None:
-    """Refuse accuracies outside [0, 1], naming the column (as read) and the first such value."""
+    """Refuse accuracies outside [0, 1], naming the column (as read) and the first such value,
+    and an ``x`` that is not a loss (a size column taken for it: name the loss with ``--x``)."""
+    x = frame["x"].to_numpy(float)
+    if np.any(~np.isfinite(x) | (x <= 0) | (x > MAX_LOSS)):
+        column = frame.attrs.get("columns", {}).get("x", "x")
+        raise InputError(f"column '{column}': values up to {np.nanmax(x):.4g} are not a loss (the laws from loss to "
+                         f"accuracy read a loss, positive and at most {MAX_LOSS:g}): name the loss column with --x")
     y = frame["y"].to_numpy(float)
     bad = (y < 0) | (y > 1)
     if np.any(bad):
