@@ -135,8 +135,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     scores, skipped = [], []
     for name, options in bar(candidates, "auto: scoring candidate laws", "law", kwargs.get("progress", False)):
         law = get_law(name)
-        fixed, ref_fit, decay_from, trend = references_.for_candidate(law, options, refs, ref_kwargs, frame, start,
-                                                                     quick)
+        fixed, ref_fit, source, trend = references_.for_candidate(law, options, refs, ref_kwargs, frame, start, quick)
         if fixed is None:
             skipped.append(f"{_label(name, options)}: the law could not be fitted on the references "
                            f"({ref_fit.message or ref_fit.status})")
@@ -163,11 +162,11 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                        "mape": float(np.mean([100 * np.mean(np.abs(rel)) for rel in by_kind])),
                        "final_error": float(np.max(finals)),
                        "rms": float(np.sqrt(np.mean([np.mean(rel ** 2) for rel in by_kind]))), "failed_folds": failed,
-                       "reference_params": None if ref_fit is None or decay_from.startswith("the logs (") else ref_fit.params,
-                       "warm": warm, "decay_trend": trend,
-                       **({"decay_from": decay_from} if refs is not None else {})})
-    if any(c.get("decay_from") == "the references" for c in scores):  # better than the prior's
-        dropped = [c for c in scores if c.get("decay_from", "").startswith("the logs or the prior")]
+                       "reference_params": None if ref_fit is None or source == "logs" else ref_fit.params,
+                       "warm": warm, "decay_trend": trend, "source": source,
+                       **({"decay_from": references_.DECAY_FROM[source]} if refs is not None else {})})
+    if any(c["source"] == "references" for c in scores):  # better than the prior's
+        dropped = [c for c in scores if c["source"] == "prior"]
         skipped += [f"{c['name']}: the references do not identify its decay term, as they do others'"
                     for c in dropped]
         scores = [c for c in scores if c not in dropped]
@@ -218,7 +217,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                               "combined": "weights by inverse held-out mean squared error, candidates of weight "
                                           f">= {MIN_WEIGHT}",
                               "weights": {c["name"]: c["weight"] for c in kept},
-                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params", "warm", "decay_trend")}
+                              "candidates": [{k: v for k, v in c.items() if k not in ("reference_params", "warm", "decay_trend", "source")}
                                              for c in scores]}
     return result
 

@@ -84,14 +84,13 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
     loss = result.predict(inputs)
     band = result.predict_interval(inputs, level=args.level)
     outside = result.extrapolated(inputs)
-    why = result.unphysical(loss, *(band if band is not None else (None, None)))
+    lo, hi = (None, None) if band is None else band
+    why = result.unphysical(loss, lo, hi)
     if why:
         raise NotAResult(f"{args.fit_file}: {why}; nothing printed")
     out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, result.law.predicts: loss.tolist(),
-           "lower": None if band is None else band[0].tolist(),
-           "upper": None if band is None else band[1].tolist(),
-           "lo": None if band is None else band[0].tolist(),  # the step laws' names for the same
-           "hi": None if band is None else band[1].tolist(),
+           "lower": _listed(lo), "upper": _listed(hi),
+           "lo": _listed(lo), "hi": _listed(hi),  # the step laws' names for the same
            "level": args.level, "extrapolated": outside.tolist()}
     print(dumps(out) if args.json else format_size_predictions(out))
     return 0

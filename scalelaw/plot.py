@@ -54,16 +54,19 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     return ax
 
 
-UNITS = {"parameters": ("n", "n_params", "params", "parameters", "model_size", "model size", "ne", "nd"),
-         "tokens": ("d", "d_tokens", "tokens", "n_tokens", "training_tokens"),
-         "FLOPs": ("c", "compute", "flops", "flops_6nd", "training_flop", "training flop", "training_flops", "budget"),
-         "optimizer steps": ("step", "steps", "iter", "iteration", "global_step", "_step", "trainer/global_step")}
+UNITS = {"parameters": ("N", "Ne", "Nd"), "tokens": ("D",), "FLOPs": ("C",)}  # role -> what its column counts
 
 
 def axis_label(column: str, default: str = "") -> str:
-    """An axis label: the column's name and what it counts (``UNITS``, from its name), or
-    ``default`` (the loss: nats per token where the trainer logged it)."""
-    unit = next((u for u, names in UNITS.items() if str(column).lower() in names), default)
+    """An axis label: the column's name and what it counts, from the names the readers recognise
+    for each role (the laws' ``Column`` declarations, the curves' step names; ``UNITS``; the
+    trainer's ``flops_6nd`` and a sweep's ``budget`` are FLOPs too), or ``default``."""
+    from .io import role_names
+
+    known = {unit: {n for role in roles for n in role_names(role)} for unit, roles in UNITS.items()}
+    known["FLOPs"] |= {"flops_6nd", "budget"}
+    known["optimizer steps"] = set(role_names("step"))
+    unit = next((u for u, names in known.items() if str(column).lower() in names), default)
     return f"{column} ({unit})" if unit and unit != str(column) else str(column)
 
 

@@ -92,15 +92,23 @@ def lend(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None
     return {k: ref_fit.params[k] for k in law.decay_params}, ref_fit
 
 
+DECAY_FROM = {  # where a candidate's decay term comes from (for_candidate), in the words of the report
+    "references": "the references",
+    "logs": "the logs (they identify it; the references are not used)",
+    "prior": "the logs or the prior (the references show too little LR decay to lend it; they lend their exponent)",
+}
+
+
 def for_candidate(law: Law, options, refs, ref_kwargs, frame: pd.DataFrame, start, kwargs):
     """What the references lend candidate ``law`` (with ``options``) for the user's runs
-    (``frame``, fitted from ``start`` with ``kwargs``): ``(fixed, ref_fit, decay_from, trend)``,
+    (``frame``, fitted from ``start`` with ``kwargs``): ``(fixed, ref_fit, source, trend)``,
     the decay parameters to hold (empty: none; None: the law could not be fitted on the
     references, ``ref_fit`` says why), the fit on the references, where the decay term comes
-    from (words), and the record of its trend across sizes (``decay_at_level``) or None."""
+    from (a key of ``DECAY_FROM``), and the record of its trend across sizes
+    (``decay_at_level``) or None."""
     fixed, ref_fit = lend(law, options, refs, ref_kwargs)
     if fixed is None:
-        return None, ref_fit, "", None
+        return None, ref_fit, None, None
     own_decay = bool(fixed) and identifies_itself(law, frame, start, options, kwargs)
     if own_decay:  # the logs have decayed enough to tell what decay buys them: their own term
         fixed = {}
@@ -115,13 +123,7 @@ def for_candidate(law: Law, options, refs, ref_kwargs, frame: pd.DataFrame, star
             fixed = {**fixed, scale: value}
         except InputError:
             trend = None
-    if fixed:
-        decay_from = "the references"
-    elif own_decay:
-        decay_from = "the logs (they identify it; the references are not used)"
-    else:
-        decay_from = "the logs or the prior (the references show too little LR decay to lend it; they lend their exponent)"
-    return fixed, ref_fit, decay_from, trend
+    return fixed, ref_fit, "references" if fixed else "logs" if own_decay else "prior", trend
 
 
 SEPARATE_LEVELS_AIC = 10.0  # how much lower the AIC must be for reference runs to keep their own levels
@@ -170,10 +172,7 @@ def _decay_per_run(law: Law, own: FitResult, refs: pd.DataFrame, runs: list, opt
     scale, level0 = law.decay_params[0], law.params[0].name
     if len(law.decay_params) > 1:  # a decay term with a shape of its own (multipower): not measured, left shared
         return None
-    ends = refs.groupby("run", sort=False)["step"].max()
-    g = refs[refs["run"] == ends.idxmax()]
-    lr = np.maximum.accumulate(schedules.from_log(g["step"].to_numpy(), g["lr"].to_numpy(float)))
-    inputs = own.inputs([int(ends.min())], lr, _law=law, _options=options)
+    inputs = own.inputs([int(refs.groupby("run")["step"].max().min())], _held_at_peak(refs), _law=law, _options=options)
     shared = {k: v for k, v in own.params.items() if "@" not in k}
     levels = np.log([float(law(inputs, **{**shared, scale: 0.0, level0: own.params[f"{level0}@{i}"],
                                           law.area_param: own.params[f"{law.area_param}@{i}"]})[0])
@@ -204,6 +203,13 @@ def _decay_per_run(law: Law, own: FitResult, refs: pd.DataFrame, runs: list, opt
     return out
 
 
+def _held_at_peak(frame: pd.DataFrame) -> np.ndarray:
+    """The per-step LR of the longest run of ``frame`` (``run``, ``step``, ``lr``), held at its
+    running maximum: a schedule without decay, on which levels of runs are compared."""
+    g = frame[frame["run"] == frame.groupby("run", sort=False)["step"].max().idxmax()]
+    return np.maximum.accumulate(schedules.from_log(g["step"].to_numpy(), g["lr"].to_numpy(float)))
+
+
 def decay_at_level(law: Law, trend: Mapping, user: FitResult, frame: pd.DataFrame) -> tuple[float, dict]:
     """The decay scale for the user's runs from its trend with the loss level across the
     reference runs (what LR decay buys grows with model size on every family of the forecast
@@ -220,11 +226,8 @@ def decay_at_level(law: Law, trend: Mapping, user: FitResult, frame: pd.DataFram
     with the mean), where the sizes' own scales do not follow one trend; within 1.96 times
     ``transfer`` in all 60 cases. Returns the scale and a record of how."""
     scale = law.decay_params[0]
-    run = frame.groupby("run", sort=False)["step"].max().idxmax()
-    g = frame[frame["run"] == run]
-    lr = np.maximum.accumulate(schedules.from_log(g["step"].to_numpy(), g["lr"].to_numpy(float)))
     X = [int(user.data.loc[user.data["fitted"], "step"].max())]
-    inputs = user.inputs(X, lr)
+    inputs = user.inputs(X, _held_at_peak(frame))
 
     def level(params) -> float:
         return float(law(inputs, **{**params, scale: 0.0})[0])
