@@ -326,13 +326,15 @@ def chain(accuracy_fit, loss_fit, inputs: Mapping[str, Any], level: float = 0.95
     """The two steps of a model ladder: the loss of ``loss_fit`` (a size law: ``power``,
     ``chinchilla``, ...) at ``inputs`` (role -> values, as for its ``predict``), then the
     accuracy of ``accuracy_fit`` (``downstream``) at that loss, with an interval through both
-    steps: the accuracy's own (its parameters at the predicted loss) and the loss interval
-    carried through the accuracy curve's slope there, added in quadrature (the two fits'
-    errors are independent; to first order in the loss's).
+    steps: the accuracy's own at the predicted loss and the loss interval carried through the
+    accuracy curve's slope there, added in quadrature (the two fits' errors are independent; to
+    first order in the loss's).
 
-    Returns a dict of arrays: ``loss``, ``loss_lo``, ``loss_hi`` (the first step), ``accuracy``,
-    ``lo``, ``hi`` (through both), ``accuracy_only_lo``/``_hi`` (the second step's interval at
-    the predicted loss, as if it were measured), and ``level``.
+    Returns a dict of arrays: ``loss``, ``loss_lo``, ``loss_hi`` (the first step, a new run's
+    interval), ``accuracy``, ``lo``, ``hi`` (a new model's accuracy, through both steps),
+    ``mean_lo``, ``mean_hi`` (the mean curves' band through both steps: the parameters'
+    uncertainty alone), ``accuracy_only_lo``/``_hi`` (the second step's new-run interval at the
+    predicted loss, as if the loss were measured), ``interval`` (``"new_run"``) and ``level``.
     """
     if accuracy_fit.law.predicts != "accuracy":
         raise InputError(f"chain: the first fit must predict an accuracy (law downstream), not '{accuracy_fit.law.name}'")
@@ -340,19 +342,22 @@ def chain(accuracy_fit, loss_fit, inputs: Mapping[str, Any], level: float = 0.95
         raise InputError(f"chain: the loss fit must be a size law (power, chinchilla, ...), not '{loss_fit.law.name}'")
     z = z_of(level)
     loss = np.asarray(loss_fit.predict(inputs), dtype=float)
-    loss_band = loss_fit.predict_interval(inputs, level=level)
-    if loss_band is None:
-        raise InputError("chain: the loss fit has no interval (no covariance or bootstrap)")
     X = {"x": loss}
     acc = np.asarray(accuracy_fit.predict(X), dtype=float)
-    band = accuracy_fit.predict_interval(X, level=level)
-    if band is None:
-        raise InputError("chain: the accuracy fit has no interval (no covariance or bootstrap)")
     step = 1e-4 * np.maximum(np.abs(loss), 1.0)
     slope = (accuracy_fit.predict({"x": loss + step}) - accuracy_fit.predict({"x": loss - step})) / (2 * step)
-    own = (band[1] - band[0]) / (2 * z)
-    carried = np.abs(slope) * (loss_band[1] - loss_band[0]) / (2 * z)
-    half = z * np.sqrt(own ** 2 + carried ** 2)
-    return {"loss": loss, "loss_lo": loss_band[0], "loss_hi": loss_band[1], "accuracy": acc,
-            "lo": np.clip(acc - half, 0.0, 1.0), "hi": np.clip(acc + half, 0.0, 1.0),
-            "accuracy_only_lo": band[0], "accuracy_only_hi": band[1], "level": level}
+    out = {"loss": loss, "accuracy": acc}
+    for of, keys in (("run", ("lo", "hi")), ("mean", ("mean_lo", "mean_hi"))):
+        loss_band = loss_fit.predict_interval(inputs, level=level, of=of)
+        band = accuracy_fit.predict_interval(X, level=level, of=of)
+        if loss_band is None or band is None:
+            which = "loss" if loss_band is None else "accuracy"
+            raise InputError(f"chain: the {which} fit has no interval (no covariance or bootstrap)")
+        own = (band[1] - band[0]) / (2 * z)
+        carried = np.abs(slope) * (loss_band[1] - loss_band[0]) / (2 * z)
+        half = z * np.sqrt(own ** 2 + carried ** 2)
+        out.update({keys[0]: np.clip(acc - half, 0.0, 1.0), keys[1]: np.clip(acc + half, 0.0, 1.0)})
+        if of == "run":
+            out.update({"loss_lo": loss_band[0], "loss_hi": loss_band[1],
+                        "accuracy_only_lo": band[0], "accuracy_only_hi": band[1]})
+    return {**out, "interval": "new_run", "level": level}

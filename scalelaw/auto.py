@@ -80,6 +80,10 @@ def fit(law: Law | str, data, *, references=None, step_min: float | str | None =
     """
     if isinstance(law, str) and law == "auto":
         return fit_auto(data, references=references, step_min=step_min, prior=prior, **kwargs)
+    if isinstance(law, str) and "," in law:
+        law = [name.strip() for name in law.split(",") if name.strip()]
+    if isinstance(law, (list, tuple)):
+        return fit_choosing(law, data, step_min=step_min, **kwargs)
     law = get_law(law) if isinstance(law, str) else law
     if references is None:
         start, why = first_step(law, data, step_min, kwargs.get("options"), kwargs.get("schedules"))
@@ -89,6 +93,37 @@ def fit(law: Law | str, data, *, references=None, step_min: float | str | None =
     options = dict(kwargs.pop("options", None) or {})
     return fit_auto(data, references=references, candidates=[(law.name, options)], step_min=step_min, prior=prior,
                     **kwargs)
+
+
+def fit_choosing(laws: Iterable[Law | str], data, **kwargs: Any) -> FitResult:
+    """Several size laws of the same inputs (``downstream`` and ``downstream_exp``; ``power``
+    and another one-input law) fitted to ``data``; the one with the smallest error on runs left
+    out of the fit in turn (``FitResult.held_out``) is returned, with every candidate's error in
+    ``options["compared"]`` (name -> ``held_out_error`` in percent, or None, and ``status``).
+    ``options`` (e.g. ``{"chance": 0.25}``) go to the laws that take them; one that no law takes
+    is refused. Without four runs to leave out, nothing can be compared: refused."""
+    laws = [get_law(law) if isinstance(law, str) else law for law in laws]
+    if len(laws) < 2 or any(law.kind != "sizes" for law in laws) or len({law.inputs for law in laws}) > 1:
+        raise InputError(f"laws {', '.join(law.name for law in laws)}: a choice by held-out error takes two or more "
+                         "size laws of the same inputs (e.g. downstream,downstream_exp)")
+    options = dict(kwargs.pop("options", None) or {})
+    unused = [k for k in options if not any(k in law.options for law in laws)]
+    if unused:
+        raise InputError(f"option {unused[0]} applies to none of {', '.join(law.name for law in laws)}")
+    results, compared = {}, {}
+    for law in laws:
+        own = {k: v for k, v in options.items() if k in law.options}
+        result = fit(law, data, options=own or None, **kwargs)
+        error = result.held_out.get("sigma") if result.converged else None
+        results[law.name] = result
+        compared[law.name] = {"held_out_error": None if error is None else 100 * error, "status": result.status}
+    scored = {name: c["held_out_error"] for name, c in compared.items() if c["held_out_error"] is not None}
+    if not scored:
+        raise InputError(f"laws {', '.join(compared)}: no fit has runs left out to compare by (four or more runs "
+                         "or sizes are needed, and a fit that converged); fit one law")
+    best = results[min(scored, key=scored.get)]
+    best.options["compared"] = compared
+    return best
 
 
 def first_step(law: Law, data, step_min: float | str | None, options=None, schedules=None) -> tuple[float | None, str]:

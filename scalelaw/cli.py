@@ -39,7 +39,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     auto = args.law == "auto"
     from .auto import READS
 
-    law = get_law(READS if auto else args.law)  # auto: the columns every candidate reads
+    # several size laws (downstream,downstream_exp): each fitted, the one with the least held-out error kept
+    names = [n.strip() for n in args.law.split(",") if n.strip()] if "," in args.law else None
+    law = get_law(READS if auto else names[0] if names else args.law)  # auto: the columns every candidate reads
     given = [f"--{o.replace('_', '-')}" for o in law_flags() if getattr(args, o) is not None]
     if auto and given:
         raise InputError(f"--law auto chooses the law options (warmup convention, ...) itself: drop "
@@ -65,7 +67,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         roles += tuple(r for r in ("step", *law.optional) if r in named and r not in roles)
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
-    options = law_options_given(args, law)
+    options = law_options_given(args, *([get_law(n) for n in names] if names else [law]))
     over_steps = law.step_law or law.inputs == ("x",)  # the fit itself starts at --step-min
     data = load_runs(args.files, roles=roles, columns=columns, group=args.group, where=args.where,
                      step_min=None if over_steps else args.step_min, step_max=args.step_max,
@@ -81,7 +83,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         references = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns)
     try:
         step_min = ("auto" if args.step_min is None else args.step_min) if over_steps else None
-        result = fit("auto" if auto else law, data, references=references, step_min=step_min, loss=args.objective,
+        result = fit("auto" if auto else names or law, data, references=references, step_min=step_min, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
                      bootstrap_seconds=args.bootstrap_seconds, progress=sys.stderr.isatty(),
                      max_iter=args.max_iter,

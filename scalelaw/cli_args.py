@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a law to one or more logs (CSV, JSON lines, trainer_state.json)")
     f.add_argument("files", nargs="+", help="log files; several files are several runs")
     f.add_argument("--law", default="power", help=f"law to fit ({', '.join(available_laws())}), or auto for step "
-                   "logs (chooses the step law and its warmup convention by held-out error); default power")
+                   "logs (chooses the step law and its warmup convention by held-out error), or several size laws "
+                   "of the same inputs, comma-separated (downstream,downstream_exp: the one with the least error on "
+                   "runs left out is kept); default power")
     f.add_argument("--reference", nargs="+", type=Path, metavar="FINISHED", help="step laws: finished runs "
                    "(other sizes, earlier runs, with their own lr) that lend a short curve the loss drop of LR "
                    "decay it cannot identify; read with the same column options")
@@ -234,11 +236,14 @@ def _add_step_options(parser: argparse.ArgumentParser) -> None:
                        choices=flag.choices, help=f"{flag.help} [{', '.join(laws)}]")
 
 
-def law_options_given(args: argparse.Namespace, law) -> dict:
+def law_options_given(args: argparse.Namespace, *laws) -> dict:
+    """The law options given as flags (``--chance``, ``--decay``, ...); one that none of ``laws``
+    takes is refused."""
     given = {option: getattr(args, option) for option in law_flags()}
-    wrong = [k for k, v in given.items() if v is not None and k not in law.options]
+    wrong = [k for k, v in given.items() if v is not None and not any(k in law.options for law in laws)]
     if wrong:
-        raise InputError(f"--{wrong[0].replace('_', '-')} does not apply to law '{law.name}'")
+        raise InputError(f"--{wrong[0].replace('_', '-')} does not apply to law "
+                         f"'{','.join(law.name for law in laws)}'")
     return {k: v for k, v in given.items() if v is not None}
 
 

@@ -82,17 +82,21 @@ def _predict_sizes(result: FitResult, args: argparse.Namespace) -> int:
         return _predict_chain(result, args)
     inputs = _size_inputs(result, args)
     loss = result.predict(inputs)
-    band = result.predict_interval(inputs, level=args.level)
+    lo, hi = result.predict_interval(inputs, level=args.level) or (None, None)
+    mean_lo, mean_hi = result.predict_interval(inputs, level=args.level, of="mean") or (None, None)
     outside = result.extrapolated(inputs)
-    lo, hi = (None, None) if band is None else band
     why = result.unphysical(loss, lo, hi)
     if why:
         raise NotAResult(f"{args.fit_file}: {why}; nothing printed")
+    scatter = result.run_scatter
     out = {"law": result.law.name, **{role: v.tolist() for role, v in inputs.items()}, result.law.predicts: loss.tolist(),
-           "lower": _listed(lo), "upper": _listed(hi),
-           "lo": _listed(lo), "hi": _listed(hi),  # the step laws' names for the same
+           "lo": _listed(lo), "hi": _listed(hi), "interval": "new_run",
+           "lower": _listed(lo), "upper": _listed(hi),  # the same: the names of earlier versions
+           "mean_lo": _listed(mean_lo), "mean_hi": _listed(mean_hi),
+           "scatter": scatter.sigma if lo is not None else None, "scatter_dof": scatter.dof,
+           "scatter_from": scatter.source,
            "level": args.level, "extrapolated": outside.tolist()}
-    print(dumps(out) if args.json else format_size_predictions(out))
+    print(dumps(out) if args.json else format_size_predictions(out, list(inputs)))
     return 0
 
 
@@ -113,8 +117,7 @@ def _predict_chain(result: FitResult, args: argparse.Namespace) -> int:
     out = {"law": result.law.name, "via": loss_fit.law.name, **{role: v.tolist() for role, v in inputs.items()},
            **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()},
            "extrapolated": loss_fit.extrapolated(inputs).tolist()}
-    print(dumps(out) if args.json else format_size_predictions(
-        {k: out[k] for k in (*inputs, "accuracy", "lo", "hi", "level", "extrapolated")}))
+    print(dumps(out) if args.json else format_size_predictions(out, list(inputs)))
     return 0
 
 

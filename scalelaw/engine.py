@@ -180,38 +180,49 @@ def fit(
     if len(y) < len(frame):
         result.warnings.append(f"{len(frame)} logged points were averaged (in log space) into {len(y)} "
                                f"of consecutive steps, at most {law.max_points} per run, for the fit")
-    if law.held_out_by and converged:
-        result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter)
+    groups = kind.held_out_groups(frame, X) if converged else None
+    if groups is not None:
+        result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter,
+                                               *groups, kind.along_steps, kind.widens_beyond)
     if bootstrap:
         _bootstrap(result, law, kind.resample, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
     return result
 
 
-MIN_HELD_OUT = 4  # settings (e.g. batch sizes) needed to leave one out and still fit the law
+MIN_HELD_OUT = 4  # groups (model sizes, runs, batch sizes) needed to leave one out and still fit the law
 
 
-def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter) -> dict[str, Any]:
-    """The law's error on settings it was not fitted on: for each value of ``law.held_out_by``
-    (with at least ``MIN_HELD_OUT`` of them), a refit without its points (from the full fit's
-    optimum) predicts them; ``sigma`` is the RMS of the log errors averaged over blocks of
-    consecutive points of each left-out run (the curve's misfit, not its step-to-step noise),
-    ``mape`` each setting's MAPE (percent). Empty below ``MIN_HELD_OUT`` settings."""
-    groups = np.asarray(X[law.held_out_by], dtype=float)
-    values = np.unique(groups)
+def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels, along_steps,
+              grows) -> dict[str, Any]:
+    """The law's error on runs it was not fitted on: for each group of points (``labels``: a
+    model, a model size, a batch size; ``design.held_out_groups`` says which), with at least
+    ``MIN_HELD_OUT`` of them, a refit without its points (from the full fit's optimum) predicts
+    them. ``sigma`` is the RMS of the log errors: of each point for sizes, of averages over
+    blocks of consecutive points along curves (``along_steps``: the curve's misfit, not its
+    step-to-step noise). With ``grows`` (size laws, whose new-run scatter grows with how far
+    beyond the fitted sizes a prediction lies: ``FitResult.predict_interval``), the error of a
+    left-out run beyond the others' sizes is divided by ``1 + ln`` of how far beyond. ``mape``: each group's MAPE (percent); ``groups``: how many. Empty
+    below ``MIN_HELD_OUT`` groups."""
+    values = list(dict.fromkeys(labels))  # in the data's order
     if len(values) < MIN_HELD_OUT:
         return {}
     errors, mapes = [], {}
     for value in values:
-        out = groups == value
+        out = labels == value
         res = optimise.minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
         pred = np.asarray(law({k: v[out] for k, v in X.items()}, **law.from_theta(res.x)), dtype=float)
-        r = np.log(pred) - np.log(y[out])
-        blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
-        errors.append(np.bincount(blocks, r) / np.bincount(blocks))
-        mapes[f"{value:g}"] = quality.mape(pred, y[out])
+        r = np.log(np.clip(pred, 1e-300, None)) - np.log(y[out])
+        if grows:  # the error of a run beyond the others' sizes, brought back to one at their edge
+            rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in X.items() if np.ndim(v) == 1}
+            r = r / (1 + np.log(design.beyond(rest, {k: v[out] for k, v in X.items()})))
+        if along_steps:
+            blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
+            r = np.bincount(blocks, r) / np.bincount(blocks)
+        errors.append(r)
+        mapes[str(value)] = quality.mape(pred, y[out])
     sigma = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
-    return {"by": law.held_out_by, "sigma": sigma, "mape": mapes}
+    return {"by": by, "sigma": sigma, "mape": mapes, "groups": len(values)}
 
 
 def _uncertainty(law, X, y, theta, bounds, level, blocks=None):

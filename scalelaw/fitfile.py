@@ -88,10 +88,14 @@ def check(d, name: str) -> Law:
     if start is not None:
         number("options.fitted_from_step", start)
     held = options.get("held_out")
-    if held is not None and not (isinstance(held, dict) and (not held or isinstance(held.get("by"), str))):
-        wrong("options.held_out", "an object with by, sigma and mape", held)
-    if held and "sigma" in held:
+    if held is not None and not (isinstance(held, dict) and (not held or (
+            isinstance(held.get("by"), str) and "sigma" in held and isinstance(held.get("mape"), dict)))):
+        wrong("options.held_out", "an object with by, sigma, mape and groups", held)
+    if held:
         number("options.held_out.sigma", held["sigma"])
+        groups = held.get("groups", len(held["mape"]))
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            wrong("options.held_out.groups", "a whole number >= 1", groups)
     forecast = d.get("forecast") or {}
     for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):  # numbers the intervals compute with
         if key in forecast:

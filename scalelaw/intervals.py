@@ -23,6 +23,14 @@ def z_of(level: float) -> float:
     return float(norm.ppf(0.5 + check_level(level) / 2))
 
 
+def t_of(level: float, dof: float) -> float:
+    """Student's t quantile of a central ``level`` interval with ``dof`` degrees of freedom: the
+    normal one's, widened for a scale measured on few values."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + check_level(level) / 2, dof))
+
+
 def percentile_interval(draws, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` percentile interval over the first axis of ``draws`` (bootstrap refits)."""
     tail = 50 * (1 - level)

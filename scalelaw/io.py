@@ -197,6 +197,19 @@ def run_column(frame: pd.DataFrame) -> str | None:
     return next((lower[n] for n in RUN_NAMES if n in lower and frame[lower[n]].notna().any()), None)
 
 
+def checkpoints_column(frame: pd.DataFrame) -> str | None:
+    """In a table of sizes, a run column (``RUN_NAMES``, not a seed or an experiment) whose runs
+    have several rows (checkpoints along each model's training, as Gemstones'): each run is one
+    model, left out whole when a new run's scatter is measured; None where each row is a run."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    for name in RUN_NAMES:
+        if name in lower and name not in ("seed", "experiment"):
+            values = frame[lower[name]].dropna()
+            if len(values) == len(frame) and 1 < values.nunique() < len(values):
+                return lower[name]
+    return None
+
+
 def run_names(paths: Iterable[str | Path]) -> list[str]:
     """Run names of several files: their stems, or their full paths where stems repeat
     (``a/log.csv`` and ``b/log.csv``)."""
@@ -270,7 +283,7 @@ def load_runs(
             raise InputError(f"{path}: no group column '{group}' (columns present: {present})")
         over_steps = "step" in roles or str(mapping.get("x", "")).lower() in CURVE_NAMES["step"]  # a curve
         by = group if group is not None else run_column(raw) if over_steps else \
-            "run" if sparse and "run" in raw.columns else None
+            "run" if sparse and "run" in raw.columns else checkpoints_column(raw)
         values = _numeric(raw, mapping, path, sparse)
         notes += flops_notes(raw.columns, mapping, path)
         if "x" in mapping and str(mapping["x"]).lower() in CURVE_NAMES["step"] and (values["x"] == 0).any():

@@ -9,10 +9,14 @@ import numpy as np
 from .laws.batch import reach, size_floor, steps_and_tokens
 
 
+MAX_LEGEND_RUNS = 8  # more runs than this share one legend entry
+
+
 def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float = 0.95):
-    """Log-log plot of a one-input law: data per run, the fit solid over the fitted range and
-    dashed beyond it (up to ``extrapolate_to``, default 10x the largest x), the ``level``
-    interval band, and ``L_inf`` dotted. Returns the axes."""
+    """Log-log plot of a one-input law (linear axes for an accuracy over a loss): data per run, the fit solid over the fitted range and
+    dashed beyond it (up to ``extrapolate_to``, default 10x the largest x; an accuracy over a
+    loss, down to 0.8x the lowest loss), a new run's ``level`` interval and the mean curve's
+    band, and ``L_inf`` dotted. Returns the axes."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
@@ -23,33 +27,40 @@ def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
     lo, hi = result.domain[role]
-    far = max(hi * 10, extrapolate_to or 0)
+    if law.predicts == "accuracy":  # over a loss: bigger models lie at lower losses
+        far = min(lo / 1.25, extrapolate_to or np.inf)
+    else:
+        far = max(hi * 10, extrapolate_to or 0)
     if result.data is not None:
         fitted, before = _fitted_rows(result.data)
-        for run, g in fitted.groupby("run", sort=False):
-            label = "data (fitted)" if run == "run" else f"{run} (fitted)"
+        runs = fitted.groupby("run", sort=False)
+        for i, (run, g) in enumerate(runs):
+            label = ("data (fitted)" if run == "run" else f"{run} (fitted)") if runs.ngroups <= MAX_LEGEND_RUNS else \
+                f"data (fitted): {runs.ngroups} runs" if i == 0 else None
             ax.scatter(g[role], g["y"], s=12, alpha=0.7, label=label)
         if len(before):
             ax.scatter(before[role], before["y"], s=10, marker="x", color="grey", alpha=0.6,
                        label=f"not fitted (before {role} {result.options.get('fitted_from_step')})")
-    x_in, x_out = np.geomspace(lo, hi, 200), np.geomspace(hi, far, 100)
+    x_in, x_out = np.geomspace(lo, hi, 200), np.geomspace(lo if far < lo else hi, far, 100)
     line, = ax.plot(x_in, result.predict(x_in), color="k", lw=1.6, label=f"fit: {law.formula}")
     ax.plot(x_out, result.predict(x_out), color="k", lw=1.6, ls="--", label="extrapolation")
-    x_all = np.concatenate([x_in, x_out])
-    band = result.predict_interval(x_all, level=level)
-    if band is not None:
-        ax.fill_between(x_all, band[0], band[1], color="k", alpha=0.15,
-                        label=f"{int(round(level * 100))} % interval: the fitted curve's, and beyond the data "
-                              "the runs' scatter about it")
+    x_all = np.sort(np.concatenate([x_in, x_out]))
+    percent = int(round(level * 100))
+    for of, alpha, label in (("run", 0.1, f"{percent} % interval of a new run"),
+                             ("mean", 0.25, f"{percent} % band of the mean curve")):
+        band = result.predict_interval(x_all, level=level, of=of)
+        if band is not None:
+            ax.fill_between(x_all, band[0], band[1], color="k", alpha=alpha, lw=0, label=label)
     if "L_inf" in result.params:
         ax.axhline(result.params["L_inf"], color="grey", ls=":", lw=1.2,
                    label=f"L_inf = {result.params['L_inf']:.4g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    if law.predicts == "loss":  # sizes over decades; an accuracy over a loss is read on linear axes
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel(axis_label(result.columns.get(role, role)))
-    ax.set_ylabel(axis_label(result.columns.get("y", "loss"), "loss"))
+    ax.set_ylabel(axis_label(result.columns.get("y", law.predicts), law.predicts))
     ax.legend(fontsize=8)
     return ax
 

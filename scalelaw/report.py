@@ -84,8 +84,15 @@ def format_report(result) -> str:
     held = result.held_out
     if held:
         worst = max(held["mape"], key=held["mape"].get)
-        lines += ["", f"held out each {held['by']} in turn: error scale {100 * held['sigma']:.3f} % of the loss "
-                      f"(widens the intervals); MAPE up to {held['mape'][worst]:.3f} % ({held['by']} = {worst})"]
+        scatter = result.run_scatter
+        lines += ["", f"held out each {held['by']} in turn ({scatter.dof + 1}): error scale {100 * held['sigma']:.3f} % "
+                      f"of the {law.predicts} (a new run's interval); MAPE up to {held['mape'][worst]:.3f} % "
+                      f"({held['by']} = {worst})"]
+    compared = o.get("compared")
+    if compared:
+        lines.append("chosen by the error on runs held out: " + ", ".join(
+            f"{name} {c['held_out_error']:.3f} %" if c.get("held_out_error") is not None else f"{name} ({c['status']})"
+            for name, c in compared.items()))
     for w in result.warnings:
         lines.append(f"warning  {w}")
     return "\n".join(lines)
@@ -131,15 +138,21 @@ def _interval_head(level: float) -> str:
     return f"{int(round(100 * level))}% interval"
 
 
-def format_size_predictions(out: Mapping[str, Any]) -> str:
-    """``scalelaw predict`` over sizes (its JSON object) as a table: sizes, loss, interval."""
+def format_size_predictions(out: Mapping[str, Any], roles: list[str]) -> str:
+    """``scalelaw predict`` over sizes (its JSON object) as a table: the sizes (``roles``), the
+    loss or accuracy, a new run's interval and the mean curve's, then where the runs' scatter
+    comes from."""
     value = "accuracy" if "accuracy" in out else "loss"  # what the law predicts (Law.predicts)
-    roles = [r for r in out if r not in ("law", value, "lower", "upper", "lo", "hi", "level", "extrapolated")]
-    lines = ["".join(f"{role:>12}  " for role in roles) + f"{value:>10}  {_interval_head(out['level'])}"]
+    head = _interval_head(out["level"])
+    lines = ["".join(f"{role:>12}  " for role in roles) + f"{value:>10}  {'new run: ' + head:<28}mean curve"]
     for i, loss in enumerate(out[value]):
-        interval = "n/a" if out["lower"] is None else f"[{out['lower'][i]:.5g}, {out['upper'][i]:.5g}]"
+        run = "n/a" if out["lo"] is None else f"[{out['lo'][i]:.5g}, {out['hi'][i]:.5g}]"
+        mean = "n/a" if out.get("mean_lo") is None else f"[{out['mean_lo'][i]:.5g}, {out['mean_hi'][i]:.5g}]"
         note = "  (extrapolated)" if out["extrapolated"][i] else ""
-        lines.append("".join(f"{out[r][i]:>12.4g}  " for r in roles) + f"{loss:>10.5g}  {interval}{note}")
+        lines.append("".join(f"{out[r][i]:>12.4g}  " for r in roles) + f"{loss:>10.5g}  {run:<28}{mean}{note}")
+    if out.get("scatter") is not None:
+        lines.append(f"a new run: the mean curve's band and the runs' scatter about the law, "
+                     f"{100 * out['scatter']:.2g} % ({out['scatter_from']}), grown beyond the fitted sizes")
     return "\n".join(lines)
 
 

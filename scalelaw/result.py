@@ -18,10 +18,20 @@ from .io import write_atomic
 from .laws import Law, design
 from .laws.base import steps_of
 from .forecast import Forecast
-from .intervals import at_least_zero, check_level, percentile_interval, z_of
+from .intervals import at_least_zero, check_level, percentile_interval, t_of, z_of
 
 _CHUNK = 2048  # steps per batch when a step law predicts at many steps (multipower's inputs
 # grow as steps x LR blocks)
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """The scatter of one new run about a law: ``sigma`` (relative, a fraction of the loss; RMS of
+    log errors), the degrees of freedom it was measured with, and where it comes from."""
+
+    sigma: float
+    dof: int
+    source: str
 
 
 @dataclass
@@ -138,20 +148,26 @@ class FitResult:
             return forecast.predicted(self, X, schedule, inputs, law_in)
         return np.asarray(self.law(law_in, **self.params), dtype=float)
 
-    def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95,
+    def predict_interval(self, X: Any, schedule: Any = None, level: float = 0.95, of: str = "run",
                          **inputs: Any) -> tuple[np.ndarray, np.ndarray] | None:
         """Pointwise ``level`` interval of the prediction; arguments as for ``predict``.
 
-        Parameter uncertainty: bootstrap percentiles when the fit has bootstrap samples, else
-        the delta method on the covariance (None for a size law without either). Laws with
-        ``held_out_by`` (batch) add the relative error on settings left out of the fit
-        (``held_out["sigma"]``). Size laws beyond the fitted sizes add the fit's scatter grown
-        by ``1 + ln`` of how far beyond (``beyond``). Step laws with a forecast record add what
-        goes wrong when a curve is forecast (``scalelaw.forecast.interval``).
+        ``of="run"`` (the default): where one new run will land. ``of="mean"``: the band of the
+        mean curve alone, from the parameters' uncertainty (bootstrap percentiles when the fit
+        has bootstrap samples, else the delta method on the covariance); it misses runs by
+        their scatter about the law.
+
+        A new run's interval adds to the mean curve's band: size laws, the scatter of runs about
+        the law (``run_scatter``: measured on runs left out of the fit), grown beyond the fitted
+        sizes by ``1 + ln`` of how far beyond (``beyond``); the batch laws, the error on batch
+        sizes left out; step laws with a forecast record, what goes wrong when a curve is
+        forecast (``scalelaw.forecast.interval``). None without a covariance or bootstrap.
         """
         check_level(level)
+        if of not in ("run", "mean"):
+            raise InputError(f"of must be 'run' (a new run) or 'mean' (the mean curve), got {of!r}")
         if design.of(self.law).chunked and np.size(X) > _CHUNK:
-            parts = [self.predict_interval(s, schedule, level, **e) for s, e in _chunks(X, inputs)]
+            parts = [self.predict_interval(s, schedule, level, of, **e) for s, e in _chunks(X, inputs)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         extra, inputs = inputs, self.inputs(X, schedule, **inputs)
         centre = np.asarray(self.law(inputs, **self.params), dtype=float)
@@ -160,22 +176,34 @@ class FitResult:
         if self.forecast is not None:  # a step law's forecast (scalelaw.forecast)
             shift = forecast.predicted(self, X, schedule, extra, inputs) - centre  # a prior's decay term
             band = None if band is None else (band[0] + shift, band[1] + shift)
-            return forecast.interval(self, X, schedule, extra, inputs, centre + shift, band, z)
-        var = np.zeros_like(centre) if band is None else ((band[1] - band[0]) / (2 * z)) ** 2
-        if "sigma" in self.held_out:  # the error on settings left out of the fit (batch sizes)
-            half = z * np.sqrt(var + (self.held_out["sigma"] * centre) ** 2)
-            return at_least_zero(centre - half, centre + half)
+            if of == "run":
+                return forecast.interval(self, X, schedule, extra, inputs, centre + shift, band, z)
         if band is None:
             return None
-        lo, hi = band
-        if design.of(self.law).widens_beyond:
-            # beyond the fitted sizes the law's own misfit (the runs' scatter about it) grows as the
-            # step laws' does in LR area: 1 + ln(how far beyond); inside, the band is the mean curve's
-            beyond = self.beyond(inputs)
-            scatter = self.metrics.get("rms_error", 0.0) / 100 * (1 + np.log(beyond)) * centre
-            half = z * np.sqrt(var + scatter ** 2)
-            lo, hi = np.where(beyond > 1, centre - half, lo), np.where(beyond > 1, centre + half, hi)
-        return at_least_zero(lo, hi)
+        if of == "mean":
+            return at_least_zero(*band)
+        scatter = self.run_scatter
+        spread = scatter.sigma * centre
+        if design.of(self.law).widens_beyond:  # size laws: the scatter grows with how far beyond
+            spread = spread * (1 + np.log(self.beyond(inputs)))
+        # the scatter is measured on few runs: Student's t with their degrees of freedom
+        half = np.hypot((band[1] - band[0]) / 2, t_of(level, scatter.dof) * spread)
+        return at_least_zero(centre - half, centre + half)
+
+    @property
+    def run_scatter(self) -> Scatter:
+        """The relative scatter of one new run about the law (``Scatter``): the RMS log error on
+        runs left out of the fit in turn (``held_out``; one degree of freedom per group left out,
+        less one), or, with fewer than four runs to leave out, the RMS of the fit's own log
+        residuals scaled by ``sqrt(n / (n - p))`` for the ``p`` parameters fitted (``n - p``
+        degrees of freedom)."""
+        held = self.held_out
+        if "sigma" in held:
+            groups = int(held.get("groups", len(held["mape"])))  # batch fits saved before the count: one per MAPE
+            return Scatter(float(held["sigma"]), max(groups - 1, 1), f"held out each {held['by']} in turn, {groups}")
+        n, p = int(self.metrics.get("n", 0)), len(self.law.params)
+        rms = self.metrics.get("rms_error", 0.0) / 100 * np.sqrt(n / max(n - p, 1))
+        return Scatter(float(rms), max(n - p, 1), "the fit's own residuals: too few runs to leave out")
 
     def parameter_band(self, inputs: Mapping[str, np.ndarray], centre: np.ndarray,
                        level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
@@ -255,16 +283,9 @@ class FitResult:
 
     def beyond(self, inputs: Mapping[str, Any]) -> np.ndarray:
         """How far ``inputs`` (role -> values) lie outside the fitted data (``domain``), as a
-        factor: the product over roles of x / max (above it) or min / x (below it); 1 inside.
-        Size laws widen their interval there by the fit's scatter times ``1 + ln`` of it."""
-        out = np.ones(0)
-        for role, values in inputs.items():
-            lo, hi = self.domain.get(role, (0.0, np.inf))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = np.atleast_1d(np.abs(np.asarray(values, dtype=float)))
-                factor = np.where(values > hi, values / hi, np.where(values < lo, lo / values, 1.0))
-            out = factor if out.size == 0 else out * factor
-        return out
+        factor: the product over roles of x / max (above it) or min / x (below it); 1 inside
+        (``design.beyond``). Size laws grow a new run's scatter by ``1 + ln`` of it."""
+        return design.beyond(self.domain, inputs)
 
     @property
     def law_options(self) -> dict[str, Any]:

@@ -26,13 +26,17 @@ def test_a_report_says_it_is_not_a_result_and_warns():
 
 
 def test_the_size_table_marks_extrapolated_rows_and_a_missing_interval():
-    out = {"law": "power", "x": [1e6, 1e12], "loss": [2.5, 1.9], "lower": [2.4, 1.7], "upper": [2.6, 2.1],
-           "lo": [2.4, 1.7], "hi": [2.6, 2.1], "level": 0.95, "extrapolated": [False, True]}
-    lines = format_size_predictions(out).splitlines()
-    assert lines[0].split()[:2] == ["x", "loss"]
+    out = {"law": "power", "x": [1e6, 1e12], "loss": [2.5, 1.9], "lo": [2.4, 1.7], "hi": [2.6, 2.1],
+           "mean_lo": [2.45, 1.8], "mean_hi": [2.55, 2.0], "scatter": 0.012, "scatter_from": "held out each point in turn, 8",
+           "level": 0.95, "extrapolated": [False, True]}
+    lines = format_size_predictions(out, ["x"]).splitlines()
+    assert lines[0].split()[:2] == ["x", "loss"] and "new run" in lines[0] and "mean curve" in lines[0]
+    assert "[2.4, 2.6]" in lines[1] and "[2.45, 2.55]" in lines[1]
     assert not lines[1].endswith("(extrapolated)") and lines[2].endswith("(extrapolated)")
-    text = format_size_predictions({**out, "lower": None, "upper": None})
-    assert text.count("n/a") == 2
+    assert "1.2 %" in lines[3] and "held out each point" in lines[3]
+    text = format_size_predictions({**out, "lo": None, "hi": None, "mean_lo": None, "mean_hi": None, "scatter": None},
+                                   ["x"])
+    assert text.count("n/a") == 4
 
 
 def test_the_allocation_table_has_a_row_per_budget():

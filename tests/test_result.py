@@ -48,12 +48,24 @@ def test_the_level_is_checked_once_for_every_interval():
     assert wide[1][0] - wide[0][0] > narrow[1][0] - narrow[0][0]
 
 
-def test_beyond_the_fitted_sizes_the_interval_adds_the_scatter_and_inside_keeps_the_bootstrap_shape():
+def test_a_new_runs_interval_adds_the_held_out_scatter_to_the_mean_curves_bootstrap_band():
     result = fit("power", synthetic(n=80, noise=0.01), bootstrap=20)
     inside, outside = np.array([1e8]), np.array([1e13])
     assert result.beyond({"x": inside}).tolist() == [1.0] and result.beyond({"x": outside})[0] == pytest.approx(1e3)
     draws = np.array([result.law({"x": inside}, **dict(zip(result.law.param_names, s))) for s in result.bootstrap_samples])
-    lo, hi = result.predict_interval(inside)
+    lo, hi = result.predict_interval(inside, of="mean")
     np.testing.assert_allclose([lo[0], hi[0]], np.percentile(draws, [2.5, 97.5], axis=0).ravel())
-    bare = dataclasses.replace(result, metrics={**result.metrics, "rms_error": 0.0})
-    assert np.all(np.diff(result.predict_interval(outside), axis=0) > np.diff(bare.predict_interval(outside), axis=0))
+    # 80 points, one per size: each left out in turn, merged into 20 blocks of neighbours
+    assert result.held_out["by"] == "point" and result.held_out["groups"] == 20
+    sigma, dof, source = dataclasses.astuple(result.run_scatter)
+    assert sigma == result.held_out["sigma"] and 0.005 < sigma < 0.03 and "held out" in source and dof == 19
+    centre, (run_lo, run_hi) = result.predict(inside)[0], result.predict_interval(inside)
+    half = np.hypot((hi[0] - lo[0]) / 2, 2.093024 * sigma * centre)  # Student's t, 19 degrees of freedom
+    np.testing.assert_allclose([run_lo[0], run_hi[0]], [centre - half, centre + half], rtol=1e-6)
+    # beyond the fitted sizes the scatter grows with 1 + ln(how far): 1e3 beyond, 1 + 6.9 times
+    far_lo, far_hi = result.predict_interval(outside)
+    mean_lo, mean_hi = result.predict_interval(outside, of="mean")
+    assert far_hi[0] - far_lo[0] > 2 * 1.959964 * sigma * (1 + np.log(1e3)) * result.predict(outside)[0] * 0.99
+    assert far_hi[0] - far_lo[0] > mean_hi[0] - mean_lo[0]
+    with pytest.raises(InputError, match="of must be 'run'"):
+        result.predict_interval(inside, of="new")

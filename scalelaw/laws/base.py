@@ -167,10 +167,11 @@ class Law:
         variant: ``variant(frame) -> name``, optional: the registered law that fits these data
             in this one's place (``batch`` hands runs of several model sizes to
             ``batch_sizes``, whose parameters differ).
-        held_out_by: an input whose values set runs apart (``batch``: the batch size ``B``),
-            optional. With four or more of them, the fit is redone leaving each out, and the
-            error on the left-out curves (block averages along them: the law's misfit, not the
-            step-to-step noise) widens the prediction intervals (``FitResult.held_out``).
+        held_out_by: an input whose values set runs apart (``batch``: the batch size ``B``;
+            ``chinchilla``: the model size ``N``), optional. The fit is redone leaving each
+            group of runs out in turn (``design``'s ``held_out_groups``: size laws leave out
+            each run or row when this is not given), and the error on the left-out runs is the
+            scatter of a new run about the law (``FitResult.held_out``, ``run_scatter``).
         predicts: what the law's value is, ``"loss"`` or ``"accuracy"`` (``downstream``): the
             key of ``predict --json`` and the report's word for it.
     """

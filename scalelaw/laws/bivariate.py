@@ -122,6 +122,7 @@ CHINCHILLA = register(Law(
     jacobian=_chinchilla_jacobian,
     refine=40,
     setup=_chinchilla_setup,
+    held_out_by="N",  # a new run is a new model size: runs of several lengths share one
     budget=Budget("compute C = 6*N*D (FLOPs)",
                   cost=lambda inputs: FLOPS_PER_PARAM_TOKEN * inputs["N"] * inputs["D"],
                   optimum=chinchilla_optimum),

@@ -23,13 +23,27 @@ from ..schedules import from_log, resolve
 from .base import Law, steps_of
 
 
+def beyond(domain: Mapping[str, tuple[float, float]], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """How far ``inputs`` (role -> values) lie outside ``domain`` (role -> (min, max) of fitted
+    data), as a factor: the product over roles of x / max (above it) or min / x (below it); 1
+    inside. Roles without a range count as inside."""
+    out = np.ones(0)
+    for role, values in inputs.items():
+        lo, hi = domain.get(role, (0.0, np.inf))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.atleast_1d(np.abs(np.asarray(values, dtype=float)))
+            factor = np.where(values > hi, values / hi, np.where(values < lo, lo / values, 1.0))
+        out = factor if out.size == 0 else out * factor
+    return out
+
+
 class Sizes:
     """Laws of one row per model or setting: their inputs are the data's columns."""
 
     name = "sizes"
     along_steps = False  # residuals of neighbouring rows are independent
     resample = "runs"  # the bootstrap resamples whole runs (several), else points
-    widens_beyond = True  # beyond the fitted sizes, intervals add the fit's scatter (FitResult.beyond)
+    widens_beyond = True  # beyond the fitted sizes, a new run's scatter grows (FitResult.predict_interval)
     chunked = False  # predictions at many points are made in batches (inputs that grow with the steps)
 
     def __init__(self, law: Law):
@@ -104,6 +118,33 @@ class Sizes:
         """Role -> (min, max) over the fitted points: outside it a prediction extrapolates."""
         return {role: (float(np.min(v)), float(np.max(v))) for role, v in X.items() if np.ndim(v) == 1}
 
+    MAX_HELD_OUT = 20  # groups left out in turn at most; more (a long log) are merged with neighbours
+
+    def held_out_groups(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
+        """What one new run is, for the error on runs left out of the fit (``FitResult.held_out``):
+        ``(by, labels)``, a label per fitted point. A model with several rows (checkpoints along
+        its training) is its ``run``; else rows of one value of ``law.held_out_by`` (chinchilla's
+        model size ``N``: runs of several lengths); else each row. More than ``MAX_HELD_OUT``
+        groups are merged, in order of size, into that many blocks of neighbours."""
+        runs = frame["run"].to_numpy()
+        n_runs = len(pd.unique(runs))
+        if 1 < n_runs < len(runs):
+            by, labels = "run", runs.astype(str)
+        elif self.law.held_out_by:
+            by, labels = self.law.held_out_by, np.array([f"{v:g}" for v in X[self.law.held_out_by]])
+        else:
+            by, labels = "point", np.arange(len(runs)).astype(str)
+        groups, index = np.unique(labels, return_inverse=True)
+        if len(groups) <= self.MAX_HELD_OUT:
+            return by, labels
+        size = np.log(X[self.law.inputs[0]])
+        order = np.argsort([np.median(size[index == g]) for g in range(len(groups))], kind="stable")
+        block = np.empty(len(groups), dtype=int)
+        block[order] = np.arange(len(groups)) * self.MAX_HELD_OUT // len(groups)
+        names = [f"{groups[order][block[order] == b][0]}..{groups[order][block[order] == b][-1]}"
+                 for b in range(self.MAX_HELD_OUT)]
+        return by, np.array(names)[block[index]]
+
     def noise_order(self, X: Mapping[str, np.ndarray]):
         """The values that order neighbouring points when the point-to-point noise is measured."""
         return X[self.law.inputs[0]]
@@ -141,6 +182,12 @@ class Curves(Sizes):
 
     name = "curves"
     along_steps = True
+    widens_beyond = False  # the error on batch sizes left out is measured along whole curves
+
+    def held_out_groups(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
+        """Curves left out by the value of ``law.held_out_by`` (the batch size), or None."""
+        by = self.law.held_out_by
+        return None if by is None else (by, np.array([f"{v:g}" for v in X[by]]))
 
 
 class Schedule(Sizes):
@@ -155,6 +202,10 @@ class Schedule(Sizes):
 
     def needed(self) -> tuple[str, ...]:
         return ("step", "y")
+
+    def held_out_groups(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> None:
+        """None: a forecast measures its own error (``scalelaw.forecast``)."""
+        return None
 
     def order_key(self, frame: pd.DataFrame) -> str:
         return "step"

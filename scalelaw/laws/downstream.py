@@ -91,7 +91,11 @@ def _rows(frame, options: Mapping) -> tuple[np.ndarray, str | None]:
     if chance >= y.max():
         raise InputError(f"--chance {chance:g} is at or above every accuracy (at most {y.max():g}): nothing above "
                          "chance to fit (is it the right task's chance level?)")
-    return np.ones(len(y), dtype=bool), None
+    below = int(np.sum(y < chance))
+    note = (f"{below} of {len(y)} accuracies lie below the chance level {chance:g}, where the sigmoid cannot reach "
+            "(a task scored below guessing, or noise about it): compare the exponential form, "
+            "--law downstream,downstream_exp") if below else None
+    return np.ones(len(y), dtype=bool), note
 
 
 def _derived(params: Mapping[str, float], domain) -> dict:

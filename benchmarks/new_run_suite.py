@@ -1,0 +1,144 @@
+"""How often the size laws' intervals hold runs left out of the fit, on real data.
+
+For each family (a dataset and a law), the fit leaves out runs and predicts them, two ways:
+- ``largest``: the largest model sizes left out (the use a size law is for: a bigger model);
+- ``each``: every model size left out in turn, predicted from the others.
+Each left-out point is scored against two 95 % intervals of ``FitResult.predict_interval``: a new
+run's (``of="run"``, what ``predict`` reports as lo/hi) and the mean curve's (``of="mean"``).
+
+    python benchmarks/new_run_suite.py [--families gemstones-chinchilla,...] [--level 0.95]
+
+Reads ``../shared/data`` (Gadre's and the Chinchilla points) and ``data/`` (Gemstones); a family
+whose file is absent is skipped. Prints a table, then the totals.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import scalelaw  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+GEMSTONES = ROOT / "data" / "gemstones" / "checkpoints.csv"
+GADRE = SHARED / "gadre_overtraining" / "models_final_loss.csv"
+CHINCHILLA = SHARED / "chinchilla_epoch" / "svg_extracted_data.csv"
+TASKS = {"arc_challenge": 0.25, "arc_easy": 0.25, "commonsense_qa": 0.2, "hellaswag": 0.25, "mmlu": 0.25,
+         "openbookqa": 0.25, "piqa": 0.5, "siqa": 1 / 3, "winogrande": 0.5}
+
+
+def _gemstones():
+    g = pd.read_csv(GEMSTONES)
+    return g.rename(columns={"params": "N", "tokens": "D", "loss_fineweb_edu": "y"})
+
+
+def families():
+    """name -> (law, frame with the law's inputs, y and a ``model`` label, options): one model
+    size per ``model``; the largest ones are left out in the ``largest`` scheme."""
+    out = {}
+    if GEMSTONES.exists():
+        g = _gemstones()
+        out["gemstones-chinchilla"] = ("chinchilla", g[["run", "N", "D", "y"]].assign(model=g["N"]), {}, 3)
+        last = g[g["step"] == g["step"].max()]
+        out["gemstones-power"] = ("power", pd.DataFrame({"x": last["N"], "y": last["y"], "model": last["N"]}), {}, 3)
+        for task, chance in TASKS.items():
+            out[f"gemstones-downstream-{task}"] = (
+                "downstream", pd.DataFrame({"run": g["run"], "x": g["y"], "y": g[f"acc_{task}"], "model": g["N"]}),
+                {"chance": chance}, 3)
+    if GADRE.exists():
+        d = pd.read_csv(GADRE)
+        for name, part in d.groupby("dataset"):
+            frame = pd.DataFrame({"N": part["N_params"], "D": part["D_tokens"], "y": part["loss_c4_val"],
+                                  "model": part["N_params"]})
+            out[f"gadre-{name}-chinchilla"] = ("chinchilla", frame, {}, 2)
+            at20 = part[part["tokens_per_param"] == 20]
+            out[f"gadre-{name}-power"] = ("power", pd.DataFrame({"x": at20["N_params"], "y": at20["loss_c4_val"],
+                                                                   "model": at20["N_params"]}), {}, 1)
+    if CHINCHILLA.exists():
+        c = pd.read_csv(CHINCHILLA)
+        c = c.assign(N=c["Model Size"], D=c["Training FLOP"] / (6 * c["Model Size"]), y=c["loss"])
+        sizes = np.round(np.log10(c["N"]), 1)  # the read-off sizes, to a tenth of a decade: a model size
+        out["chinchilla-points"] = ("chinchilla", c[["N", "D", "y"]].assign(model=sizes), {}, 2)
+    return out
+
+
+def score(law, frame, options, left_out, level):
+    """Fit on the rows whose model is not in ``left_out``; score the others. Returns a dict of
+    arrays over the left-out points: inside the new run's and the mean curve's intervals, and
+    their widths relative to the prediction."""
+    out = frame["model"].isin(left_out).to_numpy()
+    train = frame[~out].drop(columns="model")
+    test = frame[out]
+    result = scalelaw.fit(law, train, options=options or None)
+    inputs = {r: test[r].to_numpy(float) for r in result.law.inputs}
+    centre = result.predict(inputs)
+    y = test["y"].to_numpy(float)
+    row = {"status": result.status, "scatter": result.run_scatter.sigma}
+    for of in ("run", "mean"):
+        band = result.predict_interval(inputs, level=level, of=of)
+        if band is None:
+            row[of] = np.zeros(len(y), bool)
+            row[f"{of}_width"] = np.full(len(y), np.nan)
+        else:
+            row[of] = (band[0] <= y) & (y <= band[1])
+            row[f"{of}_width"] = (band[1] - band[0]) / centre
+    row["error"] = np.abs(centre - y) / y
+    return row
+
+
+def run_family(name, law, frame, options, n_largest, level):
+    sizes = sorted(frame["model"].unique())
+    rows = []
+    schemes = {"largest": [sizes[-n_largest:]], "each": [[s] for s in sizes]}
+    for scheme, splits in schemes.items():
+        parts = [score(law, frame, options, left, level) for left in splits]
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in ("run", "mean", "run_width", "mean_width", "error")}
+        rows.append({"family": name, "scheme": scheme, "fits": len(parts), "points": len(cat["run"]),
+                     "run_inside": cat["run"].mean(), "mean_inside": cat["mean"].mean(),
+                     "run_width": np.nanmedian(cat["run_width"]), "mean_width": np.nanmedian(cat["mean_width"]),
+                     "error": np.median(cat["error"]), "not_converged": sum(p["status"] != "converged" for p in parts),
+                     "_run": cat["run"], "_mean": cat["mean"]})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default=None, help="comma-separated family names (default: all)")
+    parser.add_argument("--level", type=float, default=0.95)
+    args = parser.parse_args(argv)
+    chosen = families()
+    if args.families:
+        chosen = {k: v for k, v in chosen.items() if any(k.startswith(f) for f in args.families.split(","))}
+    rows = []
+    warnings.simplefilter("ignore")
+    print(f"{'family':<38}{'scheme':<9}{'fits':>5}{'points':>7}{'new run in':>12}{'mean in':>9}"
+          f"{'run width':>11}{'mean width':>11}{'med err':>9}{'at bound':>9}")
+    for name, (law, frame, options, n_largest) in chosen.items():
+        for r in run_family(name, law, frame, options, n_largest, args.level):
+            rows.append(r)
+            print(f"{r['family']:<38}{r['scheme']:<9}{r['fits']:>5}{r['points']:>7}{100 * r['run_inside']:>11.0f}%"
+                  f"{100 * r['mean_inside']:>8.0f}%{100 * r['run_width']:>10.2f}%{100 * r['mean_width']:>10.2f}%"
+                  f"{100 * r['error']:>8.2f}%{r['not_converged']:>9}", flush=True)
+    for scheme in ("largest", "each"):
+        for group in ("chinchilla", "power", "downstream"):
+            sel = [r for r in rows if r["scheme"] == scheme and f"-{group}" in r["family"] or
+                   (r["scheme"] == scheme and group == "chinchilla" and r["family"] == "chinchilla-points")]
+            if not sel:
+                continue
+            run = np.concatenate([r["_run"] for r in sel])
+            mean = np.concatenate([r["_mean"] for r in sel])
+            fams = np.mean([r["run_inside"] for r in sel])
+            print(f"{scheme:<8} {group:<11}: new run {100 * run.mean():.0f}% of {len(run)} points inside "
+                  f"(mean over {len(sel)} families {100 * fams:.0f}%), mean curve {100 * mean.mean():.0f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
