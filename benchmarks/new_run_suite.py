@@ -49,8 +49,8 @@ def families():
         last = g[g["step"] == g["step"].max()]
         out["gemstones-power"] = ("power", pd.DataFrame({"x": last["N"], "y": last["y"], "model": last["N"]}), {}, 3)
         for task, chance in TASKS.items():
-            out[f"gemstones-downstream-{task}"] = (
-                "downstream", pd.DataFrame({"run": g["run"], "x": g["y"], "y": g[f"acc_{task}"], "model": g["N"]}),
+            out[f"gemstones-downstream-{task}"] = (  # the form chosen by the error on models left out
+                ["downstream", "downstream_exp"], pd.DataFrame({"run": g["run"], "x": g["y"], "y": g[f"acc_{task}"], "model": g["N"]}),
                 {"chance": chance}, 3)
     if GADRE.exists():
         d = pd.read_csv(GADRE)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .errors import InputError
 from .intervals import check_level, percentile_interval, z_of
+from .laws import design
 from .laws.base import numeric_jacobian
 
 
@@ -30,7 +31,9 @@ def allocate(result, budget: Any, level: float = 0.95, **inputs: Any) -> pd.Data
         frame with one row per budget: ``budget``, the optimal value of each input role
         (e.g. ``N``, ``D``), the law's extra quantities (e.g. ``tokens_per_parameter``),
         ``loss``, and ``<column>_lower`` / ``<column>_upper`` for each of them where an
-        interval can be had; ``extrapolated``: an optimal size outside the fitted range.
+        interval can be had (size laws: the loss's is a new run's, ``loss_mean_lower`` /
+        ``loss_mean_upper`` the mean curve's); ``extrapolated``: an optimal size outside the
+        fitted range.
     """
     check_level(level)
     if result.law.budget is None:
@@ -70,4 +73,10 @@ def allocate(result, budget: Any, level: float = 0.95, **inputs: Any) -> pd.Data
             if np.all(np.isfinite(se[i])):
                 out[f"{key}_lower"] = out[key] * np.exp(-z * se[i])
                 out[f"{key}_upper"] = out[key] * np.exp(z * se[i])
+    if "loss_lower" in out and design.of(result.law).widens_beyond:
+        # the loss a new run of those sizes reaches: the mean curve's band and the runs' scatter
+        out["loss_mean_lower"], out["loss_mean_upper"] = out["loss_lower"], out["loss_upper"]
+        best = {k: out[k] for k in result.law.inputs}
+        out["loss_lower"], out["loss_upper"] = result.run_band(best, out["loss"], (out["loss_lower"], out["loss_upper"]),
+                                                               level)
     return pd.DataFrame(out)

@@ -171,7 +171,8 @@ def format_allocation(out: Mapping[str, Any], result) -> str:
             lines.append(f"  {key:<22}{row[key]:>12.5g}{interval}")
     if any(k.endswith("_lower") for k in rows[0]):
         how = "bootstrap" if result.bootstrap_samples is not None else "delta method"
-        lines.append(f"({_interval_head(out['level'])}s, {how})")
+        run = "; the loss's is a new run's, with the runs' scatter about the law" if "loss_mean_lower" in rows[0] else ""
+        lines.append(f"({_interval_head(out['level'])}s, {how}{run})")
     return "\n".join(lines)
 
 

@@ -180,15 +180,20 @@ class FitResult:
                 return forecast.interval(self, X, schedule, extra, inputs, centre + shift, band, z)
         if band is None:
             return None
-        if of == "mean":
-            return at_least_zero(*band)
+        return at_least_zero(*(band if of == "mean" else self.run_band(inputs, centre, band, level)))
+
+    def run_band(self, inputs: Mapping[str, np.ndarray], centre: np.ndarray, band: tuple[np.ndarray, np.ndarray],
+                 level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """A new run's ``level`` interval about ``centre`` at the law's ``inputs``: the mean
+        curve's ``band`` and the runs' scatter about the law (``run_scatter``, with Student's t
+        on its degrees of freedom) added in quadrature; size laws grow the scatter by ``1 + ln``
+        of how far beyond the fitted sizes ``inputs`` lie."""
         scatter = self.run_scatter
-        spread = scatter.sigma * centre
-        if design.of(self.law).widens_beyond:  # size laws: the scatter grows with how far beyond
+        spread = scatter.sigma * np.asarray(centre, dtype=float)
+        if design.of(self.law).widens_beyond:
             spread = spread * (1 + np.log(self.beyond(inputs)))
-        # the scatter is measured on few runs: Student's t with their degrees of freedom
-        half = np.hypot((band[1] - band[0]) / 2, t_of(level, scatter.dof) * spread)
-        return at_least_zero(centre - half, centre + half)
+        half = np.hypot((np.asarray(band[1]) - np.asarray(band[0])) / 2, t_of(level, scatter.dof) * spread)
+        return centre - half, centre + half
 
     @property
     def run_scatter(self) -> Scatter:

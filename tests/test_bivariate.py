@@ -65,8 +65,12 @@ def test_allocate_reports_optimum_loss_and_intervals():
     assert np.all(np.abs(np.log(table["N"] / truth["N"])) < 0.3)
     pred = result.predict({"N": table["N"], "D": table["D"]})
     assert np.allclose(pred, table["loss"])
+    # the loss's interval is a new run's: the mean curve's (kept as loss_mean_*) and the runs' scatter
+    assert np.all(table["loss_lower"] < table["loss_mean_lower"]) and np.all(table["loss_mean_upper"] < table["loss_upper"])
+    scatter_only = result.run_band({"N": table["N"], "D": table["D"]}, table["loss"], (table["loss"], table["loss"]))
+    assert np.all(table["loss_upper"] - table["loss"] >= scatter_only[1] - table["loss"] - 1e-12)
     delta = fit("chinchilla", chinchilla_grid()).allocate(1e21)  # no bootstrap: delta method
-    assert {"N_lower", "N_upper"} <= set(delta.columns)
+    assert {"N_lower", "N_upper", "loss_mean_lower", "loss_mean_upper"} <= set(delta.columns)
     with pytest.raises(InputError, match="budget"):
         result.allocate([-1.0])
     # a budget of 1 FLOP puts the optimum far below the fitted sizes: flagged, as predict does

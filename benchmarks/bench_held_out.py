@@ -1,0 +1,67 @@
+"""What measuring a new run's scatter costs a size-law fit: CPU seconds of ``scalelaw.fit`` with
+the refits that leave each model out (``engine._held_out``) against the same fit without them
+(``engine.MIN_HELD_OUT`` raised past the number of models), side by side in one run.
+
+    python benchmarks/bench_held_out.py [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import scalelaw  # noqa: E402
+from scalelaw import engine  # noqa: E402
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e6, 1e10, 80)
+    power = pd.DataFrame({"x": x, "y": (1.7 + (1e7 / x) ** 0.3) * np.exp(rng.normal(0, 0.01, len(x)))})
+    out = {"power, 80 rows (20 blocks left out)": ("power", power, None)}
+    gem = ROOT / "data" / "gemstones" / "checkpoints.csv"
+    if gem.exists():
+        g = pd.read_csv(gem)
+        out["chinchilla, Gemstones (665 checkpoints, 19 models)"] = (
+            "chinchilla", pd.DataFrame({"run": g["run"], "N": g["params"], "D": g["tokens"], "y": g["loss_fineweb_edu"]}),
+            None)
+        out["downstream, Gemstones hellaswag (19 models)"] = (
+            "downstream", pd.DataFrame({"run": g["run"], "x": g["loss_fineweb_edu"], "y": g["acc_hellaswag"]}),
+            {"chance": 0.25})
+    return out
+
+
+def cpu_seconds(law, data, options, repeats):
+    start = time.process_time()
+    for _ in range(repeats):
+        scalelaw.fit(law, data, options=options)
+    return (time.process_time() - start) / repeats
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    default = engine.MIN_HELD_OUT
+    print(f"{'fit':<54}{'with (s)':>10}{'without (s)':>13}{'ratio':>8}")
+    for name, (law, data, options) in cases().items():
+        engine.MIN_HELD_OUT = default
+        with_ = cpu_seconds(law, data, options, args.repeats)
+        engine.MIN_HELD_OUT = 10**9
+        without = cpu_seconds(law, data, options, args.repeats)
+        print(f"{name:<54}{with_:>10.3f}{without:>13.3f}{with_ / without:>8.2f}")
+    engine.MIN_HELD_OUT = default
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
