@@ -1,6 +1,7 @@
 """What measuring a new run's scatter costs a size-law fit: CPU seconds of ``scalelaw.fit`` with
 the refits that leave each model out (``engine._held_out``) against the same fit without them
-(``engine.MIN_HELD_OUT`` raised past the number of models), side by side in one run.
+(``engine.MIN_HELD_OUT`` raised past the number of models), side by side in one run; and a
+power law over a long per-step log, its starts compared on bins against on every point.
 
     python benchmarks/bench_held_out.py [--repeats 3]
 """
@@ -46,6 +47,23 @@ def cpu_seconds(law, data, options, repeats):
     return (time.process_time() - start) / repeats
 
 
+def long_log(repeats):
+    """A power law over a 100,000-step log (x = step): the starts compared on log-spaced bins of
+    x (``design.Sizes.binned``, the default above ``BINNED_ABOVE`` points) against on every point."""
+    from scalelaw.laws import design
+
+    rng = np.random.default_rng(1)
+    x = np.arange(1, 100_001)
+    data = pd.DataFrame({"x": x, "y": (2 + (300 / x) ** 0.4) * np.exp(rng.normal(0, 0.02, len(x)))})
+    default = design.Sizes.BINNED_ABOVE
+    binned = cpu_seconds("power", data, None, repeats)
+    design.Sizes.BINNED_ABOVE = 10**9
+    every = cpu_seconds("power", data, None, repeats)
+    design.Sizes.BINNED_ABOVE = default
+    print(f"{'power, 100,000-step log: starts on bins / on every point':<54}{binned:>10.3f}{every:>13.3f}"
+          f"{binned / every:>8.2f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -60,6 +78,7 @@ def main(argv=None) -> int:
         without = cpu_seconds(law, data, options, args.repeats)
         print(f"{name:<54}{with_:>10.3f}{without:>13.3f}{with_ / without:>8.2f}")
     engine.MIN_HELD_OUT = default
+    long_log(1)
     return 0
 
 

@@ -102,7 +102,13 @@ def fit_choosing(laws: Iterable[Law | str], data, **kwargs: Any) -> FitResult:
     ``options["compared"]`` (name -> ``held_out_error`` in percent, or None, and ``status``).
     ``options`` (e.g. ``{"chance": 0.25}``) go to the laws that take them; one that no law takes
     is refused. Without four runs to leave out, nothing can be compared: refused."""
+    if any(law == "auto" for law in laws if isinstance(law, str)):
+        raise InputError("auto chooses among step laws itself; a list chooses among size laws "
+                         "(e.g. downstream,downstream_exp)")
     laws = [get_law(law) if isinstance(law, str) else law for law in laws]
+    twice = [law.name for i, law in enumerate(laws) if law.name in [other.name for other in laws[:i]]]
+    if twice:
+        raise InputError(f"law '{twice[0]}' is listed twice")
     if len(laws) < 2 or any(law.kind != "sizes" for law in laws) or len({law.inputs for law in laws}) > 1:
         raise InputError(f"laws {', '.join(law.name for law in laws)}: a choice by held-out error takes two or more "
                          "size laws of the same inputs (e.g. downstream,downstream_exp)")

@@ -41,6 +41,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     # several size laws (downstream,downstream_exp): each fitted, the one with the least held-out error kept
     names = [n.strip() for n in args.law.split(",") if n.strip()] if "," in args.law else None
+    if names and "auto" in names:
+        raise InputError("--law auto chooses among step laws itself; a list chooses among size laws "
+                         "(e.g. downstream,downstream_exp)")
     law = get_law(READS if auto else names[0] if names else args.law)  # auto: the columns every candidate reads
     given = [f"--{o.replace('_', '-')}" for o in law_flags() if getattr(args, o) is not None]
     if auto and given:

@@ -93,6 +93,8 @@ def check(d, name: str) -> Law:
         wrong("options.held_out", "an object with by, sigma, mape and groups", held)
     if held:
         number("options.held_out.sigma", held["sigma"])
+        if held["sigma"] < 0:
+            wrong("options.held_out.sigma", "a number >= 0", held["sigma"])
         groups = held.get("groups", len(held["mape"]))
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             wrong("options.held_out.groups", "a whole number >= 1", groups)

@@ -208,7 +208,9 @@ class FitResult:
             return Scatter(float(held["sigma"]), max(groups - 1, 1), f"held out each {held['by']} in turn, {groups}")
         n, p = int(self.metrics.get("n", 0)), len(self.law.params)
         rms = self.metrics.get("rms_error", 0.0) / 100 * np.sqrt(n / max(n - p, 1))
-        return Scatter(float(rms), max(n - p, 1), "the fit's own residuals: too few runs to leave out")
+        why = ("too few runs to leave out" if "held_out" in self.options else
+               "the fit did not converge" if not self.converged else "a fit file that records no runs left out")
+        return Scatter(float(rms), max(n - p, 1), f"the fit's own residuals: {why}")
 
     def parameter_band(self, inputs: Mapping[str, np.ndarray], centre: np.ndarray,
                        level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:

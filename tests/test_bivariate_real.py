@@ -128,7 +128,7 @@ def test_intervals_for_larger_models_than_any_fitted_hold_them(shared_data, sour
         data = pd.DataFrame({"N": table["params"], "D": table["tokens"], "y": table["loss_fineweb_edu"]})
     train, test = _held_out_largest(data, quantile)
     result = fit("chinchilla", train)
-    assert result.held_out["by"] == "N" and result.run_scatter.dof >= 10
+    assert result.held_out["by"] in ("N", "block of neighbouring Ns") and result.run_scatter.dof >= 10
     inputs = {"N": test["N"].to_numpy(), "D": test["D"].to_numpy()}
     lo, hi = result.predict_interval(inputs)
     mean_lo, mean_hi = result.predict_interval(inputs, of="mean")

@@ -78,4 +78,10 @@ def test_only_a_long_log_is_binned_to_compare_starts():
     assert kind.binned(frame, lrs, get_law("annealing").options, 4000) is None
     Xb, yb = kind.binned(frame, lrs, get_law("annealing").options, len(y))
     assert 50 < len(yb) < 200 and set(Xb) == set(X)
-    assert design.of(get_law("power")).binned(frame, lrs, {}, len(y)) is None
+    # a power law over a long per-step log too (x need not be whole); a law of two inputs is not
+    power = design.of(get_law("power"))
+    long = power.table(pd.DataFrame({"x": np.arange(1, n + 1) / 7, "y": 2 + np.arange(1, n + 1) ** -0.3}))
+    assert power.binned(long, None, {}, 4000) is None
+    Xp, yp = power.binned(long, None, {}, n)
+    assert 50 < len(yp) < 200 and np.all(np.diff(Xp["x"]) > 0) and Xp["x"][0] < 1
+    assert design.of(get_law("chinchilla")).binned(frame, lrs, {}, len(y)) is None

@@ -167,6 +167,10 @@ def test_the_form_is_chosen_by_the_error_on_models_left_out(tmp_path, capsys):
     assert out["options"]["held_out"]["by"] == "run" and out["options"]["held_out"]["groups"] == 16
     with pytest.raises(InputError, match="size laws of the same inputs"):
         scalelaw.fit(["downstream", "chinchilla"], frame, options={"chance": 0.25})
+    with pytest.raises(InputError, match="listed twice"):
+        scalelaw.fit(["downstream", "downstream"], frame, options={"chance": 0.25})
+    with pytest.raises(InputError, match="auto chooses among step laws"):
+        scalelaw.fit(["auto", "downstream"], frame, options={"chance": 0.25})
     with pytest.raises(InputError, match="option decay applies to none"):
         scalelaw.fit(["downstream", "downstream_exp"], frame, options={"chance": 0.25, "decay": 1.0})
     assert main(["fit", str(path), "--law", "downstream,downstream_exp", "--x", "loss_fineweb_edu", "--y",

@@ -56,7 +56,7 @@ def test_a_new_runs_interval_adds_the_held_out_scatter_to_the_mean_curves_bootst
     lo, hi = result.predict_interval(inside, of="mean")
     np.testing.assert_allclose([lo[0], hi[0]], np.percentile(draws, [2.5, 97.5], axis=0).ravel())
     # 80 points, one per size: each left out in turn, merged into 20 blocks of neighbours
-    assert result.held_out["by"] == "point" and result.held_out["groups"] == 20
+    assert result.held_out["by"] == "block of neighbouring points" and result.held_out["groups"] == 20
     sigma, dof, source = dataclasses.astuple(result.run_scatter)
     assert sigma == result.held_out["sigma"] and 0.005 < sigma < 0.03 and "held out" in source and dof == 19
     centre, (run_lo, run_hi) = result.predict(inside)[0], result.predict_interval(inside)

@@ -137,13 +137,13 @@ class Sizes:
         groups, index = np.unique(labels, return_inverse=True)
         if len(groups) <= self.MAX_HELD_OUT:
             return by, labels
-        size = np.log(X[self.law.inputs[0]])
-        order = np.argsort([np.median(size[index == g]) for g in range(len(groups))], kind="stable")
+        size = pd.Series(np.log(X[self.law.inputs[0]])).groupby(index).median().to_numpy()
+        order = np.argsort(size, kind="stable")  # groups from the smallest size up
         block = np.empty(len(groups), dtype=int)
         block[order] = np.arange(len(groups)) * self.MAX_HELD_OUT // len(groups)
-        names = [f"{groups[order][block[order] == b][0]}..{groups[order][block[order] == b][-1]}"
-                 for b in range(self.MAX_HELD_OUT)]
-        return by, np.array(names)[block[index]]
+        ends = pd.Series(groups[order]).groupby(block[order])
+        names = (ends.first() + ".." + ends.last()).to_numpy()
+        return f"block of neighbouring {by}s", names[block[index]]
 
     def noise_order(self, X: Mapping[str, np.ndarray]):
         """The values that order neighbouring points when the point-to-point noise is measured."""
@@ -153,11 +153,18 @@ class Sizes:
         """The column the law has the loss fall along, for the "loss rises" refusal, or None."""
         return self.law.inputs[0] if self.law.inputs == ("x",) else None
 
+    BINNED_ABOVE = 4096  # points: above this, the starts are compared on a binned curve
+
     def binned(self, frame: pd.DataFrame, lrs, options, points: int) -> tuple[dict, np.ndarray] | None:
         """The inputs and losses of a long log (``points`` fitted) averaged over log-spaced bins,
-        on which the optimiser compares its starts; None where this kind compares them on every
-        point."""
-        return None
+        on which the optimiser compares its starts; None where it compares them on every point.
+        Here: a one-input law with a Jacobian on more than ``BINNED_ABOVE`` points (a power law
+        over a per-step log), binned along its input (``log_bins``)."""
+        if self.law.jacobian is None or points <= self.BINNED_ABOVE or len(self.law.inputs) != 1:
+            return None
+        role = self.law.inputs[0]
+        bins = log_bins(frame[["run", role, "y"]], key=role, whole=False)
+        return {role: bins[role].to_numpy(float)}, bins["y"].to_numpy(float)
 
     # -- predicting ------------------------------------------------------------------------
     def predict_inputs(self, X, schedule=None, options: Mapping | None = None, **extra) -> dict[str, np.ndarray]:
@@ -198,7 +205,6 @@ class Schedule(Sizes):
     resample = "blocks"  # the bootstrap resamples blocks of consecutive steps within each run
     widens_beyond = False  # its intervals are the forecast's (scalelaw.forecast)
     chunked = True
-    BINNED_ABOVE = 4096  # points: above this, the starts are compared on a binned curve
 
     def needed(self) -> tuple[str, ...]:
         return ("step", "y")
@@ -333,18 +339,20 @@ def of(law: Law) -> Sizes:
     return KINDS[law.kind](law)
 
 
-def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8) -> pd.DataFrame:
+def log_bins(frame: pd.DataFrame, key: str = "step", per_octave: int = 8, whole: bool = True) -> pd.DataFrame:
     """Each run of ``frame`` (``run``, ``key`` > 0, ``y`` and any other numeric columns) averaged
-    over log-spaced bins of ``key``, ``per_octave`` to an octave: ``key`` (the rounded mean), ``y``
-    (the mean in log space), the other numeric columns (their mean) and ``count``. A per-step log
-    of 34,000 steps becomes about 120 rows, and each octave of steps counts alike."""
+    over log-spaced bins of ``key``, ``per_octave`` to an octave: ``key`` (the mean, rounded to a
+    whole number with ``whole``: steps), ``y`` (the mean in log space), the other numeric columns
+    (their mean) and ``count``. A per-step log of 34,000 steps becomes about 120 rows, and each
+    octave of steps counts alike."""
     parts = []
     for run, g in frame.groupby("run", sort=False):
         label = np.floor(per_octave * np.log2(g[key].to_numpy(float))).astype(int)
         values = g.drop(columns=["run"]).select_dtypes("number").assign(y=np.log(g["y"].to_numpy(float)))
         b = values.groupby(label, sort=True)
         out = b.mean().assign(count=b.size())
-        out[key] = np.rint(out[key]).astype(int)
+        if whole:
+            out[key] = np.rint(out[key]).astype(int)
         out["y"] = np.exp(out["y"])
         parts.append(out.reset_index(drop=True).assign(run=run))
     return join_rows(parts, {}).reset_index(drop=True)
