@@ -182,8 +182,12 @@ def fit(
                                f"of consecutive steps, at most {law.max_points} per run, for the fit")
     groups = kind.held_out_groups(frame, X) if converged else None
     if groups is not None:
-        result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter,
-                                               *groups, kind.along_steps, kind.widens_beyond)
+        held = result.options["held_out"] = _held_out(law, X, y, runs, polished, bounds, loss, delta, max_iter,
+                                                      *groups, kind.along_steps, kind.widens_beyond)
+        if held.get("unscored"):
+            result.warnings.append(f"{held['unscored']} {held['by']} group(s) could not be left out and predicted "
+                                   "(too few points left, or the refit predicts no positive value): a new run's "
+                                   f"scatter is measured on the other {held['groups']}")
     if bootstrap:
         _bootstrap(result, law, kind.resample, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
                    bootstrap_seconds, progress)
@@ -202,17 +206,22 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
     blocks of consecutive points along curves (``along_steps``: the curve's misfit, not its
     step-to-step noise). With ``grows`` (size laws, whose new-run scatter grows with how far
     beyond the fitted sizes a prediction lies: ``FitResult.predict_interval``), the error of a
-    left-out run beyond the others' sizes is divided by ``1 + ln`` of how far beyond. ``mape``: each group's MAPE (percent); ``groups``: how many. Empty
-    below ``MIN_HELD_OUT`` groups."""
-    values = list(dict.fromkeys(labels))  # in the data's order
+    left-out run beyond the others' sizes is divided by ``1 + ln`` of how far beyond. ``mape``:
+    each group's MAPE (percent); ``groups``: how many were scored. A group whose removal leaves
+    the law no more points than parameters, or whose prediction is not a positive number, is not
+    scored (``unscored`` counts them). Empty below ``MIN_HELD_OUT`` scored groups."""
+    values = [v for v in dict.fromkeys(labels) if np.sum(labels != v) > len(theta)]  # in the data's order
     if len(values) < MIN_HELD_OUT:
         return {}
-    errors, mapes = [], {}
+    errors, mapes, unscored = [], {}, 0
     for value in values:
         out = labels == value
         res = optimise.minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
         pred = np.asarray(law({k: v[out] for k, v in X.items()}, **law.from_theta(res.x)), dtype=float)
-        r = np.log(np.clip(pred, 1e-300, None)) - np.log(y[out])
+        if not np.all(np.isfinite(pred) & (pred > 0)):
+            unscored += 1
+            continue
+        r = np.log(pred) - np.log(y[out])
         if grows:  # the error of a run beyond the others' sizes, brought back to one at their edge
             rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in X.items() if np.ndim(v) == 1}
             r = r / (1 + np.log(design.beyond(rest, {k: v[out] for k, v in X.items()})))
@@ -221,8 +230,11 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
             r = np.bincount(blocks, r) / np.bincount(blocks)
         errors.append(r)
         mapes[str(value)] = quality.mape(pred, y[out])
+    if len(errors) < MIN_HELD_OUT:
+        return {}
     sigma = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
-    return {"by": by, "sigma": sigma, "mape": mapes, "groups": len(values)}
+    unscored += len(dict.fromkeys(labels)) - len(values)
+    return {"by": by, "sigma": sigma, "mape": mapes, "groups": len(errors), **({"unscored": unscored} if unscored else {})}
 
 
 def _uncertainty(law, X, y, theta, bounds, level, blocks=None):

@@ -69,3 +69,21 @@ def test_a_new_runs_interval_adds_the_held_out_scatter_to_the_mean_curves_bootst
     assert far_hi[0] - far_lo[0] > mean_hi[0] - mean_lo[0]
     with pytest.raises(InputError, match="of must be 'run'"):
         result.predict_interval(inside, of="new")
+
+
+def test_with_too_few_models_to_leave_out_a_new_run_takes_the_fits_own_scatter():
+    """Four model sizes, but leaving out the one with most rows leaves chinchilla fewer points than
+    parameters: three groups can be scored, below the four needed, so the scatter is the fit's own
+    residuals (scaled for the parameters fitted), and says so."""
+    rng = np.random.default_rng(0)
+    N = np.r_[np.full(10, 1e8), 2e8, 4e8, 8e8]
+    D = np.r_[np.geomspace(1e9, 1e11, 10), 1e10, 1e10, 1e10]
+    y = (1.7 + 400 / N ** 0.34 + 400 / D ** 0.28) * np.exp(rng.normal(0, 0.01, len(N)))
+    result = fit("chinchilla", {"N": N, "D": D, "y": y})
+    assert result.held_out == {}
+    scatter = result.run_scatter
+    assert "too few runs" in scatter.source and scatter.dof == len(N) - 5
+    assert scatter.sigma == pytest.approx(result.metrics["rms_error"] / 100 * np.sqrt(len(N) / (len(N) - 5)))
+    X = {"N": np.array([1e9]), "D": np.array([1e10])}
+    run, mean = result.predict_interval(X), result.predict_interval(X, of="mean")
+    assert run[1][0] - run[0][0] > mean[1][0] - mean[0][0]
