@@ -36,6 +36,53 @@ def fit(*args, **kwargs):
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """``scalelaw fit``: one fit, or one per column of ``--y a,b,...`` (several tasks' accuracies):
+    every fit is made before anything is written or printed."""
+    ys = [c.strip() for c in args.y.split(",")] if args.y and "," in args.y else None
+    lists = [o for o in law_flags() if isinstance(getattr(args, o), list)]
+    if ys is None:
+        if lists:
+            raise InputError(f"--{lists[0].replace('_', '-')}: several values go with several --y columns, one each")
+        return _output(args, *_fit(args))
+    _check_columns(args, ys, lists)
+    fits = []
+    for i, y in enumerate(ys):
+        one = argparse.Namespace(**{**vars(args), "y": y, **{o: getattr(args, o)[i] for o in lists},
+                                    **{k: _per_column(getattr(args, k), y) for k in ("save", "plot")}})
+        fits.append((one, *_fit(one)))
+    return max([_output(*fit, several=True) for fit in fits])
+
+
+def _check_columns(args: argparse.Namespace, ys: list[str], lists: list[str]) -> None:
+    """Several --y columns: named once each, with a safe name (it names the output files), one
+    value of each list-valued law option per column, and --save/--plot paths that hold {y}."""
+    if len(set(ys)) != len(ys) or "" in ys:
+        raise InputError(f"--y {args.y}: name each column once, none empty")
+    for y in ys:
+        if not all(ch.isalnum() or ch in "_-." for ch in y):
+            raise InputError(f"--y: column '{y}': several columns name the output files; use columns named with "
+                             "letters, digits, _ - .")
+    for option in lists:
+        if len(getattr(args, option)) != len(ys):
+            raise InputError(f"--{option.replace('_', '-')}: give one value for all {len(ys)} --y columns or one "
+                             f"each, got {len(getattr(args, option))}")
+    for flag in ("save", "plot"):
+        path = getattr(args, flag)
+        if path is not None and "{y}" not in str(path):
+            raise InputError(f"--{flag} {path}: with several --y columns, give a path with {{y}} (e.g. acc_{{y}}."
+                             f"{'json' if flag == 'save' else 'png'}): one file per column")
+    for flag in ("save", "plot"):
+        paths = [_per_column(getattr(args, flag), y) for y in ys]
+        for path in paths:
+            check_output(path, figure=flag == "plot", inputs=[*args.files, *(args.reference or [])])
+
+
+def _per_column(path: Path | None, y: str) -> Path | None:
+    return None if path is None else Path(str(path).replace("{y}", y))
+
+
+def _fit(args: argparse.Namespace):
+    """The fit ``args`` ask for, checked and made; nothing written: (result, versus_total or None)."""
     auto = args.law == "auto"
     from .auto import READS
 
@@ -103,6 +150,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .analysis import versus_total
 
     versus = versus_total(result) if budget is not None and budget.versus_total and result.converged else None
+    return result, versus
+
+
+def _output(args: argparse.Namespace, result, versus, several: bool = False) -> int:
+    """Writes the fit's --save and --plot (when it converged) and prints its report or JSON (one
+    object per line with ``several`` fits, each report under its column's name); the exit code."""
+    if several and not args.json:
+        print(f"== {args.y} ==")
     if result.converged:  # outputs first: a reader that stops early (| head) loses nothing
         image = None
         if args.plot:  # rendered before anything is written: a figure that fails leaves no fit behind
@@ -119,7 +174,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(result.report() + (f"\n{format_versus_total(versus)}" if versus else ""))
     if not result.converged:
         why = f"not a result: {result.message}" if result.status == "not_a_result" else "the fit did not converge"
-        print(f"scalelaw: {why}" + ("; nothing saved" if args.save or args.plot else ""), file=sys.stderr)
+        print(f"scalelaw: {f'{args.y}: ' if several else ''}{why}" + ("; nothing saved" if args.save or args.plot else ""),
+              file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return 0
 

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(other sizes, earlier runs, with their own lr) that lend a short curve the loss drop of LR "
                    "decay it cannot identify; read with the same column options")
     cols = f.add_argument_group("columns (recognised by name when not given)")
-    cols.add_argument("--y", "--loss", dest="y", help="loss column")
+    cols.add_argument("--y", "--loss", dest="y", help="loss column (size laws: several, comma-separated, fit one "
+                      "law each, e.g. the accuracies of several tasks)")
     cols.add_argument("--step", help="step column")
     cols.add_argument("--lr", help="learning-rate column (step laws; interpolated between logged rows)")
     for role, (column, laws) in declared_columns().items():  # the laws' own inputs
@@ -231,9 +232,18 @@ def _add_step_options(parser: argparse.ArgumentParser) -> None:
                    "no lr column, e.g. cosine:peak=3e-4,total=24000,warmup=500")
     g = parser.add_argument_group("law options (declared by each law)")
     for option, (flag, default, laws) in law_flags().items():
-        kind = float if default is None else type(default)
+        kind = numbers if default is None or isinstance(default, float) else type(default)
         g.add_argument(f"--{option.replace('_', '-')}", dest=option, type=None if flag.choices else kind,
                        choices=flag.choices, help=f"{flag.help} [{', '.join(laws)}]")
+
+
+def numbers(text: str) -> float | list[float]:
+    """A law option's number, or several comma-separated ones (one per column of --y a,b,...)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: '{text}'") from None
+    return values[0] if len(values) == 1 else values
 
 
 def law_options_given(args: argparse.Namespace, *laws) -> dict:

@@ -36,7 +36,7 @@ def test_the_sigmoid_and_the_exponential_form_recover_known_parameters():
 
 @pytest.mark.parametrize("flags, column, words", [
     (["--chance", "0.25"], "pct", "accuracies must be fractions in [0, 1], got 5"),
-    (["--chance", "0.9"], "acc_hellaswag", "--chance 0.9 is at or above every accuracy"),
+    (["--chance", "0.9"], "acc_hellaswag", "--chance 0.9 is at or above every accuracy of column 'acc_hellaswag'"),
     ([], "acc_hellaswag", "give the task's chance level with --chance"),
     (["--chance", "0.25", "--x", "params"], "acc_hellaswag", "column 'params': values up to 1.047e+09 are not a loss"),
 ])
@@ -176,3 +176,36 @@ def test_the_form_is_chosen_by_the_error_on_models_left_out(tmp_path, capsys):
     assert main(["fit", str(path), "--law", "downstream,downstream_exp", "--x", "loss_fineweb_edu", "--y",
                  "acc_arc_easy", "--chance", "0.25", "--decay", "1"]) == 2
     assert "--decay does not apply" in capsys.readouterr().err
+
+
+def test_several_tasks_in_one_call(tmp_path, capsys):
+    """--y with several columns fits each (with its own --chance), prints a report or a JSON line
+    each, and saves one file per column; a bad column or chance level writes nothing."""
+    train, held = _held_out()
+    path = tmp_path / "train.csv"
+    train.to_csv(path, index=False)
+    base = ["fit", str(path), "--law", "downstream", "--x", "loss_fineweb_edu"]
+    assert main([*base, "--y", "acc_piqa,acc_mmlu", "--chance", "0.5,0.25", "--save", str(tmp_path / "a_{y}.json"),
+                 "--json"]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.strip().splitlines()
+    fits = [json.loads(line) for line in lines]
+    assert [f["columns"]["y"] for f in fits] == ["acc_piqa", "acc_mmlu"]
+    assert [f["options"]["law_options"]["chance"] for f in fits] == [0.5, 0.25]
+    one = scalelaw.FitResult.from_json(tmp_path / "a_acc_mmlu.json")
+    alone = scalelaw.fit("downstream", pd.DataFrame({"run": train["run"], "x": train["loss_fineweb_edu"],
+                                                     "y": train["acc_mmlu"]}), options={"chance": 0.25})
+    assert one.params == pytest.approx(alone.params)
+    assert main([*base, "--y", "acc_piqa,acc_mmlu", "--chance", "0.25"]) == 0  # one chance level for both
+    text = capsys.readouterr().out
+    assert "== acc_piqa ==" in text and "== acc_mmlu ==" in text
+    for flags, words in [(["--y", "acc_siqa,acc_mmlu", "--chance", "0.2,0.9"], "every accuracy of column 'acc_mmlu'"),
+                         (["--y", "acc_siqa,nope", "--chance", "0.2"], "no column 'nope'"),
+                         (["--y", "acc_siqa,acc_mmlu", "--chance", "0.2,0.25,0.5"], "one value for all 2"),
+                         (["--y", "acc_siqa", "--chance", "0.2,0.25"], "several values go with several --y"),
+                         (["--y", "acc_siqa,acc_mmlu", "--chance", "0.2", "--save", str(tmp_path / "b.json")],
+                          "give a path with {y}")]:
+        assert main([*base, *flags, "--save", str(tmp_path / "b_{y}.json")] if "--save" not in flags
+                    else [*base, *flags]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.glob("b*"))

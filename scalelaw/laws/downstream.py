@@ -89,8 +89,9 @@ def _rows(frame, options: Mapping) -> tuple[np.ndarray, str | None]:
     if not 0 <= chance < 1:
         raise InputError(f"--chance must lie in [0, 1), got {chance:g}")
     if chance >= y.max():
-        raise InputError(f"--chance {chance:g} is at or above every accuracy (at most {y.max():g}): nothing above "
-                         "chance to fit (is it the right task's chance level?)")
+        column = frame.attrs.get("columns", {}).get("y", "y")
+        raise InputError(f"--chance {chance:g} is at or above every accuracy of column '{column}' (at most {y.max():g}): "
+                         "nothing above chance to fit (is it the right task's chance level?)")
     below = int(np.sum(y < chance))
     note = (f"{below} of {len(y)} accuracies lie below the chance level {chance:g}, where the sigmoid cannot reach "
             "(a task scored below guessing, or noise about it): compare the exponential form, "
