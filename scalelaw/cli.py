@@ -45,9 +45,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise InputError(f"--{lists[0].replace('_', '-')}: several values go with several --y columns, one each")
         return _output(args, *_fit(args))
     _check_columns(args, ys, lists)
+    # a column flag of several names (--stderr stderr_a,stderr_b) names one for each --y column
+    each = {k: v.split(",") for k, v in vars(args).items() if k.startswith("column_") and v and "," in v}
+    for key, names in each.items():
+        if len(names) != len(ys):
+            raise InputError(f"--{key[len('column_'):].lower()}: give one column for each of the {len(ys)} --y "
+                             f"columns, got {len(names)}")
     fits = []
     for i, y in enumerate(ys):
         one = argparse.Namespace(**{**vars(args), "y": y, **{o: getattr(args, o)[i] for o in lists},
+                                    **{k: names[i].strip() for k, names in each.items()},
                                     **{k: _per_column(getattr(args, k), y) for k in ("save", "plot")}})
         fits.append((one, *_fit(one)))
     return max([_output(*fit, several=True) for fit in fits])
@@ -115,6 +122,11 @@ def _fit(args: argparse.Namespace):
         named = {k for k, v in columns.items() if v}
         roles = (*law.read_roles(named), "y")
         roles += tuple(r for r in ("step", *law.optional) if r in named and r not in roles)
+        unread = sorted(named - {*roles, "lr"})  # (an lr column is read, to warn that the law ignores it)
+        if unread:
+            flag = declared_columns()[unread[0]][0].flags[0]
+            raise InputError(f"{flag}: law '{law.name}' does not read it (it reads "
+                             f"{', '.join(declared_columns()[r][0].flags[0] for r in law.read_roles(named))} here)")
         if args.schedule:
             raise InputError(f"--schedule applies to step laws, not to '{law.name}'")
     options = law_options_given(args, *([get_law(n) for n in names] if names else [law]))

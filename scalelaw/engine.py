@@ -223,8 +223,9 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
             continue
         r = np.log(pred) - np.log(y[out])
         if grows:  # the error of a run beyond the others' sizes, brought back to one at their edge
-            rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in X.items() if np.ndim(v) == 1}
-            r = r / (1 + np.log(design.beyond(rest, {k: v[out] for k, v in X.items()})))
+            sizes = {k: v for k, v in X.items() if k in law.inputs}
+            rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in sizes.items() if np.ndim(v) == 1}
+            r = r / (1 + np.log(design.beyond(rest, {k: v[out] for k, v in sizes.items()})))
         if along_steps:
             blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
             r = np.bincount(blocks, r) / np.bincount(blocks)

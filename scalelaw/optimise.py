@@ -1,5 +1,6 @@
 """Minimising a law's objective from a start: the sum of Huber(delta) (or squares) over the log
-residuals ``log(pred) - log(y)``. Trust-region least squares (``trf``) for laws with an exact
+residuals ``log(pred) - log(y)``, each times its point's weight where the inputs hold one
+(``X["weight"]``, ``WEIGHT``: the inverse relative standard error of a measured accuracy, mean 1). Trust-region least squares (``trf``) for laws with an exact
 Jacobian; L-BFGS-B on finite differences (``lbfgsb``) and an lmfit polish (``polish``) for laws
 without one; ``ranked_starts`` picks the starts. ``scalelaw.engine`` fits with these."""
 from __future__ import annotations
@@ -14,6 +15,9 @@ from .errors import InputError
 from .laws.base import numeric_jacobian
 
 
+WEIGHT = "weight"  # the inputs' key of each point's weight: not an input of any law
+
+
 def objective(theta, law, X, y, loss, delta) -> float:
     r = log_residuals(theta, law, X, y)
     value = special.huber(delta, r).sum() if loss == "huber" else 0.5 * np.dot(r, r)
@@ -24,13 +28,14 @@ def objective_grad(theta, law, X, y, loss, delta) -> tuple[float, np.ndarray]:
     """The objective and its exact gradient (laws with a ``jacobian``)."""
     with np.errstate(all="ignore"):
         pred = np.asarray(law(X, **law.from_theta(theta)), dtype=float)
-        r = np.log(np.clip(pred, 1e-300, None) / y)
+        w = X.get(WEIGHT, 1.0)
+        r = w * np.log(np.clip(pred, 1e-300, None) / y)
     psi = np.clip(r, -delta, delta) if loss == "huber" else r
     value = psi @ (r - 0.5 * psi)  # Huber: r^2/2 inside delta, delta*|r| - delta^2/2 outside
     if not np.isfinite(value):
         return 1e300, np.zeros_like(theta)
     with np.errstate(all="ignore"):
-        grad = (psi / pred) @ law.gradient(X, theta)  # d r / d theta = (d pred / d theta) / pred
+        grad = (psi * w / pred) @ law.gradient(X, theta)  # d r / d theta = w (d pred / d theta) / pred
     return float(value), np.where(np.isfinite(grad), grad, 0.0)
 
 
@@ -42,13 +47,14 @@ def residual_jacobian(law, X, theta, pred=None) -> np.ndarray:
     if pred is None:
         pred = law(X, **law.from_theta(theta))
     with np.errstate(all="ignore"):
-        return law.gradient(X, theta) / pred[:, None]
+        return law.gradient(X, theta) * (np.asarray(X.get(WEIGHT, 1.0)) / pred)[:, None]
 
 
 def log_residuals(theta, law, X, y) -> np.ndarray:
+    """``log(pred) - log(y)`` at ``theta``, times the points' weights where ``X`` holds them."""
     with np.errstate(all="ignore"):
         pred = law(X, **law.from_theta(theta))
-        return np.log(np.clip(pred, 1e-300, None)) - np.log(y)
+        return X.get(WEIGHT, 1.0) * (np.log(np.clip(pred, 1e-300, None)) - np.log(y))
 
 
 def lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> optimize.OptimizeResult:

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .laws import Law
-from .optimise import log_residuals
+from .optimise import WEIGHT, log_residuals
 
 
 def not_a_result(law: Law, trend: str | None, frame: pd.DataFrame, y: np.ndarray,
@@ -69,6 +69,7 @@ def metrics_of(law, X, y, theta) -> dict[str, float]:
     """R2, MAPE (percent) and RMSE on the loss; R2 of the log loss (the space of the fit); AIC/BIC
     of the log residuals (lmfit's definition). All on the fitted points."""
     n, p = len(y), len(theta)
+    X = {k: v for k, v in X.items() if k != WEIGHT}  # the errors as they are, not as weighted
     resid = law(X, **law.from_theta(theta)) - y
     rss_log = float(np.sum(log_residuals(theta, law, X, y) ** 2))
     logy = np.log(y)

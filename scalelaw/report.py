@@ -27,7 +27,9 @@ def format_report(result) -> str:
     lines = [
         f"law      {law.name}: {law.formula}",
         f"data     {m['n']} points in {o.get('runs', 1)} run(s); {domain}" + (f" ({cols})" if cols else ""),
-        f"fit      {loss} on log residuals, best of {m.get('starts', '?')} starts",
+        f"fit      {loss} on log residuals"
+        + (f" weighted by the inverse relative error ({result.columns['stderr']})" if "stderr" in result.columns else "")
+        + f", best of {m.get('starts', '?')} starts",
         f"status   {_STATUS[result.status]}: {result.message}",
     ]
     if o.get("fitted_from_step") is not None:

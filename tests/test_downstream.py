@@ -34,6 +34,31 @@ def test_the_sigmoid_and_the_exponential_form_recover_known_parameters():
     assert result.params["gamma"] == pytest.approx(0.6, rel=0.02) and result.params["eps"] == pytest.approx(1.2, rel=0.02)
 
 
+def test_the_standard_error_weights_each_point():
+    """With a stderr column each point's log residual is weighted by its inverse relative error:
+    equal relative errors change nothing; points measured 30 times less precisely, and far off, barely
+    move the fit, where unweighted they pull it away from the truth."""
+    rng = np.random.default_rng(1)
+    loss = np.linspace(2.3, 3.6, 60)
+    truth = {"a": 0.7, "k": 4.0, "L0": 2.9}
+    acc = 0.25 + 0.75 * truth["a"] / (1 + np.exp(truth["k"] * (loss - truth["L0"])))
+    noisy = np.arange(len(loss)) % 4 == 0
+    se = np.where(noisy, 0.12, 0.004)
+    y = np.clip(acc + rng.normal(0, se), 0.01, 0.99)
+    frame = pd.DataFrame({"x": loss, "y": y})
+    # least squares: the default Huber loss already makes far-off points count for little
+    plain = scalelaw.fit("downstream", frame, options={"chance": 0.25}, loss="lsq")
+    same = scalelaw.fit("downstream", frame.assign(stderr=0.01 * y), options={"chance": 0.25}, loss="lsq")
+    assert same.params == pytest.approx(plain.params, rel=1e-6)
+    weighted = scalelaw.fit("downstream", frame.assign(stderr=se), options={"chance": 0.25}, loss="lsq")
+    assert weighted.status == "converged"
+    error = {name: max(abs(fit.params[k] - v) / v for k, v in truth.items())
+             for name, fit in (("plain", plain), ("weighted", weighted))}
+    assert error["weighted"] < 0.05 and error["weighted"] < error["plain"] / 2, error
+    with pytest.raises(InputError, match="standard errors must be positive"):
+        scalelaw.fit("downstream", frame.assign(stderr=np.where(noisy, 0.0, 0.01)), options={"chance": 0.25})
+
+
 @pytest.mark.parametrize("flags, column, words", [
     (["--chance", "0.25"], "pct", "accuracies must be fractions in [0, 1], got 5"),
     (["--chance", "0.9"], "acc_hellaswag", "--chance 0.9 is at or above every accuracy of column 'acc_hellaswag'"),
@@ -198,6 +223,14 @@ def test_several_tasks_in_one_call(tmp_path, capsys):
     assert main([*base, "--y", "acc_piqa,acc_mmlu", "--chance", "0.25"]) == 0  # one chance level for both
     text = capsys.readouterr().out
     assert "== acc_piqa ==" in text and "== acc_mmlu ==" in text
+    # each task weighted by its own standard error column
+    assert main([*base, "--y", "acc_piqa,acc_mmlu", "--chance", "0.5,0.25", "--stderr", "stderr_piqa,stderr_mmlu",
+                 "--json"]) == 0
+    fits = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [f["columns"].get("stderr") for f in fits] == ["stderr_piqa", "stderr_mmlu"]
+    assert main(["fit", str(path), "--law", "power", "--x", "loss_fineweb_edu", "--y", "acc_piqa", "--stderr",
+                 "stderr_piqa"]) == 2
+    assert "--stderr: law 'power' does not read it" in capsys.readouterr().err
     for flags, words in [(["--y", "acc_siqa,acc_mmlu", "--chance", "0.2,0.9"], "every accuracy of column 'acc_mmlu'"),
                          (["--y", "acc_siqa,nope", "--chance", "0.2"], "no column 'nope'"),
                          (["--y", "acc_siqa,acc_mmlu", "--chance", "0.2,0.25,0.5"], "one value for all 2"),

@@ -87,11 +87,15 @@ class Sizes:
         return frame
 
     def _checked(self, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-        """Sizes and losses are positive."""
+        """Sizes, losses and standard errors (where given) are positive."""
         for role in self.law.inputs:
             if not np.all(frame[role] > 0):
                 bad = frame[role][frame[role] <= 0].iloc[0]
                 raise InputError(f"column '{role}': sizes must be positive, got {bad:g}")
+        if "stderr" in self.law.optional and "stderr" in frame.columns and not np.all(frame["stderr"] > 0):
+            column = frame.attrs.get("columns", {}).get("stderr", "stderr")
+            raise InputError(f"column '{column}': standard errors must be positive, got "
+                             f"{frame['stderr'][frame['stderr'] <= 0].iloc[0]:g}")
         _positive_loss(frame)
         return frame
 
@@ -112,11 +116,16 @@ class Sizes:
         """The formula's inputs for the rows of ``frame`` (from ``table``), their losses and run
         labels, and each run's per-step LR (None for this kind): ``(X, y, runs, lrs)``."""
         X = {role: frame[role].to_numpy(float) for role in self.law.inputs}
-        return X, frame["y"].to_numpy(float), frame["run"].to_numpy(), None
+        y = frame["y"].to_numpy(float)
+        if "stderr" in self.law.optional and "stderr" in frame.columns:  # weights: inverse relative errors
+            weight = y / frame["stderr"].to_numpy(float)
+            X["weight"] = weight / weight.mean()
+        return X, y, frame["run"].to_numpy(), None
 
     def domain(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> dict[str, tuple[float, float]]:
         """Role -> (min, max) over the fitted points: outside it a prediction extrapolates."""
-        return {role: (float(np.min(v)), float(np.max(v))) for role, v in X.items() if np.ndim(v) == 1}
+        return {role: (float(np.min(v)), float(np.max(v))) for role, v in X.items()
+                if np.ndim(v) == 1 and role in self.law.inputs}
 
     MAX_HELD_OUT = 20  # groups left out in turn at most; more (a long log) are merged with neighbours
 

@@ -16,7 +16,8 @@ chance level and the ceiling cannot pass 1.
 ``err(L) = eps - k exp(-gamma L)``, i.e. ``acc(L) = 1 - eps + k exp(-gamma L)``; no chance level.
 
 The input ``x`` is the loss (a validation or task loss, e.g. ``loss_fineweb_edu``: name it with
-``--x``), ``y`` the accuracy, a fraction in [0, 1].
+``--x``), ``y`` the accuracy, a fraction in [0, 1]; ``stderr`` (optional, ``--stderr``) the
+accuracy's standard error, which weights each point (``scalelaw.laws.design``).
 """
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from .base import Flag, Inputs, Law, Param, register
+from .base import Column, Flag, Inputs, Law, Param, register
+
+# The accuracy's standard error, where measured (lighteval's stderr_TASK): each point's log
+# residual is weighted by its inverse relative error (normalised to a mean of 1).
+STDERR = {"stderr": Column(("stderr",), ("--stderr",), "standard-error column of the accuracy (e.g. stderr_hellaswag; "
+                                              "several comma-separated with several --y): weights each point")}
 
 
 def _sigmoid(z):
@@ -119,6 +125,8 @@ DOWNSTREAM = register(Law(
     options={"chance": None},
     flags={"chance": Flag("downstream: the task's chance level, the accuracy of guessing (0.25 for four choices)")},
     rows=_rows,
+    columns=STDERR,
+    optional=("stderr",),
     predicts="accuracy",
 ))
 
@@ -160,5 +168,7 @@ DOWNSTREAM_EXP = register(Law(
     jacobian=_exp_jacobian,
     starts=_exp_starts,
     rows=_exp_rows,
+    columns=STDERR,
+    optional=("stderr",),
     predicts="accuracy",
 ))
