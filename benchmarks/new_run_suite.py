@@ -8,8 +8,10 @@ run's (``of="run"``, what ``predict`` reports as lo/hi) and the mean curve's (``
 
     python benchmarks/new_run_suite.py [--families gemstones-chinchilla,...] [--level 0.95]
 
-Reads ``../shared/data`` (Gadre's and the Chinchilla points) and ``data/`` (Gemstones); a family
-whose file is absent is skipped. Prints a table, then the totals.
+Reads ``../shared/data`` (the Chinchilla points) and ``data/`` (Gemstones, Gadre's, datablations'
+runs up to 4 epochs, Alabdulmohsin et al.'s learning curves: a power law fitted on each curve's
+training split and scored on its later points, scheme ``split``); a family whose file is absent
+is skipped. Prints a table, then the totals.
 """
 from __future__ import annotations
 
@@ -28,7 +30,9 @@ import scalelaw  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 GEMSTONES = ROOT / "data" / "gemstones" / "checkpoints.csv"
-GADRE = SHARED / "gadre_overtraining" / "models_final_loss.csv"
+GADRE = ROOT / "data" / "gadre_overtraining" / "models_final_loss.csv"
+DATABLATIONS = ROOT / "data" / "datablations" / "data_constrained_final_losses.csv"
+GOOGLE = ROOT / "data" / "google_revisiting_scaling" / "benchmark.lang.csv"
 CHINCHILLA = SHARED / "chinchilla_epoch" / "svg_extracted_data.csv"
 TASKS = {"arc_challenge": 0.25, "arc_easy": 0.25, "commonsense_qa": 0.2, "hellaswag": 0.25, "mmlu": 0.25,
          "openbookqa": 0.25, "piqa": 0.5, "siqa": 1 / 3, "winogrande": 0.5}
@@ -61,12 +65,42 @@ def families():
             at20 = part[part["tokens_per_param"] == 20]
             out[f"gadre-{name}-power"] = ("power", pd.DataFrame({"x": at20["N_params"], "y": at20["loss_c4_val"],
                                                                    "model": at20["N_params"]}), {}, 1)
+    if DATABLATIONS.exists():  # up to 4 epochs, where repeated tokens are worth about as much as new ones
+        d = pd.read_csv(DATABLATIONS)
+        d = d[d["epochs"] <= 4]
+        out["datablations-chinchilla"] = ("chinchilla", pd.DataFrame({"N": d["N_params"], "D": d["D_tokens"],
+                                                                      "y": d["val_loss"], "model": d["N_params"]}), {}, 3)
     if CHINCHILLA.exists():
         c = pd.read_csv(CHINCHILLA)
         c = c.assign(N=c["Model Size"], D=c["Training FLOP"] / (6 * c["Model Size"]), y=c["loss"])
         sizes = np.round(np.log10(c["N"]), 1)  # the read-off sizes, to a tenth of a decade: a model size
         out["chinchilla-points"] = ("chinchilla", c[["N", "D", "y"]].assign(model=sizes), {}, 2)
     return out
+
+
+def google_curves():
+    """name -> frame (x = seen examples, y, train): Alabdulmohsin et al.'s 20 learning curves,
+    whose ``Training`` column splits each into points to fit and later points to predict."""
+    if not GOOGLE.exists():
+        return {}
+    g = pd.read_csv(GOOGLE)
+    return {f"google-{domain}-{task}-{model}".replace(" ", ""): pd.DataFrame(
+                {"x": part["Seen Examples"], "y": part["Loss"], "train": part["Training"] == 1})
+            for (domain, task, model), part in g.groupby(["Domain", "Task", "Model"])}
+
+
+def score_split(frame, level):
+    """A power law fitted on a curve's training points, scored on its later held-out points."""
+    result = scalelaw.fit("power", frame[frame["train"]][["x", "y"]])
+    test = frame[~frame["train"]]
+    x, y = test["x"].to_numpy(float), test["y"].to_numpy(float)
+    centre = result.predict(x)
+    row = {"status": result.status, "error": np.abs(centre - y) / y}
+    for of in ("run", "mean"):
+        band = result.predict_interval(x, level=level, of=of)
+        row[of] = np.zeros(len(y), bool) if band is None else (band[0] <= y) & (y <= band[1])
+        row[f"{of}_width"] = np.full(len(y), np.nan) if band is None else (band[1] - band[0]) / centre
+    return row
 
 
 def score(law, frame, options, left_out, level):
@@ -126,10 +160,22 @@ def main(argv=None) -> int:
             print(f"{r['family']:<38}{r['scheme']:<9}{r['fits']:>5}{r['points']:>7}{100 * r['run_inside']:>11.0f}%"
                   f"{100 * r['mean_inside']:>8.0f}%{100 * r['run_width']:>10.2f}%{100 * r['mean_width']:>10.2f}%"
                   f"{100 * r['error']:>8.2f}%{r['not_converged']:>9}", flush=True)
-    for scheme in ("largest", "each"):
-        for group in ("chinchilla", "power", "downstream"):
-            sel = [r for r in rows if r["scheme"] == scheme and f"-{group}" in r["family"] or
-                   (r["scheme"] == scheme and group == "chinchilla" and r["family"] == "chinchilla-points")]
+    curves = {k: v for k, v in google_curves().items() if not args.families or
+              any(k.startswith(f) for f in args.families.split(","))}
+    for name, frame in curves.items():  # later points of a curve: not a new run, a forecast of this one
+        p = score_split(frame, args.level)
+        r = {"family": name, "scheme": "split", "fits": 1, "points": len(p["run"]), "run_inside": p["run"].mean(),
+             "mean_inside": p["mean"].mean(), "run_width": np.nanmedian(p["run_width"]),
+             "mean_width": np.nanmedian(p["mean_width"]), "error": np.median(p["error"]),
+             "not_converged": int(p["status"] != "converged"), "_run": p["run"], "_mean": p["mean"]}
+        rows.append(r)
+        print(f"{name[:37]:<38}{'split':<9}{1:>5}{r['points']:>7}{100 * r['run_inside']:>11.0f}%"
+              f"{100 * r['mean_inside']:>8.0f}%{100 * r['run_width']:>10.2f}%{100 * r['mean_width']:>10.2f}%"
+              f"{100 * r['error']:>8.2f}%{r['not_converged']:>9}", flush=True)
+    for scheme in ("largest", "each", "split"):
+        for group in ("chinchilla", "power", "downstream", "google"):
+            sel = [r for r in rows if r["scheme"] == scheme and (f"-{group}" in r["family"] or r["family"].startswith(
+                   f"{group}-") or (group == "chinchilla" and r["family"] == "chinchilla-points"))]
             if not sel:
                 continue
             run = np.concatenate([r["_run"] for r in sel])
