@@ -95,13 +95,10 @@ def fit(law: Law | str, data, *, references=None, step_min: float | str | None =
                     **kwargs)
 
 
-def fit_choosing(laws: Iterable[Law | str], data, **kwargs: Any) -> FitResult:
-    """Several size laws of the same inputs (``downstream`` and ``downstream_exp``; ``power``
-    and another one-input law) fitted to ``data``; the one with the smallest error on runs left
-    out of the fit in turn (``FitResult.held_out``) is returned, with every candidate's error in
-    ``options["compared"]`` (name -> ``held_out_error`` in percent, or None, and ``status``).
-    ``options`` (e.g. ``{"chance": 0.25}``) go to the laws that take them; one that no law takes
-    is refused. Without four runs to leave out, nothing can be compared: refused."""
+def check_choice(laws: Iterable[Law | str]) -> list[Law]:
+    """The laws of a choice by held-out error (``fit_choosing``), or an ``InputError``: two or
+    more, each once, none a step law (``auto`` chooses those), all of the same inputs."""
+    laws = list(laws)
     if any(law == "auto" for law in laws if isinstance(law, str)):
         raise InputError("auto chooses among step laws itself; a list chooses among size laws "
                          "(e.g. downstream,downstream_exp)")
@@ -109,9 +106,20 @@ def fit_choosing(laws: Iterable[Law | str], data, **kwargs: Any) -> FitResult:
     twice = [law.name for i, law in enumerate(laws) if law.name in [other.name for other in laws[:i]]]
     if twice:
         raise InputError(f"law '{twice[0]}' is listed twice")
-    if len(laws) < 2 or any(law.kind != "sizes" for law in laws) or len({law.inputs for law in laws}) > 1:
+    if len(laws) < 2 or any(law.step_law for law in laws) or len({law.inputs for law in laws}) > 1:
         raise InputError(f"laws {', '.join(law.name for law in laws)}: a choice by held-out error takes two or more "
                          "size laws of the same inputs (e.g. downstream,downstream_exp)")
+    return laws
+
+
+def fit_choosing(laws: Iterable[Law | str], data, **kwargs: Any) -> FitResult:
+    """Several size laws of the same inputs (``downstream`` and ``downstream_exp``; ``power``
+    and another one-input law) fitted to ``data``; the one with the smallest error on runs left
+    out of the fit in turn (``FitResult.held_out``) is returned, with every candidate's error in
+    ``options["compared"]`` (name -> ``held_out_error`` in percent, or None, and ``status``).
+    ``options`` (e.g. ``{"chance": 0.25}``) go to the laws that take them; one that no law takes
+    is refused. Without four runs to leave out, nothing can be compared: refused."""
+    laws = check_choice(laws)
     options = dict(kwargs.pop("options", None) or {})
     unused = [k for k in options if not any(k in law.options for law in laws)]
     if unused:

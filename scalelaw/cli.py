@@ -91,13 +91,11 @@ def _per_column(path: Path | None, y: str) -> Path | None:
 def _fit(args: argparse.Namespace):
     """The fit ``args`` ask for, checked and made; nothing written: (result, versus_total or None)."""
     auto = args.law == "auto"
-    from .auto import READS
+    from .auto import READS, check_choice
 
     # several size laws (downstream,downstream_exp): each fitted, the one with the least held-out error kept
-    names = [n.strip() for n in args.law.split(",") if n.strip()] if "," in args.law else None
-    if names and "auto" in names:
-        raise InputError("--law auto chooses among step laws itself; a list chooses among size laws "
-                         "(e.g. downstream,downstream_exp)")
+    names = [law.name for law in check_choice([n.strip() for n in args.law.split(",") if n.strip()])] \
+        if "," in args.law else None
     law = get_law(READS if auto else names[0] if names else args.law)  # auto: the columns every candidate reads
     given = [f"--{o.replace('_', '-')}" for o in law_flags() if getattr(args, o) is not None]
     if auto and given:
