@@ -90,6 +90,11 @@ def format_report(result) -> str:
         lines += ["", f"held out each {held['by']} in turn ({scatter.dof + 1}): error scale {100 * held['sigma']:.3f} % "
                       f"of the {law.predicts} (a new run's interval); MAPE up to {held['mape'][worst]:.3f} % "
                       f"({held['by']} = {worst})"]
+    elif "held_out" in o:  # a size law with fewer than four runs or sizes to leave out
+        scatter = result.run_scatter
+        lines += ["", f"a new run: scatter {100 * scatter.sigma:.3f} % of the {law.predicts} from the fit's own "
+                      "residuals: fewer than 4 runs or sizes could be left out, so the scatter about the law is "
+                      "not measured on runs it did not see"]
     compared = o.get("compared")
     if compared:
         lines.append("chosen by the error on runs held out: " + ", ".join(
