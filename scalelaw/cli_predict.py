@@ -73,7 +73,8 @@ def _size_inputs(result: FitResult, args: argparse.Namespace) -> dict[str, np.nd
                          "(or one value to pair with every other)") from None
     for role, values in zip(roles, arrays):
         if not np.all(np.isfinite(values) & (values > 0)):
-            raise InputError(f"{flags[role]}: sizes must be positive finite numbers, got {values.tolist()}")
+            what = "losses" if result.law.predicts == "accuracy" else "sizes"  # an accuracy law reads a loss
+            raise InputError(f"{flags[role]}: {what} must be positive finite numbers, got {values.tolist()}")
     return result.law.complete(dict(zip(roles, arrays)))
 
 
