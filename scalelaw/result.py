@@ -185,14 +185,18 @@ class FitResult:
     def run_band(self, inputs: Mapping[str, np.ndarray], centre: np.ndarray, band: tuple[np.ndarray, np.ndarray],
                  level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """A new run's ``level`` interval about ``centre`` at the law's ``inputs``: the mean
-        curve's ``band`` and the runs' scatter about the law (``run_scatter``, with Student's t
-        on its degrees of freedom) added in quadrature; size laws grow the scatter by ``1 + ln``
-        of how far beyond the fitted sizes ``inputs`` lie."""
+        curve's ``band`` and the runs' scatter about the law (``run_scatter``) added in
+        quadrature. Size laws take Student's t on the scatter's degrees of freedom and grow the
+        scatter by ``1 + ln`` of how far beyond the fitted sizes ``inputs`` lie (the rule
+        scored by benchmarks/new_run_suite.py); the batch laws, the normal quantile, as
+        validated on their held-out batch sizes."""
         scatter = self.run_scatter
         spread = scatter.sigma * np.asarray(centre, dtype=float)
+        q = z_of(level)
         if design.of(self.law).widens_beyond:
             spread = spread * (1 + np.log(self.beyond(inputs)))
-        half = np.hypot((np.asarray(band[1]) - np.asarray(band[0])) / 2, t_of(level, scatter.dof) * spread)
+            q = t_of(level, scatter.dof)
+        half = np.hypot((np.asarray(band[1]) - np.asarray(band[0])) / 2, q * spread)
         return centre - half, centre + half
 
     @property
