@@ -90,6 +90,9 @@ def run_json_columns(path: Path) -> dict[str, int]:
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, bool, str]:
     suffix = path.suffix.lower()
+    if suffix == ".toml":  # the one TOML file scalelaw knows is a sweep's spec
+        raise InputError(f"{path}: a TOML file is a sweep spec, not a log or a table of losses (run it with "
+                         "scalelaw sweep; give fit or inspect the sweep's logs or its summary)")
     try:
         if suffix == ".json":
             return _read_trainer_state(path), True, "trainer_state.json"

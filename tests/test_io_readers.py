@@ -220,3 +220,13 @@ def test_inspect_says_what_was_read(tmp_path, capsys):
     (tmp_path / "acc.csv").write_text("step,acc\n1,0.5\n")
     with pytest.raises(InputError, match="scalelaw inspect"):
         load_runs(tmp_path / "acc.csv", roles=("step", "y"))
+
+
+def test_a_sweep_spec_given_as_a_log_is_refused_naming_what_it_is(tmp_path, capsys):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('[sweep]\nname = "x"\n[grid]\nwidth = [8, 16]\n')
+    with pytest.raises(InputError, match="a TOML file is a sweep spec"):
+        load_runs(spec, roles=("step", "y"))
+    assert main(["inspect", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "scalelaw sweep" in err and len(err.strip().splitlines()) == 1
