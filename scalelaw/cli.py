@@ -66,9 +66,9 @@ def _check_columns(args: argparse.Namespace, ys: list[str], lists: list[str]) ->
     if len(set(ys)) != len(ys) or "" in ys:
         raise InputError(f"--y {args.y}: name each column once, none empty")
     for y in ys:
-        if not all(ch.isalnum() or ch in "_-." for ch in y):
+        if not all(ch.isalnum() or ch in "_-." for ch in y) or ".." in y:
             raise InputError(f"--y: column '{y}': several columns name the output files; use columns named with "
-                             "letters, digits, _ - .")
+                             "letters, digits, _ - and single dots")
     for option in lists:
         if len(getattr(args, option)) != len(ys):
             raise InputError(f"--{option.replace('_', '-')}: give one value for all {len(ys)} --y columns or one "

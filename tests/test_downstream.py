@@ -236,7 +236,9 @@ def test_several_tasks_in_one_call(tmp_path, capsys):
                          (["--y", "acc_siqa,acc_mmlu", "--chance", "0.2,0.25,0.5"], "one value for all 2"),
                          (["--y", "acc_siqa", "--chance", "0.2,0.25"], "several values go with several --y"),
                          (["--y", "acc_siqa,acc_mmlu", "--chance", "0.2", "--save", str(tmp_path / "b.json")],
-                          "give a path with {y}")]:
+                          "give a path with {y}"),
+                         (["--y", "acc_siqa,..", "--chance", "0.2", "--save", str(tmp_path / "{y}" / "b.json")],
+                          "column '..': several columns name the output files")]:
         assert main([*base, *flags, "--save", str(tmp_path / "b_{y}.json")] if "--save" not in flags
                     else [*base, *flags]) == 2
         err = capsys.readouterr().err
