@@ -210,10 +210,12 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
     each group's MAPE (percent); ``groups``: how many were scored. A group whose removal leaves
     the law no more points than parameters, or whose prediction is not a positive number, is not
     scored (``unscored`` counts them). Empty below ``MIN_HELD_OUT`` scored groups."""
-    values = [v for v in dict.fromkeys(labels) if np.sum(labels != v) > len(theta)]  # in the data's order
+    every = list(dict.fromkeys(labels))  # in the data's order
+    values = [v for v in every if np.sum(labels != v) > len(theta)]
     if len(values) < MIN_HELD_OUT:
         return {}
-    errors, mapes, unscored = [], {}, 0
+    sizes = {k: v for k, v in X.items() if k in law.inputs and np.ndim(v) == 1}
+    errors, mapes, unscored = [], {}, len(every) - len(values)
     for value in values:
         out = labels == value
         res = optimise.minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
@@ -223,8 +225,7 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
             continue
         r = np.log(pred) - np.log(y[out])
         if grows:  # the error of a run beyond the others' sizes, brought back to one at their edge
-            sizes = {k: v for k, v in X.items() if k in law.inputs}
-            rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in sizes.items() if np.ndim(v) == 1}
+            rest = {k: (float(v[~out].min()), float(v[~out].max())) for k, v in sizes.items()}
             r = r / (1 + np.log(design.beyond(rest, {k: v[out] for k, v in sizes.items()})))
         if along_steps:
             blocks = np.unique(_step_blocks(runs[out]), return_inverse=True)[1]
@@ -234,7 +235,6 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
     if len(errors) < MIN_HELD_OUT:
         return {}
     sigma = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
-    unscored += len(dict.fromkeys(labels)) - len(values)
     return {"by": by, "sigma": sigma, "mape": mapes, "groups": len(errors), **({"unscored": unscored} if unscored else {})}
 
 

@@ -13,10 +13,10 @@ MAX_LEGEND_RUNS = 8  # more runs than this share one legend entry
 
 
 def plot_fit(result, ax=None, extrapolate_to: float | None = None, level: float = 0.95):
-    """Log-log plot of a one-input law (linear axes for an accuracy over a loss): data per run, the fit solid over the fitted range and
-    dashed beyond it (up to ``extrapolate_to``, default 10x the largest x; an accuracy over a
-    loss, down to 0.8x the lowest loss), a new run's ``level`` interval and the mean curve's
-    band, and ``L_inf`` dotted. Returns the axes."""
+    """Log-log plot of a one-input law (linear axes for an accuracy over a loss): data per run,
+    the fit solid over the fitted range and dashed beyond it (up to ``extrapolate_to``, default
+    10x the largest x; an accuracy over a loss, down to 0.8x the lowest loss), a new run's
+    ``level`` interval and the mean curve's band, and ``L_inf`` dotted. Returns the axes."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
