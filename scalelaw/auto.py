@@ -46,7 +46,7 @@ from .prior import fit_law, resolve as resolve_prior
 from .progress import bar
 from .result import FitResult
 from .errors import InputError
-from .laws import Law, design, get_law
+from .laws import Law, design, get_law, summary
 
 CANDIDATES: tuple[tuple[str, dict], ...] = (
     ("annealing", {"warmup": "peak"}),
@@ -168,8 +168,11 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     given = kwargs.pop("schedules", None)
     if given is not None:
         data = with_schedule(data, given)
-    frame = design.of(get_law("annealing")).table(data)
-    start, why = first_step(get_law("annealing"), frame, step_min)
+    kind = design.of(get_law(READS))
+    frame = kind.table(data)
+    start, why = first_step(get_law(READS), frame, step_min)
+    # a long log: every candidate, fold and refit works on its summary over bins of steps
+    frame = kind.summary(frame, start, kwargs.get("summarise"))
     refs = None if references is None else references_.frame_of(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}
@@ -190,27 +193,28 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                            f"({ref_fit.message or ref_fit.status})")
             continue
         errors, finals, failed, warm = {}, [], 0, None
-        for kind, train, test in folds:
+        for split_kind, train, test in folds:
             try:
                 r = _fit_fixed(law, train, options, fixed, quick)
             except InputError:
                 failed += 1
                 continue
-            if kind == "forward split":  # fitted on part of every run: where its refit on all starts
+            if split_kind == "forward split":  # fitted on part of every run: where its refit on all starts
                 warm = r.params
             for run, g in test.groupby("run", sort=False):
-                whole = frame[frame["run"] == run]  # the LR of the whole run, up to the predicted steps
-                pred = r.predict(g["step"].to_numpy(int), (whole["step"].to_numpy(), whole["lr"].to_numpy(float)))
+                # the LR of the whole run (every logged row), up to the predicted steps
+                pred = r.predict(g["step"].to_numpy(int), summary.schedule_log(frame, run))
                 y = g["y"].to_numpy(float)
-                errors.setdefault(kind, []).append((pred - y) / y)
+                errors.setdefault(split_kind, []).append(((pred - y) / y, _rows_of(g)))
                 finals.append(quality.mape(pred[-1:], y[-1:]))
         if not errors:
             continue
-        by_kind = [np.concatenate(rel) for rel in errors.values()]
+        by_kind = [_joined(parts) for parts in errors.values()]  # (errors, the rows of a summary's bins)
         scores.append({"name": _label(name, options), "law": name, "law_options": options, "fixed": fixed,
-                       "mape": float(np.mean([100 * np.mean(np.abs(rel)) for rel in by_kind])),
+                       "mape": float(np.mean([100 * quality.row_abs_mean(rel, rows) for rel, rows in by_kind])),
                        "final_error": float(np.max(finals)),
-                       "rms": float(np.sqrt(np.mean([np.mean(rel ** 2) for rel in by_kind]))), "failed_folds": failed,
+                       "rms": float(np.sqrt(np.mean([summary.row_mse(rel, rows) for rel, rows in by_kind]))),
+                       "failed_folds": failed,
                        "reference_params": None if ref_fit is None or source == "logs" else ref_fit.params,
                        "warm": warm, "decay_trend": trend, "source": source,
                        **({"decay_from": references_.DECAY_FROM[source]} if refs is not None else {})})
@@ -280,7 +284,7 @@ def with_schedule(data, schedule) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame) or not {"step", "y"} <= set(data.columns):
         raise InputError("law 'auto' with a schedule: give the logs as a frame with step and y (loss) columns")
     frame = data if "run" in data else data.assign(run="run")
-    lr_log, taken, parts = dict(frame.attrs.get("lr_log", {})), {}, []
+    lr_log, taken, parts = schedules.LRLogs(frame.attrs.get("lr_log", {})), {}, []
     for run, g in frame.groupby("run", sort=False):
         if "lr" in g and g["lr"].notna().all():
             parts.append(g.copy())
@@ -300,6 +304,22 @@ def with_schedule(data, schedule) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out.attrs = {**frame.attrs, "lr_log": lr_log, "schedule": taken}
     return out
+
+
+def _rows_of(points: pd.DataFrame) -> dict | None:
+    """The rows and spread of a summary's bins (``summary.summarise_log``) among ``points``, as
+    ``summary.row_mse`` reads them; None for rows."""
+    if summary.BIN_ROWS not in points.columns:
+        return None
+    return {k: points[k].to_numpy(float) for k in (summary.BIN_ROWS, summary.BIN_SS)}
+
+
+def _joined(parts: list) -> tuple[np.ndarray, dict | None]:
+    """Errors of several runs' points (``(errors, _rows_of)`` each) as one."""
+    errors = np.concatenate([e for e, _ in parts])
+    if parts[0][1] is None:
+        return errors, None
+    return errors, {k: np.concatenate([rows[k] for _, rows in parts]) for k in parts[0][1]}
 
 
 def _label(name: str, options: Mapping) -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .errors import InputError
 from . import optimise, quality
-from .laws import Law, design, get_law
+from .laws import Law, design, get_law, summary
 from .intervals import check_level, percentile_interval, z_of
 from .result import FitResult
 from .progress import bar
@@ -54,6 +54,7 @@ def fit(
     step_min: float | None = None,
     step_min_why: str | None = None,
     fixed: Mapping[str, float] | None = None,
+    summarise: bool | None = None,
 ) -> FitResult:
     """Fit ``law`` to ``data``.
 
@@ -86,6 +87,11 @@ def fit(
         fixed: parameter values (natural units) held where they are, as lmfit's ``vary=False``:
             the others are fitted, and the result reports the whole law, the held ones with
             standard error 0 (zero rows and columns in the covariance).
+        summarise: schedule laws: fit the log's summary over bins of steps
+            (``summary.summarise_log``) instead of every row: None (default) where the log has
+            more than ``design.Schedule.SUMMARY_ABOVE`` rows, True always, False never. The
+            covariance and the bootstrap are computed on the same summary; the result says so
+            (``options["binned"]``: bins and rows).
     """
     law = get_law(law) if isinstance(law, str) else law
     check_level(level)
@@ -102,7 +108,8 @@ def fit(
     law = law.for_data(data)  # e.g. batch hands runs of several model sizes to batch_sizes
     law_options = law.resolve_options(options)
     kind = design.of(law)  # how data become the law's inputs
-    whole = kind.table(data, law_options)
+    # a long step log is fitted on its summary over bins of steps (summary.summarise_log)
+    whole = kind.summary(kind.table(data, law_options), step_min, summarise)
     frame, before = kind.split(whole, step_min)
     # schedule laws: the LR of every logged row, those before step_min too, makes the areas
     X, y, runs, lrs = kind.fit_inputs(frame, schedules, law_options, step_min, whole=whole)
@@ -141,7 +148,8 @@ def fit(
         converged = bool(lm.success) and np.isfinite(lm.chisqr)
         message += f"; lmfit least_squares polish: {lm.message}"
 
-    blocks = _step_blocks(runs) if kind.along_steps else None
+    rows = X.get(summary.BIN_ROWS)  # a summary: the rows of each bin
+    blocks = _step_blocks(runs, rows) if kind.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
     params = {**law.from_theta(polished), **fixed}
     at_bounds = _at_bounds(law, polished, bounds)
@@ -150,7 +158,7 @@ def fit(
 
     with np.errstate(all="ignore"):  # (a constant loss has no variance: R2 is NaN)
         metrics = {**quality.metrics_of(law, X, y, polished), "objective": optimise.objective(polished, law, X, y, loss, delta),
-                   "starts": n_starts, "noise": 100 * quality.noise(y, runs, kind.noise_order(X))}
+                   "starts": n_starts, "noise": 100 * quality.noise(y, runs, kind.noise_order(X), X)}
     problem = quality.not_a_result(law, kind.trend(), frame, y, metrics)
     if problem:
         converged, message = False, problem
@@ -164,6 +172,7 @@ def fit(
                                  "seed": seed, "runs": int(frame["run"].nunique()),
                                  **({"not_a_result": problem} if problem else {}),
                                  **({"fixed": fixed} if fixed else {}),
+                                 **({"binned": summary.summarised(frame)} if rows is not None else {}),
                                  **({"law_options": law_options} if law.options else {})},
         domain=kind.domain(frame, X), columns=dict(frame.attrs.get("columns", {})), schedules=lrs,
         data=frame.assign(fitted=True) if before.empty else design.join_rows(
@@ -308,13 +317,19 @@ def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bo
             result.warnings.append(f"the bootstrap took about {elapsed * B:.0f} s ({B} refits); "
                                    "bootstrap_seconds (--bootstrap-seconds) caps it")
         done += 1
-        if resample == "blocks":
+        times = None
+        if resample == "blocks" and summary.BIN_ROWS in X:  # a summary: its rows resampled, bins reweighted
+            times = np.concatenate([_block_reweight(X[summary.BIN_ROWS][runs == r], rng) for r in labels])
+            idx = np.flatnonzero(times > 0)
+        elif resample == "blocks":
             idx = np.concatenate([_block_resample(np.flatnonzero(runs == r), rng) for r in labels])
         elif by_run is not None:
             idx = np.concatenate([by_run[i] for i in rng.integers(0, len(by_run), len(by_run))])
         else:
             idx = rng.integers(0, len(y), len(y))
         Xb = {k: v[idx] for k, v in X.items()}
+        if times is not None:
+            Xb.update({summary.BIN_ROWS: times[idx], summary.WEIGHT: np.sqrt(times[idx])})
         res = optimise.minimise(law, Xb, y[idx], theta, bounds, loss, delta, max_iter)
         if np.isfinite(res.fun) and res.nit < max_iter:
             samples.append(res.x)
@@ -336,12 +351,19 @@ def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bo
 BLOCKS_PER_RUN = 10
 
 
-def _step_blocks(runs) -> np.ndarray:
-    """A label per point: each run cut into ``BLOCKS_PER_RUN`` blocks of consecutive points."""
+def _step_blocks(runs, rows=None) -> np.ndarray:
+    """A label per point: each run cut into ``BLOCKS_PER_RUN`` blocks of consecutive points; of
+    consecutive logged rows where the points are a summary's bins (``rows``: each bin's), so
+    that the blocks are those of the rows summarised."""
     labels = np.empty(len(runs), dtype=np.int64)
     for i, r in enumerate(np.unique(runs)):
         idx = np.flatnonzero(runs == r)
-        labels[idx] = i * BLOCKS_PER_RUN + np.arange(len(idx)) * BLOCKS_PER_RUN // len(idx)
+        if rows is None:
+            labels[idx] = i * BLOCKS_PER_RUN + np.arange(len(idx)) * BLOCKS_PER_RUN // len(idx)
+        else:  # the block of each bin's middle row
+            ends = np.cumsum(rows[idx])
+            labels[idx] = i * BLOCKS_PER_RUN + np.minimum(
+                ((ends - rows[idx] / 2) * BLOCKS_PER_RUN // ends[-1]).astype(np.int64), BLOCKS_PER_RUN - 1)
     return labels
 
 
@@ -353,6 +375,26 @@ def _block_resample(idx: np.ndarray, rng) -> np.ndarray:
     starts = rng.integers(0, n, -(-n // width))
     picks = (starts[:, None] + np.arange(width)[None, :]).ravel()[:n] % n
     return idx[np.sort(picks)]
+
+
+def _block_reweight(rows: np.ndarray, rng) -> np.ndarray:
+    """How many times the rows of each bin of one run's summary (``rows``: each bin's, in step
+    order) are drawn by a moving-block resample of those rows, as ``_block_resample`` draws
+    them from a run fitted on every row: blocks of ``n / BLOCKS_PER_RUN`` consecutive rows, with
+    replacement, wrapping around, the first ``n`` rows drawn kept."""
+    n = int(rows.sum())
+    width = max(1, n // BLOCKS_PER_RUN)
+    count = -(-n // width)
+    starts = rng.integers(0, n, count).astype(float)
+    lengths = np.full(count, float(width))
+    lengths[-1] = n - width * (count - 1)
+    # each block [start, start + length) in row space, split where it wraps past the last row
+    ends = starts + lengths
+    a = np.concatenate([starts, np.zeros(count)])
+    b = np.concatenate([np.minimum(ends, n), np.maximum(ends - n, 0.0)])
+    edges = np.concatenate([[0.0], np.cumsum(rows)])
+    covered = np.clip(edges[:, None] - a[None, :], 0.0, (b - a)[None, :]).sum(axis=1)  # rows drawn below each edge
+    return np.rint(np.diff(covered))
 
 
 def _embed(covariance, full: Law, fixed: Mapping[str, float]):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import at_least_zero, z_of
-from .laws import get_law
+from .laws import get_law, summary
 from .laws.base import steps_of
 from . import schedules
 from .schedules import from_log, resolve, warmup_steps
@@ -132,7 +132,7 @@ def describe(result) -> Forecast:
         reason = (f"{name}, which scales the loss drop bought by LR decay, is not determined by the data "
                   f"(standard error {'n/a' if se is None else f'{se:.3g}'} against {result.params[name]:.3g})")
     lrs = result.schedules
-    return Forecast(sigma=float(np.sqrt(np.mean(((pred - y) / y) ** 2))), sigma_source="in-sample residuals",
+    return Forecast(sigma=float(np.sqrt(summary.row_mse((pred - y) / y, X))), sigma_source="in-sample residuals",
                     S1_max=float(np.max(X["S1"])),
                     lr_max=float(max(np.max(lr) for lr in lrs.values())) if lrs else None,
                     lr_decay_seen=decay, identified=identified, reason=reason)
@@ -146,6 +146,8 @@ def decay_seen(frame: pd.DataFrame, lrs: Mapping[str, np.ndarray] | None = None)
     for run, g in frame.groupby("run", sort=False):
         if lrs is not None:
             lr = lrs[str(run)]
+        elif summary.BIN_ROWS in g:  # a summary's bins: the LR of every row summarised
+            lr = from_log(*summary.schedule_log(frame, run))
         elif "lr" in g:
             lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float))
         else:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import InputError
 from .readers import CURVE_NAMES, read_table
+from .schedules import LRLogs
 from .where import rows as where_rows
 from .laws import declared_columns
 
@@ -100,7 +101,9 @@ def _numeric(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path, sparse
         if isinstance(raw, pd.DataFrame):
             raise InputError(f"{path}: column '{col}' appears {raw.shape[1]} times; rename one of them")
         values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        bad = values.isna() & raw.notna()
+        if bad.any():  # (a blank cell is missing, not bad)
+            bad &= raw.astype(str).str.strip() != ""
         if bad.any():
             i = bad.idxmax()
             raise InputError(f"{path}: column '{col}', {_row_label(path, i, sparse)}: "
@@ -333,7 +336,7 @@ def load_runs(
     tidy.attrs["files"] = [str(p) for p in paths]
     tidy.attrs["notes"] = notes
     if lr_logs:  # run -> (steps, lr) of every row that logged an lr, for the schedule of step laws
-        tidy.attrs["lr_log"] = lr_logs
+        tidy.attrs["lr_log"] = LRLogs(lr_logs)
     return tidy
 
 

@@ -13,9 +13,9 @@ from scipy import optimize, special
 
 from .errors import InputError
 from .laws.base import numeric_jacobian
-
-
-WEIGHT = "weight"  # the inputs' key of each point's weight: not an input of any law
+# the inputs' key of each point's weight, not an input of any law (``design`` sets it: the
+# inverse relative error of a measured accuracy; the square root of a summary bin's rows)
+from .laws.summary import WEIGHT
 
 
 def objective(theta, law, X, y, loss, delta) -> float:

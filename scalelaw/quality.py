@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .laws import Law
+from .laws.summary import BIN_ROWS, BIN_SS, row_mse
 from .optimise import WEIGHT, log_residuals
 
 
@@ -42,10 +43,15 @@ def not_a_result(law: Law, trend: str | None, frame: pd.DataFrame, y: np.ndarray
 NOISE_FACTOR = 2.0  # a fit whose error is within this factor of the noise is never "not a result"
 
 
-def noise(y, runs, order=None) -> float:
+def noise(y, runs, order=None, X=None) -> float:
     """The relative noise of one point (a fraction): the robust scale of successive differences of
     log y within each run (in the order of ``order``, else as given), over sqrt 2. A trend between
-    neighbours adds to it, so it errs high on sparse points (few sizes)."""
+    neighbours adds to it, so it errs high on sparse points (few sizes). Points that are a
+    summary's bins (``X`` holds ``summary.BIN_ROWS``): the noise of one logged row, from the
+    spread of the log loss about each bin's straight line in step, pooled over the bins."""
+    if X is not None and BIN_ROWS in X:
+        dof = np.maximum(X[BIN_ROWS] - 2, 0).sum()
+        return float(math.sqrt(X[BIN_SS].sum() / dof)) if dof > 0 else 0.0
     logy, diffs = np.log(np.asarray(y, dtype=float)), []
     runs = np.asarray(runs)
     for r in np.unique(runs):
@@ -65,21 +71,54 @@ def mape(pred, y) -> float:
     return float(100 * np.mean(np.abs(pred - y) / y))
 
 
+def row_abs_mean(r: np.ndarray, X=None) -> float:
+    """The mean absolute (relative or log) residual of the logged rows, from ``r``, the
+    residuals of the fitted points: their mean, or, where the points are a summary's bins
+    (``X`` holds ``summary.BIN_ROWS``), the mean over rows of ``E|r_b + e|``, with ``e`` each
+    row's normal deviation from its bin's mean at the pooled noise of the bins (``noise``)."""
+    r = np.abs(np.asarray(r, dtype=float))
+    if X is None or BIN_ROWS not in X:
+        return float(np.mean(r))
+    s = noise(None, None, X=X)
+    if s == 0:
+        return float(np.average(r, weights=X[BIN_ROWS]))
+    folded = s * math.sqrt(2 / math.pi) * np.exp(-0.5 * (r / s) ** 2) + r * (1 - 2 * stats.norm.cdf(-r / s))
+    return float(np.average(folded, weights=X[BIN_ROWS]))
+
+
 def metrics_of(law, X, y, theta) -> dict[str, float]:
     """R2, MAPE (percent) and RMSE on the loss; R2 of the log loss (the space of the fit); AIC/BIC
-    of the log residuals (lmfit's definition). All on the fitted points."""
-    n, p = len(y), len(theta)
+    of the log residuals (lmfit's definition). All on the fitted points; where they are a
+    summary's bins, on the rows summarised: ``n`` counts rows (``bins`` the bins), the sums of
+    squares of the log loss are the rows' (``summary.row_mse``), MAPE is the rows' expected one
+    (``row_abs_mean``), and R2 and RMSE count the spread about the bins' lines."""
+    p = len(theta)
+    rows = X.get(BIN_ROWS)
     X = {k: v for k, v in X.items() if k != WEIGHT}  # the errors as they are, not as weighted
     resid = law(X, **law.from_theta(theta)) - y
-    rss_log = float(np.sum(log_residuals(theta, law, X, y) ** 2))
+    r = log_residuals(theta, law, X, y)
     logy = np.log(y)
+    if rows is None:
+        n, rss_log = len(y), float(np.sum(r**2))
+        r2 = 1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)
+        tss_log = np.sum((logy - logy.mean()) ** 2)
+        mape_, rmse = mape(resid + y, y), np.sqrt(np.mean(resid**2))
+    else:  # a summary's bins, each weighing as its rows
+        n = int(rows.sum())
+        rss_log = n * row_mse(r, X)
+        spread = y**2 @ X[BIN_SS]  # the rows' squares about their bins' lines, in loss units (to first order)
+        r2 = 1 - (rows @ resid**2 + spread) / (rows @ (y - np.average(y, weights=rows)) ** 2 + spread)
+        tss_log = rows @ (logy - np.average(logy, weights=rows)) ** 2 + X[BIN_SS].sum()
+        mape_ = 100 * row_abs_mean(resid / y, X)
+        rmse = np.sqrt((rows @ resid**2 + spread) / n)
     return {
-        "r2": float(1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)),
-        "r2_log": float(1 - rss_log / np.sum((logy - logy.mean()) ** 2)),
+        "r2": float(r2),
+        "r2_log": float(1 - rss_log / tss_log),
         "rms_error": float(100 * np.sqrt(rss_log / n)),
-        "mape": mape(resid + y, y),
-        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "mape": float(mape_),
+        "rmse": float(rmse),
         "n": n,
+        **({"bins": len(y)} if rows is not None else {}),
         "aic": n * math.log(rss_log / n) + 2 * p if rss_log > 0 else -math.inf,
         "bic": n * math.log(rss_log / n) + math.log(n) * p if rss_log > 0 else -math.inf,
     }

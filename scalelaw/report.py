@@ -32,6 +32,9 @@ def format_report(result) -> str:
         + f", best of {m.get('starts', '?')} starts",
         f"status   {_STATUS[result.status]}: {result.message}",
     ]
+    if o.get("binned"):  # a long log fitted on its summary (summary.summarise_log)
+        lines.append(f"binned   {o['binned']['bins']} bins from {o['binned']['rows']} rows: the law is fitted on the "
+                     "mean log loss of bins of steps, each weighted by its rows; the LR areas count every step")
     if o.get("fitted_from_step") is not None:
         lines.append(f"from     step {o['fitted_from_step']} on: {o.get('fitted_from_why', '')}")
     if o.get("schedule"):  # runs that logged no lr took the schedule given

@@ -347,6 +347,7 @@ class FitResult:
             "auto": self.options.get("auto"),
             "fitted_from_step": self.options.get("fitted_from_step"),
             "fitted_from_why": self.options.get("fitted_from_why"),
+            "binned": self.options.get("binned"),
         })
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -20,7 +20,10 @@ import pandas as pd
 
 from ..errors import InputError
 from ..schedules import from_log, resolve
+from .summary import BIN_ROWS, BIN_SS, summarise_log
 from .base import Law, steps_of
+from .summary import WEIGHT
+
 
 
 def beyond(domain: Mapping[str, tuple[float, float]], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -99,6 +102,12 @@ class Sizes:
         _positive_loss(frame)
         return frame
 
+    def summary(self, frame: pd.DataFrame, step_min: float | None = None,
+                summarise: bool | None = None) -> pd.DataFrame:
+        """``frame`` as the engine fits it: here the rows themselves (``Schedule`` summarises long
+        logs)."""
+        return frame
+
     def split(self, frame: pd.DataFrame, step_min: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``frame`` split at ``step_min`` (of ``order_key``): (the rows from it on, the rows before)."""
         if step_min is None:
@@ -119,7 +128,7 @@ class Sizes:
         y = frame["y"].to_numpy(float)
         if "stderr" in self.law.optional and "stderr" in frame.columns:  # weights: inverse relative errors
             weight = y / frame["stderr"].to_numpy(float)
-            X["weight"] = weight / weight.mean()
+            X[WEIGHT] = weight / weight.mean()
         return X, y, frame["run"].to_numpy(), None
 
     def domain(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> dict[str, tuple[float, float]]:
@@ -222,6 +231,18 @@ class Schedule(Sizes):
         """None: a forecast measures its own error (``scalelaw.forecast``)."""
         return None
 
+    SUMMARY_ABOVE = 50_000  # logged rows: a longer log is fitted on its summary (``summarise``)
+
+    def summary(self, frame: pd.DataFrame, step_min: float | None = None,
+                summarise: bool | None = None) -> pd.DataFrame:
+        """``frame`` (from ``table``) as the engine fits it: a log of more than ``SUMMARY_ABOVE``
+        rows (or any log, with ``summarise=True``) becomes its summary over bins of steps
+        (``summarise``, cut at ``step_min``); a shorter one (or any, with ``summarise=False``),
+        and a summary already made, stay as they are."""
+        if BIN_ROWS in frame.columns or summarise is False or (summarise is None and len(frame) <= self.SUMMARY_ABOVE):
+            return frame
+        return summarise_log(frame, step_min)
+
     def order_key(self, frame: pd.DataFrame) -> str:
         return "step"
 
@@ -279,7 +300,8 @@ class Schedule(Sizes):
                     continue
             y = g["y"].to_numpy(float)
             extra = {role: g[role].to_numpy(float) for role in law.inputs if role in g.columns}
-            if law.max_points and len(steps) > law.max_points:
+            binned = BIN_ROWS in g.columns  # a summary (summarise_log): its bins are the points
+            if law.max_points and len(steps) > law.max_points and not binned:
                 group = np.arange(len(steps)) * law.max_points // len(steps)
                 count = np.bincount(group)
                 steps = np.rint(np.bincount(group, steps) / count).astype(int)
@@ -296,6 +318,9 @@ class Schedule(Sizes):
                     if role not in extra:
                         raise InputError(f"law '{law.name}' needs a column '{role}' (e.g. model size)")
                     inputs[role] = extra[role]
+            if binned:  # each bin's residual weighs as its rows do (summarise_log)
+                rows = g[BIN_ROWS].to_numpy(float)
+                inputs.update({WEIGHT: np.sqrt(rows), BIN_ROWS: rows, BIN_SS: g[BIN_SS].to_numpy(float)})
             parts.append(inputs)
             ys.append(y)
             runs.append(np.full(len(y), run, dtype=object))

@@ -39,6 +39,7 @@ from .base import Inputs, Law, Param, register
 from .annealing import AREA_PARAMS, FLAGS
 
 OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}
+MAX_BLOCKS = 1024  # blocks of steps at most (besides those cut where the LR moves fast): see the docstring
 
 
 def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str, np.ndarray]:
@@ -49,9 +50,10 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
     (drops, then rises): the LR change, the LR area travelled since it, and the log LR just after
     it (zeros where a block lies after the point). K depends on the schedule, not on ``steps``.
     """
-    width = int(options["block"])
-    if width < 1:
+    if int(options["block"]) < 1:
         raise InputError(f"multipower: block must be at least 1 step, got {options['block']}")
+    # at most MAX_BLOCKS blocks of steps: a schedule of more than 131,072 steps has wider ones
+    width = max(int(options["block"]), -(-(len(lr) - 1) // MAX_BLOCKS))
     s1 = schedules.forward_area(schedules.hold_warmup(lr, options["warmup"]))
     rises = "actual" if options.get("warmup_drops") else "peak"
     change = -np.diff(schedules.hold_warmup(lr, rises))  # change[k-1] = lr[k-1] - lr[k]
