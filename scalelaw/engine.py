@@ -279,7 +279,13 @@ def _covariance(law, X, y, theta, blocks=None) -> np.ndarray | None:
     if not np.all(np.isfinite(JTJ)) or np.linalg.cond(JTJ) > 1e14:
         return None
     inv = np.linalg.inv(JTJ)
-    cov = inv * (r @ r) / (n - p)
+    rows = X.get(summary.BIN_ROWS)
+    if rows is not None:  # a summary's bins: the residual variance of the rows summarised
+        n = int(rows.sum())
+        if n <= p:
+            return None
+    # (r is weighted by sqrt(rows): r @ r is the bins' part of the rows' sum of squares)
+    cov = inv * (r @ r + (0.0 if rows is None else X[summary.BIN_SS].sum())) / (n - p)
     labels = None if blocks is None else np.unique(blocks, return_inverse=True)[1]
     if labels is not None and labels.max() + 1 >= 2 * p:
         nb = labels.max() + 1

@@ -48,9 +48,9 @@ def noise(y, runs, order=None, X=None) -> float:
     log y within each run (in the order of ``order``, else as given), over sqrt 2. A trend between
     neighbours adds to it, so it errs high on sparse points (few sizes). Points that are a
     summary's bins (``X`` holds ``summary.BIN_ROWS``): the noise of one logged row, from the
-    spread of the log loss about each bin's straight line in step, pooled over the bins."""
+    spread of the log loss within each bin (``summary.BIN_SS``), pooled over the bins."""
     if X is not None and BIN_ROWS in X:
-        dof = np.maximum(X[BIN_ROWS] - 2, 0).sum()
+        dof = (X[BIN_ROWS] - 1).sum()
         return float(math.sqrt(X[BIN_SS].sum() / dof)) if dof > 0 else 0.0
     logy, diffs = np.log(np.asarray(y, dtype=float)), []
     runs = np.asarray(runs)

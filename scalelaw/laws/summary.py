@@ -35,8 +35,9 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
     last rows (each a bin of its own, so that the steps a run covers stay exact). A bin holds:
     ``step`` (the mean step, rounded), ``y`` (the mean of the log loss, exponentiated), the
     mean of the other numeric columns (``lr``), ``bin_rows`` (its rows) and ``bin_ss`` (the
-    sum of squares of the log loss about the bin's straight line in step: the noise the mean
-    averaged away). A law fitted to the bins with weights ``sqrt(bin_rows)`` minimises, to
+    noise the mean averaged away: the sum of squares of the log loss about the bin's straight
+    line in step, brought to rows - 1 degrees of freedom, as about a mean that the law's own
+    trend within the bin follows). A law fitted to the bins with weights ``sqrt(bin_rows)`` minimises, to
     first order in the law's curvature within a bin, the same objective as on every row; the
     rows' residual sum of squares is the bins' weighted one plus ``sum(bin_ss)``
     (``row_mse``). Every row's LR is kept in ``attrs["lr_log"]`` (run -> (steps, lr)),
@@ -51,8 +52,17 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
             lr = frame["lr"].to_numpy(float)[idx]
             lr_log.setdefault(str(run), (steps, lr))
             log_lr = np.log(np.maximum(lr, SUMMARY_LR_FLOOR * max(float(lr.max()), 1e-300)))
-            travel = np.floor(np.cumsum(np.abs(np.diff(log_lr))) / SUMMARY_LR_STEP)
+            moves = np.abs(np.diff(log_lr))
+            travel = np.floor(np.cumsum(moves) / SUMMARY_LR_STEP)
             cuts |= np.diff(np.concatenate([[0.0], travel])) != 0
+            # after a jump of the LR (a step schedule), the loss falls within tens of steps: bins
+            # log-spaced in the steps since the jump, as after the start of the run
+            jumps = np.flatnonzero(moves >= SUMMARY_LR_STEP) + 1
+            if len(jumps):
+                last = np.zeros(len(steps))
+                last[jumps] = steps[jumps] - steps[jumps - 1]  # the jump's step, less one logged step
+                since = steps - np.maximum.accumulate(np.where(last > 0, steps - last, 0.0))
+                cuts |= np.diff(np.floor(SUMMARY_PER_OCTAVE * np.log2(np.maximum(since, 1.0)))) != 0
         if step_min is not None:
             cuts |= (steps[1:] >= step_min) & (steps[:-1] < step_min)
         if len(cuts):
@@ -66,7 +76,12 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
         centred = steps - mean(steps)[label]  # the straight line in step, within each bin
         sxx, sxy = np.bincount(label, centred**2), np.bincount(label, centred * logy)
         syy = np.bincount(label, (logy - mean(logy)[label]) ** 2)
-        ss = np.maximum(syy - np.divide(sxy**2, sxx, out=np.zeros_like(sxx), where=sxx > 0), 0.0)
+        line = np.maximum(syy - np.divide(sxy**2, sxx, out=np.zeros_like(sxx), where=sxx > 0), 0.0)
+        # the rows' noise about their bin's mean (rows - 1 degrees of freedom) from the spread
+        # about its line (rows - 2); bins of one or two rows take the run's pooled noise
+        dof = np.maximum(rows - 2, 0)
+        pooled = line.sum() / dof.sum() if dof.sum() > 0 else 0.0
+        ss = np.where(dof > 0, line * (rows - 1) / np.maximum(dof, 1), (rows - 1) * pooled)
         part = {"run": np.full(len(rows), run, dtype=object), "step": np.rint(mean(steps)).astype(np.int64),
                 "y": np.exp(mean(logy)), **{c: mean(frame[c].to_numpy(float)[idx]) for c in others},
                 BIN_ROWS: rows.astype(np.int64), BIN_SS: ss}
