@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import quality, references as references_, schedules, transient
+from .engine import DELTA
 from .forecast import MIN_DECAY, Alternative, decay_seen
 from .prior import fit_law, resolve as resolve_prior
 from .progress import bar
@@ -172,7 +173,8 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     frame = kind.table(data)
     start, why = first_step(get_law(READS), frame, step_min)
     # a long log: every candidate, fold and refit works on its summary over bins of steps
-    frame = kind.summary(frame, start, kwargs.get("summarise"))
+    frame = kind.summary(frame, start, kwargs.get("summarise"),
+                         kwargs.get("delta", DELTA) if kwargs.get("loss", "huber") == "huber" else None)
     refs = None if references is None else references_.frame_of(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}

@@ -32,6 +32,7 @@ from .result import FitResult
 from .progress import bar
 
 LOSSES = ("huber", "lsq")
+DELTA = 1e-3  # the Huber threshold by default, in log-loss units
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def fit(
     schedules: Any = None,
     options: Mapping[str, Any] | None = None,
     loss: str = "huber",
-    delta: float = 1e-3,
+    delta: float = DELTA,
     bootstrap: int = 0,
     seed: int = 0,
     level: float = 0.95,
@@ -109,8 +110,16 @@ def fit(
     law_options = law.resolve_options(options)
     kind = design.of(law)  # how data become the law's inputs
     # a long step log is fitted on its summary over bins of steps (summary.summarise_log)
-    whole = kind.summary(kind.table(data, law_options), step_min, summarise)
+    whole = kind.summary(kind.table(data, law_options), step_min, summarise, delta if loss == "huber" else None)
     frame, before = kind.split(whole, step_min)
+    # on a summary, the rows' loss is in each bin's location: least squares between bins
+    summarised = summary.summarised(frame)
+    if summarised is not None:
+        summarised.update(whole.attrs.get("summary", {}))
+        if summarised.get("delta") != (delta if loss == "huber" else None):
+            raise InputError(f"this summary holds each bin's {summarised['location']} location of the loss: fit it with "
+                             f"the loss it was made for, or fit the rows (summarise=True makes one)")
+    fit_loss = loss if summarised is None else "lsq"
     # schedule laws: the LR of every logged row, those before step_min too, makes the areas
     X, y, runs, lrs = kind.fit_inputs(frame, schedules, law_options, step_min, whole=whole)
     n, p = len(y), len(law.params)
@@ -130,25 +139,25 @@ def fit(
     bins = kind.binned(frame, lrs, law_options, len(y))
     binned = bins is not None
     Xs, ys = bins if binned else (X, y)
-    starts, n_starts = optimise.ranked_starts(law, Xs, ys, bounds, loss, delta, start)
+    starts, n_starts = optimise.ranked_starts(law, Xs, ys, bounds, fit_loss, delta, start)
     # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
     loose = len(starts) > 1 or binned
-    best = min((optimise.minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose)
+    best = min((optimise.minimise(law, Xs, ys, theta, bounds, fit_loss, delta, max_iter, loose)
                 for theta in bar(starts, f"{law.name}: starts", "start", progress and len(starts) > 1)),
                key=lambda res: res.fun)
     if loose:
-        best = optimise.minimise(law, X, y, best.x, bounds, loss, delta, max_iter)
+        best = optimise.minimise(law, X, y, best.x, bounds, fit_loss, delta, max_iter)
     method = "trust-region least squares" if law.jacobian is not None else "L-BFGS-B"
     message = f"{method} from {len(starts)} of {n_starts} starts: {_text(best.message)}"
     if law.jacobian is not None and best.success and np.isfinite(best.fun):
         # exact gradients and a converged trust-region fit: a polish would not move the optimum
         polished, converged = best.x, True
     else:
-        polished, lm = optimise.polish(law, X, y, best.x, loss, delta, max_iter)
+        polished, lm = optimise.polish(law, X, y, best.x, fit_loss, delta, max_iter)
         converged = bool(lm.success) and np.isfinite(lm.chisqr)
         message += f"; lmfit least_squares polish: {lm.message}"
 
-    rows = X.get(summary.BIN_ROWS)  # a summary: the rows of each bin
+    rows = X.get(summary.BIN_ROWS)  # a summary: the rows of each bin (binned)
     blocks = _step_blocks(runs, rows) if kind.along_steps else None
     covariance, stderr, ci, notes = _uncertainty(law, X, y, polished, bounds, level, blocks)
     params = {**law.from_theta(polished), **fixed}
@@ -157,7 +166,7 @@ def fit(
               for name, side, value in at_bounds]
 
     with np.errstate(all="ignore"):  # (a constant loss has no variance: R2 is NaN)
-        metrics = {**quality.metrics_of(law, X, y, polished), "objective": optimise.objective(polished, law, X, y, loss, delta),
+        metrics = {**quality.metrics_of(law, X, y, polished), "objective": optimise.objective(polished, law, X, y, fit_loss, delta),
                    "starts": n_starts, "noise": 100 * quality.noise(y, runs, kind.noise_order(X), X)}
     problem = quality.not_a_result(law, kind.trend(), frame, y, metrics)
     if problem:
@@ -172,7 +181,7 @@ def fit(
                                  "seed": seed, "runs": int(frame["run"].nunique()),
                                  **({"not_a_result": problem} if problem else {}),
                                  **({"fixed": fixed} if fixed else {}),
-                                 **({"binned": summary.summarised(frame)} if rows is not None else {}),
+                                 **({"binned": summarised} if summarised is not None else {}),
                                  **({"law_options": law_options} if law.options else {})},
         domain=kind.domain(frame, X), columns=dict(frame.attrs.get("columns", {})), schedules=lrs,
         data=frame.assign(fitted=True) if before.empty else design.join_rows(
@@ -308,6 +317,8 @@ def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bo
     spent; ``progress``: a tqdm bar on stderr. ``law``: the law over the parameters that vary
     (``theta``, ``bounds``); the samples are of the whole law (``result.law``), held ones as held."""
     loss, delta = result.options["loss"], result.options["delta"]
+    if "binned" in result.options:  # a summary: least squares on the bins' locations
+        loss = "lsq"
     rng = np.random.default_rng(seed)
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None

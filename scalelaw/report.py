@@ -33,8 +33,10 @@ def format_report(result) -> str:
         f"status   {_STATUS[result.status]}: {result.message}",
     ]
     if o.get("binned"):  # a long log fitted on its summary (summary.summarise_log)
-        lines.append(f"binned   {o['binned']['bins']} bins from {o['binned']['rows']} rows: the law is fitted on the "
-                     "mean log loss of bins of steps, each weighted by its rows; the LR areas count every step")
+        b = o["binned"]
+        where = f"Huber(delta={b['delta']:g}) location" if b.get("location") == "huber" else "mean"
+        lines.append(f"binned   {b['bins']} bins from {b['rows']} rows: the law is fitted by least squares to each bin's "
+                     f"{where} of the log loss, weighted by its rows; the LR areas count every step")
     if o.get("fitted_from_step") is not None:
         lines.append(f"from     step {o['fitted_from_step']} on: {o.get('fitted_from_why', '')}")
     if o.get("schedule"):  # runs that logged no lr took the schedule given

@@ -103,7 +103,7 @@ class Sizes:
         return frame
 
     def summary(self, frame: pd.DataFrame, step_min: float | None = None,
-                summarise: bool | None = None) -> pd.DataFrame:
+                summarise: bool | None = None, delta: float | None = None) -> pd.DataFrame:
         """``frame`` as the engine fits it: here the rows themselves (``Schedule`` summarises long
         logs)."""
         return frame
@@ -235,15 +235,16 @@ class Schedule(Sizes):
     SUMMARY_MIN_ROWS = 4  # rows a bin holds on average, at least, for a log to be summarised
 
     def summary(self, frame: pd.DataFrame, step_min: float | None = None,
-                summarise: bool | None = None) -> pd.DataFrame:
+                summarise: bool | None = None, delta: float | None = None) -> pd.DataFrame:
         """``frame`` (from ``table``) as the engine fits it: a log of more than ``SUMMARY_ABOVE``
         rows (or any log, with ``summarise=True``) becomes its summary over bins of steps
-        (``summarise_log``, cut at ``step_min``); a shorter one (or any, with
+        (``summarise_log``, cut at ``step_min``, each bin's Huber(``delta``) location of the loss,
+        or its mean with ``delta`` None); a shorter one (or any, with
         ``summarise=False``), one whose bins would hold fewer than ``SUMMARY_MIN_ROWS`` rows on
         average, and a summary already made, stay as they are."""
         if BIN_ROWS in frame.columns or summarise is False or (summarise is None and len(frame) <= self.SUMMARY_ABOVE):
             return frame
-        bins = summarise_log(frame, step_min)
+        bins = summarise_log(frame, step_min, delta)
         # bins of a few rows (a validation loss logged every few hundred steps) save little, and their
         # spread, which stands for the rows' noise, has few degrees of freedom: no summary
         return frame if len(bins) > len(frame) / self.SUMMARY_MIN_ROWS else bins

@@ -17,15 +17,20 @@ Conventions (explicit, since they differ between the paper and its code):
 - LR increases after warmup (cyclic schedules, re-warming) enter LD with a negative sign.
 
 Computation: LD needs, for every step t asked for, a sum over all earlier steps. The LR changes
-are gathered into blocks of at most ``block`` steps (128 by default), cut also wherever log LR
-has moved by ``tol`` (0.02); within a block a change is represented by its total, at the
-change-weighted mean position and log LR. The block a point lies in enters only up to the
+are gathered into blocks of at most ``block`` steps (by default 128, or as many as make at most
+1,024 blocks on a schedule longer than 131,072 steps: 1,954 steps a block on 2,000,000), cut
+also wherever log LR has moved by ``tol`` (0.02); within a block a change is represented by its
+total, at the change-weighted mean position and log LR. The block a point lies in enters only up to the
 point's own step, exactly (from cumulative sums). The blocks depend on the schedule alone, so a
 point costs one row of K blocks (K ~ 700 for a 72k-step cosine), and the law sums only the
 blocks before each point. Measured against one block per step, the loss differs by at most
-1.2e-5 (cosine to 72k steps) and 1.2e-4 (cosine to 8k); the tests bound it. Fits average
-per-step logs to ``max_points`` per run first, and predictions at many steps go in batches
-(``FitResult.predict``), so memory stays bounded (benchmarks/bench_lr_speed.py).
+1.2e-5 (cosine to 72k steps) and 1.2e-4 (cosine to 8k); the tests bound it, and bound the wider
+blocks of a 1,000,000-step schedule against blocks of 128 steps. Fits average per-step logs to
+``max_points`` per run first (a log long enough to be summarised, ``scalelaw.laws.summary``, is
+fitted on its bins instead), and predictions at many steps go in batches
+(``FitResult.predict``), so memory stays bounded (benchmarks/bench_lr_speed.py). Over a
+2,000,000-step cosine at its summary's 330 points, one evaluation takes well under a
+millisecond (benchmarks/bench_scale.py).
 """
 from __future__ import annotations
 
@@ -38,8 +43,8 @@ from .. import schedules
 from .base import Inputs, Law, Param, register
 from .annealing import AREA_PARAMS, FLAGS
 
-OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": 128, "tol": 0.02}
-MAX_BLOCKS = 1024  # blocks of steps at most (besides those cut where the LR moves fast): see the docstring
+OPTIONS = {"warmup": "peak", "warmup_drops": False, "block": None, "tol": 0.02}
+BLOCK, MAX_BLOCKS = 128, 1024  # block=None: blocks of 128 steps, at most 1024 of them (see the docstring)
 
 
 def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str, np.ndarray]:
@@ -50,10 +55,11 @@ def drop_terms(lr: np.ndarray, steps: np.ndarray, options: Mapping) -> dict[str,
     (drops, then rises): the LR change, the LR area travelled since it, and the log LR just after
     it (zeros where a block lies after the point). K depends on the schedule, not on ``steps``.
     """
-    if int(options["block"]) < 1:
-        raise InputError(f"multipower: block must be at least 1 step, got {options['block']}")
-    # at most MAX_BLOCKS blocks of steps: a schedule of more than 131,072 steps has wider ones
-    width = max(int(options["block"]), -(-(len(lr) - 1) // MAX_BLOCKS))
+    block = options.get("block")
+    if block is not None and not int(block) >= 1:
+        raise InputError(f"multipower: block must be at least 1 step, got {block}")
+    # by default BLOCK steps, or wider on a schedule of more than MAX_BLOCKS * BLOCK steps
+    width = int(block) if block is not None else max(BLOCK, -(-(len(lr) - 1) // MAX_BLOCKS))
     s1 = schedules.forward_area(schedules.hold_warmup(lr, options["warmup"]))
     rises = "actual" if options.get("warmup_drops") else "peak"
     change = -np.diff(schedules.hold_warmup(lr, rises))  # change[k-1] = lr[k-1] - lr[k]

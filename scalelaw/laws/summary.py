@@ -24,7 +24,7 @@ SUMMARY_LR_STEP = 0.05  # and a new bin each time log LR has moved by this much 
 SUMMARY_LR_FLOOR = 1e-3  # LRs below this fraction of the peak count as this fraction (an LR decayed to 0)
 
 
-def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.DataFrame:
+def summarise_log(frame: pd.DataFrame, step_min: float | None = None, delta: float | None = None) -> pd.DataFrame:
     """A long per-step log (rows of ``run``, ``step`` > 0, ``y``, maybe ``lr`` and other numeric
     columns, sorted by run and step) summarised over bins of consecutive steps, on which the
     schedule laws are fitted in its place.
@@ -33,15 +33,23 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
     its log LR has moved by ``SUMMARY_LR_STEP`` (so that a cooldown keeps its shape), at
     ``step_min`` (a bin never straddles the first fitted step), and around the run's first and
     last rows (each a bin of its own, so that the steps a run covers stay exact). A bin holds:
-    ``step`` (the mean step, rounded), ``y`` (the mean of the log loss, exponentiated), the
-    mean of the other numeric columns (``lr``), ``bin_rows`` (its rows) and ``bin_ss`` (the
-    noise the mean averaged away: the sum of squares of the log loss about the bin's straight
-    line in step, brought to rows - 1 degrees of freedom, as about a mean that the law's own
-    trend within the bin follows). A law fitted to the bins with weights ``sqrt(bin_rows)`` minimises, to
-    first order in the law's curvature within a bin, the same objective as on every row; the
-    rows' residual sum of squares is the bins' weighted one plus ``sum(bin_ss)``
-    (``row_mse``). Every row's LR is kept in ``attrs["lr_log"]`` (run -> (steps, lr)),
-    so that the LR areas are still computed from every step."""
+    ``step`` (the mean step, rounded), ``y`` (the bin's location of the log loss at that step,
+    exponentiated: the mean, or with ``delta`` the Huber(delta) location, both about the bin's
+    straight line in step), the mean of the other numeric columns (``lr``), ``bin_rows`` (its
+    rows) and ``bin_ss`` (the noise its location averaged away: the sum of squares of the log
+    loss about the bin's line, brought to rows - 1 degrees of freedom, as about a mean that the
+    law's own trend within the bin follows).
+
+    A law fitted by least squares to the bins, each residual weighted by ``sqrt(bin_rows)``,
+    minimises to second order about its optimum (and to first order in the law's curvature
+    within a bin) the objective on every row: least squares on the rows, with the means; a
+    Huber(delta) loss on the rows, with the Huber locations (near the optimum each bin's Huber
+    sum is a parabola about its location, of curvature the rows within delta of it, a share of
+    its rows that the noise sets alike in every bin). The rows' residual sum of squares is the
+    bins' weighted one plus ``sum(bin_ss)`` (``row_mse``). Every row's LR is kept in
+    ``attrs["lr_log"]`` (run -> (steps, lr)), so that the LR areas are still computed from every
+    step; ``attrs["summary"]`` says which location (``{"location": "mean" | "huber", "delta":
+    delta}``)."""
     parts, lr_log = [], LRLogs(frame.attrs.get("lr_log", {}))
     others = [c for c in frame.columns if c not in ("run", "step", "y") and pd.api.types.is_numeric_dtype(frame[c])]
     for run, idx in frame.groupby("run", sort=False).indices.items():
@@ -76,6 +84,10 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
         centred = steps - mean(steps)[label]  # the straight line in step, within each bin
         sxx, sxy = np.bincount(label, centred**2), np.bincount(label, centred * logy)
         syy = np.bincount(label, (logy - mean(logy)[label]) ** 2)
+        slope = np.divide(sxy, sxx, out=np.zeros_like(sxx), where=sxx > 0)
+        location = mean(logy)
+        if delta is not None:  # about the line: the rows' log loss less the line's trend
+            location = location + huber_location(logy - location[label] - slope[label] * centred, label, delta)
         line = np.maximum(syy - np.divide(sxy**2, sxx, out=np.zeros_like(sxx), where=sxx > 0), 0.0)
         # the rows' noise about their bin's mean (rows - 1 degrees of freedom) from the spread
         # about its line (rows - 2); bins of one or two rows take the run's pooled noise
@@ -83,12 +95,26 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None) -> pd.Data
         pooled = line.sum() / dof.sum() if dof.sum() > 0 else 0.0
         ss = np.where(dof > 0, line * (rows - 1) / np.maximum(dof, 1), (rows - 1) * pooled)
         part = {"run": np.full(len(rows), run, dtype=object), "step": np.rint(mean(steps)).astype(np.int64),
-                "y": np.exp(mean(logy)), **{c: mean(frame[c].to_numpy(float)[idx]) for c in others},
+                "y": np.exp(location), **{c: mean(frame[c].to_numpy(float)[idx]) for c in others},
                 BIN_ROWS: rows.astype(np.int64), BIN_SS: ss}
         parts.append(pd.DataFrame(part))
     out = pd.concat(parts, ignore_index=True)
-    out.attrs = {**frame.attrs, **({"lr_log": lr_log} if lr_log else {})}
+    out.attrs = {**frame.attrs, **({"lr_log": lr_log} if lr_log else {}),
+                 "summary": {"location": "mean"} if delta is None else {"location": "huber", "delta": float(delta)}}
     return out
+
+
+def huber_location(e: np.ndarray, label: np.ndarray, delta: float, iterations: int = 50) -> np.ndarray:
+    """Each bin's Huber(delta) location of ``e`` (``label``: each value's bin, 0, 1, ...,
+    consecutive): the root of ``sum clip(e - mu, -delta, delta)``, by bisection between the
+    bin's least and largest value (all bins at once); 0 for a bin whose values are all 0."""
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(label) != 0]))
+    lo, hi = np.minimum.reduceat(e, starts), np.maximum.reduceat(e, starts)
+    for _ in range(iterations):  # (max - min) / 2^50: far below any loss's precision
+        mid = 0.5 * (lo + hi)
+        above = np.bincount(label, np.clip(e - mid[label], -delta, delta), minlength=len(lo)) > 0
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 def row_mse(r: np.ndarray, X) -> float:
