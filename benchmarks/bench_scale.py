@@ -5,7 +5,7 @@ per-step logs of 34k to 10M rows, and how a fit on a log's summary compares with
    6e-4 to 6e-5 with an initial transient from step 0, 1 % noise; columns run, step, lr, loss,
    grad_norm, tokens), written to CSV: 34k and 200k steps in one run, 2M and 10M rows in 4 runs.
    Each fit is the whole command (reading the CSV included), in a process of its own; its CPU
-   seconds (user + system) and its peak resident memory come from ``os.wait4``. The package
+   seconds (user + system) come from ``os.wait4``, its peak resident memory from its own VmHWM. The package
    before this issue (``BASELINE``, from git) runs the same commands beside it on the logs it can
    fit within ``BASELINE_UP_TO`` rows (on 2M rows its ``auto`` ran for over 5 minutes). Reading
    alone (``scalelaw.io.load_runs``) and one evaluation of the multi-power law over a 2M-step
@@ -60,7 +60,13 @@ AGREE = {"se": 1.0, "forecast %": 2.0, "width %": 2.0}
 RESULTS = ROOT / "benchmarks" / "results" / "bench_scale.json"
 
 WORKER = textwrap.dedent("""
-    import sys
+    import atexit, os, sys
+
+    def peak():  # this process's own peak resident memory (VmHWM: of its image since exec)
+        with open("/proc/self/status") as fh, open(os.environ["BENCH_PEAK"], "w") as out:
+            out.write(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))
+
+    atexit.register(peak)
     # the package under test is the one on PYTHONPATH: drop an editable install's import hook
     sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
     import scalelaw
@@ -77,15 +83,17 @@ WORKER = textwrap.dedent("""
 def run_measured(package: Path, args: list[str]) -> dict:
     """``args`` run by the package at ``package`` in a process of its own: its CPU seconds, peak
     memory (MB), exit status and, for a fit, its JSON's status and summary."""
-    env = {"PYTHONPATH": str(package), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile() as peak:
+        env = {"PYTHONPATH": str(package), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg",
+               "BENCH_PEAK": peak.name}
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(package), *args], stdout=out,
                                 stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, usage = os.wait4(proc.pid, 0)  # (its ru_maxrss would count the pages it forked with)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode()
-    row = {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024, "rc": proc.returncode}
+        peak_kb = float(Path(peak.name).read_text() or "nan")
+    row = {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": peak_kb / 1024, "rc": proc.returncode}
     if args[0] == "fit":
         try:
             fit = json.loads(text)
@@ -219,6 +227,27 @@ def agreements(quick: bool) -> list[dict]:
     return rows
 
 
+README_MARK = ("<!-- bench_scale: made from benchmarks/results/bench_scale.json -->", "<!-- /bench_scale -->")
+
+
+def readme_table(results: dict) -> str:
+    """The README's tables of this benchmark, made from its results file (the README test
+    checks that the README holds them as made)."""
+    lines = ["| log | law | CPU s | peak memory | before this issue |", "|---|---|---|---|---|"]
+    for row in results["cost"]:
+        ours, before = row["ours"], row["before"]
+        log = f"{row['log']} rows" + (f" in {row['runs']} runs" if row["runs"] > 1 else "")
+        lines.append(f"| {log} | `{row['law']}` | {ours['cpu_s']:.1f} | {ours['peak_mb']:.0f} MB | "
+                     + (f"{before['cpu_s']:.1f} CPU s, {before['peak_mb']:.0f} MB |" if before else "not run |"))
+    lines += ["", "| fitted on its summary against on every row | law | rows -> bins | largest parameter difference "
+                  "| forecast | interval width |", "|---|---|---|---|---|---|"]
+    for row in results["agreement"]:
+        worst = "n/a" if row["worst_in_se"] is None else f"{row['worst_in_se']:.2f} se"
+        lines.append(f"| {row['data']} | `{row['law']}` | {row['rows']:,} -> {row['bins']} | {worst} | "
+                     f"{row['worst_centre_%']:.2f} % | {row['worst_width_%']:.1f} % |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="34k and 200k rows only, no baseline")
@@ -226,6 +255,9 @@ def main() -> None:
     sizes = {k: v for k, v in SIZES.items() if not args.quick or v[0] <= 200_000}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
+    if subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "scalelaw"], capture_output=True,
+                      text=True).stdout.strip():
+        commit += "+changes"  # the package differs from the commit
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print("writing the logs ...", flush=True)

@@ -146,7 +146,7 @@ def _fit(args: argparse.Namespace):
         result = fit("auto" if auto else names or law, data, references=references, step_min=step_min, loss=args.objective,
                      delta=args.delta, bootstrap=args.bootstrap, seed=args.seed, level=args.level,
                      bootstrap_seconds=args.bootstrap_seconds, progress=sys.stderr.isatty(),
-                     max_iter=args.max_iter,
+                     max_iter=args.max_iter, summarise={"auto": None, "on": True, "off": False}[args.summary],
                      **({"schedules": args.schedule} if auto else {"schedules": args.schedule,
                                                                    "options": options or None}))
     except InputError as exc:

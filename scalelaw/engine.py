@@ -8,7 +8,9 @@ a tight tolerance. Laws with an exact Jacobian are minimised by trust-region lea
 where L-BFGS-B needs hundreds. Laws without one use L-BFGS-B on finite differences, polished
 with lmfit (``least_squares``, same loss, same bounds); ``scalelaw.optimise`` holds these.
 Starts are compared at a loose tolerance; on long per-step logs they are compared on the curve
-averaged over log-spaced bins, and only the best goes on to every point. Standard errors and
+averaged over log-spaced bins, and only the best goes on to every point. A step log of more
+than 50,000 rows is fitted on its summary (``scalelaw.laws.summary``: bins of steps, each its
+rows' Huber location, by least squares weighted by rows), with its covariance and bootstrap. Standard errors and
 correlations come from the Gauss-Newton covariance of the log residuals at the optimum, where
 it exists (a clear warning where it does not). Optional bootstrap: refits on data resampled by
 whole runs (several runs) or by points (one run), with a seed. The metrics, and the refusal of

@@ -13,7 +13,7 @@ from scalelaw import engine, schedules
 from scalelaw.laws import design, get_law, multipower, summary
 from scalelaw.synthetic import ANNEALING_100M, per_step_log
 
-from conftest import cli_command
+from conftest import ROOT, cli_command
 
 
 def long_log(total=60_000, noise=0.01, seed=0, spec="cosine:peak=6e-4,total={total},final=6e-5", tau=150.0):
@@ -136,3 +136,19 @@ def test_the_cli_says_a_long_log_was_summarised(tmp_path):
     out = subprocess.run(cli_command("fit", str(path), "--law", "annealing"), capture_output=True, text=True,
                          check=True)
     assert "bins from" in out.stdout
+
+
+def test_the_readme_tables_of_bench_scale_are_made_from_its_results_file():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads((ROOT / "benchmarks" / "results" / "bench_scale.json").read_text())
+    assert not results["quick"]  # the README quotes the whole run
+    readme = (ROOT / "README.md").read_text()
+    start, end = (readme.index(mark) for mark in bench.README_MARK)
+    assert readme[start + len(bench.README_MARK[0]):end].strip() == bench.readme_table(results)
+    # and the threshold the README and --help name is the one the code uses
+    assert f"more than {design.Schedule.SUMMARY_ABOVE:,} rows" in readme
+    assert f"above {design.Schedule.SUMMARY_ABOVE:,} rows" in (ROOT / "scalelaw" / "cli_args.py").read_text()  # --help
