@@ -294,8 +294,13 @@ class Schedule(Sizes):
                                      f"{', '.join(map(str, schedules))})")
                 lr = resolve(chosen, total=int(steps.max()), warmup=warmup)
             elif "lr" in g.columns:  # from every row of the log that had an lr (load_runs), else these
-                logged = frame.attrs.get("lr_log", {}).get(str(run)) or (steps, g["lr"].to_numpy(float))
-                lr = from_log(*logged, total=int(max(steps.max(), logged[0][-1])), warmup=warmup)
+                kept = frame.attrs.get("lr_log", {}).get(str(run))
+                logged = kept or (steps, g["lr"].to_numpy(float))
+                total = int(max(steps.max(), logged[0][-1]))
+                # a kept log (a summary's, a log with more lr rows than losses) is rebuilt once,
+                # for every candidate law and fold of its data set
+                lr = (_BUILT.get((kept, total, warmup), lambda: _frozen(from_log(*kept, total=total, warmup=warmup)))
+                      if kept is not None else from_log(*logged, total=total, warmup=warmup))
             else:
                 raise InputError(f"run '{run}': law '{law.name}' needs the LR of every step: the log has no "
                                  "lr column and no schedule was given (--lr COL or --schedule SPEC)")
@@ -314,7 +319,8 @@ class Schedule(Sizes):
                 y = np.exp(np.bincount(group, np.log(y)) / count)
                 extra = {k: np.bincount(group, v) / count for k, v in extra.items()}
             with np.errstate(over="ignore", invalid="ignore"):
-                inputs = law.features(lr, steps, options)
+                inputs = dict(_BUILT.get((law.name, tuple(sorted(options.items())), lr, steps),
+                                         lambda: law.features(lr, steps, options)))
             bad = [k for k, v in inputs.items() if not np.all(np.isfinite(v))]
             if bad:  # e.g. an LR of 1e308: its area overflows
                 raise InputError(f"run '{run}': the LR (largest {float(np.max(lr)):.4g}) makes the law's input "
@@ -370,6 +376,43 @@ class Schedule(Sizes):
                 out[role] = np.broadcast_to(np.asarray(extra[role], dtype=float), steps.shape).copy()
         return out
 
+
+class _Built:
+    """The last ``size`` results of building a schedule law's inputs, by key: the per-step LR of
+    a kept LR log, and a law's inputs at some steps under that LR. Arrays in a key are matched
+    by identity and held, so that an id is never reused while its entry lives; the results are
+    never changed in place. ``auto`` builds the same inputs for each candidate and fold."""
+
+    def __init__(self, size: int = 16, points: int = 20_000):
+        self.size, self.points, self.entries = size, points, {}
+
+    def get(self, key: tuple, build):
+        """``build()``, or what it gave for ``key`` before (the last key's array, the steps, is
+        matched by value; more than ``points`` of them are not kept: a log fitted row by row)."""
+        *held, steps = key
+        if isinstance(steps, np.ndarray):
+            if len(steps) > self.points:
+                return build()
+            steps = (steps.dtype.str, steps.tobytes())
+        try:
+            token = (*(id(k) if isinstance(k, (np.ndarray, tuple)) else k for k in held), steps)
+            hit = self.entries.get(token)
+        except TypeError:  # an option that is not hashable
+            return build()
+        if hit is None:
+            hit = self.entries[token] = (held, build())  # (the key's arrays held with it)
+            while len(self.entries) > self.size:
+                self.entries.pop(next(iter(self.entries)))
+        return hit[1]
+
+
+_BUILT = _Built()
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """``array``, read-only: it is shared by every fit that builds it (``_Built``)."""
+    array.flags.writeable = False
+    return array
 
 KINDS = {kind.name: kind for kind in (Sizes, Curves, Schedule)}
 
