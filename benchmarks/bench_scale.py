@@ -313,7 +313,8 @@ def main() -> None:
                 "data/generated/schedules/*/log.csv",
         "cost": costs, "read": reads, "multipower_evaluation": evaluation, "agreement": agree,
         "targets": verdicts,
-        "summary_settings": {"above_rows": design.Schedule.SUMMARY_ABOVE, "per_octave": summary.SUMMARY_PER_OCTAVE,
+        "summary_settings": {"run_above_rows": design.Schedule.SUMMARY_ABOVE,
+                             "total_above_rows": design.Schedule.SUMMARY_TOTAL, "per_octave": summary.SUMMARY_PER_OCTAVE,
                              "lr_step": summary.SUMMARY_LR_STEP},
     }, indent=1, default=float) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -8,8 +8,8 @@ a tight tolerance. Laws with an exact Jacobian are minimised by trust-region lea
 where L-BFGS-B needs hundreds. Laws without one use L-BFGS-B on finite differences, polished
 with lmfit (``least_squares``, same loss, same bounds); ``scalelaw.optimise`` holds these.
 Starts are compared at a loose tolerance; on long per-step logs they are compared on the curve
-averaged over log-spaced bins, and only the best goes on to every point. A step log of more
-than 50,000 rows is fitted on its summary (``scalelaw.laws.summary``: bins of steps, each its
+averaged over log-spaced bins, and only the best goes on to every point. A step log with a run
+of more than 50,000 rows (100,000 in all) is fitted on its summary (``scalelaw.laws.summary``: bins of steps, each its
 rows' Huber location, by least squares weighted by rows), with its covariance and bootstrap. Standard errors and
 correlations come from the Gauss-Newton covariance of the log residuals at the optimum, where
 it exists (a clear warning where it does not). Optional bootstrap: refits on data resampled by
@@ -92,7 +92,8 @@ def fit(
             standard error 0 (zero rows and columns in the covariance).
         summarise: schedule laws: fit the log's summary over bins of steps
             (``summary.summarise_log``) instead of every row: None (default) where the log has
-            more than ``design.Schedule.SUMMARY_ABOVE`` rows, True always, False never. The
+            a run of more than ``design.Schedule.SUMMARY_ABOVE`` rows or more than ``SUMMARY_TOTAL``
+            in all, True always, False never. The
             covariance and the bootstrap are computed on the same summary; the result says so
             (``options["binned"]``: bins and rows).
     """

@@ -84,6 +84,11 @@ def test_a_summary_agrees_with_the_fit_on_every_row():
     assert (hi_b - lo_b)[0] == pytest.approx((hi_f - lo_f)[0], rel=0.02)
 
 
+def test_two_logs_of_34k_steps_are_fitted_row_by_row_as_before():
+    log = pd.concat([long_log(34_000, seed=1).assign(run="a"), long_log(34_000, seed=2).assign(run="b")])
+    assert "binned" not in scalelaw.fit("annealing", log).options  # 68,000 rows, runs of 34,000
+
+
 def test_a_short_log_is_fitted_in_full_even_when_a_summary_is_asked_for():
     log = long_log(400, noise=0.005)  # its bins would hold about two rows each
     result = scalelaw.fit("annealing", log, summarise=True)
@@ -106,7 +111,7 @@ def test_the_bootstrap_of_a_summary_resamples_its_rows():
 def test_auto_scores_and_fits_a_long_log_on_its_summary():
     log = pd.concat([long_log(30_000, seed=1).assign(run="cosine"),
                      long_log(30_000, seed=2, spec="constant:peak=6e-4,total={total}").assign(run="constant")])
-    result = scalelaw.fit("auto", log)
+    result = scalelaw.fit("auto", log, summarise=True)
     assert result.options["binned"]["rows"] > 57_000
     # the held-out errors are the rows': at least the 1 % noise of a row, not the bins' means
     for c in result.options["auto"]["candidates"]:
@@ -150,5 +155,7 @@ def test_the_readme_tables_of_bench_scale_are_made_from_its_results_file():
     start, end = (readme.index(mark) for mark in bench.README_MARK)
     assert readme[start + len(bench.README_MARK[0]):end].strip() == bench.readme_table(results)
     # and the threshold the README and --help name is the one the code uses
-    assert f"more than {design.Schedule.SUMMARY_ABOVE:,} rows" in readme
-    assert f"above {design.Schedule.SUMMARY_ABOVE:,} rows" in (ROOT / "scalelaw" / "cli_args.py").read_text()  # --help
+    kind = design.Schedule
+    assert f"a run of more than {kind.SUMMARY_ABOVE:,} rows, or more than {kind.SUMMARY_TOTAL:,} rows in all" in readme
+    assert f"a run above {kind.SUMMARY_ABOVE:,} rows, or above {kind.SUMMARY_TOTAL:,} rows in all" in (
+        ROOT / "scalelaw" / "cli_args.py").read_text()  # --help

@@ -231,18 +231,24 @@ class Schedule(Sizes):
         """None: a forecast measures its own error (``scalelaw.forecast``)."""
         return None
 
-    SUMMARY_ABOVE = 50_000  # logged rows: a longer log is fitted on its summary (``summarise_log``)
+    # a log with a run of more than SUMMARY_ABOVE rows, or more than SUMMARY_TOTAL in all, is fitted
+    # on its summary (``summarise_log``); below, as before summaries: the per-step logs of 33,908 steps
+    # (one or two) that the earlier benchmarks fit row by row stay so
+    SUMMARY_ABOVE, SUMMARY_TOTAL = 50_000, 100_000
     SUMMARY_MIN_ROWS = 4  # rows a bin holds on average, at least, for a log to be summarised
 
     def summary(self, frame: pd.DataFrame, step_min: float | None = None,
                 summarise: bool | None = None, delta: float | None = None) -> pd.DataFrame:
-        """``frame`` (from ``table``) as the engine fits it: a log of more than ``SUMMARY_ABOVE``
-        rows (or any log, with ``summarise=True``) becomes its summary over bins of steps
+        """``frame`` (from ``table``) as the engine fits it: a log with a run of more than
+        ``SUMMARY_ABOVE`` rows or of more than ``SUMMARY_TOTAL`` rows in all (or any log, with
+        ``summarise=True``) becomes its summary over bins of steps
         (``summarise_log``, cut at ``step_min``, each bin's Huber(``delta``) location of the loss,
         or its mean with ``delta`` None); a shorter one (or any, with
         ``summarise=False``), one whose bins would hold fewer than ``SUMMARY_MIN_ROWS`` rows on
         average, and a summary already made, stay as they are."""
-        if BIN_ROWS in frame.columns or summarise is False or (summarise is None and len(frame) <= self.SUMMARY_ABOVE):
+        if BIN_ROWS in frame.columns or summarise is False:
+            return frame
+        if summarise is None and len(frame) <= self.SUMMARY_TOTAL and frame["run"].value_counts().max() <= self.SUMMARY_ABOVE:
             return frame
         bins = summarise_log(frame, step_min, delta)
         # bins of a few rows (a validation loss logged every few hundred steps) save little, and their
