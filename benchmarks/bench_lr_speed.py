@@ -210,7 +210,9 @@ def earlier_targets() -> None:
         multi, rise = peak_rise(lambda: scalelaw.fit("multipower", with_lr))
         times.append(time.perf_counter() - t)
     ratio = min(times) / min(ours)
-    print(f"multi-power law on the same curves (each averaged to {multi.law.max_points} points; the LR of "
+    points = (f"on their summary, {multi.options['binned']['bins']} bins" if "binned" in multi.options
+              else f"each averaged to {multi.law.max_points} points")
+    print(f"multi-power law on the same curves ({points}; the LR of "
           f"every step): {min(times):.2f} s (best of 3), {ratio:.1f}x the annealing fit "
           f"(target < 10x: {'met' if ratio < 10 else 'NOT met'}); peak memory rise {rise / 2**20:.0f} MiB "
           f"(target < 1 GB: {'met' if rise < 2**30 else 'NOT met'}); status {multi.status}")

@@ -196,8 +196,9 @@ def fit(
         result.options["fitted_from_step"] = None if step_min is None else int(np.ceil(step_min))
         result.options["fitted_from_why"] = step_min_why or "given (step_min)"
         if len(before):
+            read = int(before[summary.BIN_ROWS].sum()) if summary.BIN_ROWS in before.columns else len(before)
             result.warnings.append(f"fitted from step {int(np.ceil(step_min))} on ({step_min_why}); "
-                                   f"{len(before)} earlier row(s) read but not fitted")
+                                   f"{read} earlier row(s) read but not fitted")
     if len(y) < len(frame):
         result.warnings.append(f"{len(frame)} logged points were averaged (in log space) into {len(y)} "
                                f"of consecutive steps, at most {law.max_points} per run, for the fit")

@@ -162,7 +162,7 @@ def plot_steps(result, others=None, level: float = 0.95, **inputs):
         if data is not None and len(data):
             dense = len(data) > 2000  # a per-step log: small, faint dots
             axes[0].scatter(data["step"], data["y"], s=2 if dense else 5, color=color, alpha=0.2 if dense else 0.5,
-                            label=f"{name}: logged")
+                            label=f"{name}: {'summary of the log (bins)' if 'binned' in result.options else 'logged'}")
             pred = result.predict(data["step"].to_numpy(int), lr, **extra)
             axes[2].plot(data["step"], 100 * (pred - data["y"]) / data["y"], ".", ms=3, color=color)
     axes[0].set_ylabel(result.columns.get("y", "loss"))
