@@ -98,6 +98,11 @@ def check(d, name: str) -> Law:
         groups = held.get("groups", len(held["mape"]))
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             wrong("options.held_out.groups", "a whole number >= 1", groups)
+    binned = options.get("binned")
+    if binned is not None and not (isinstance(binned, dict) and all(
+            isinstance(binned.get(k), int) and not isinstance(binned.get(k), bool) and binned[k] >= 1
+            for k in ("bins", "rows"))):
+        wrong("options.binned", "an object with bins and rows (whole numbers >= 1)", binned)
     forecast = d.get("forecast") or {}
     for key in ("sigma", "S1_max", "transfer", "lr_decay_seen"):  # numbers the intervals compute with
         if key in forecast:

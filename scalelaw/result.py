@@ -102,7 +102,7 @@ class FitResult:
     def held_out(self) -> dict[str, Any]:
         """For laws with ``held_out_by``: the error on each setting left out of a refit in turn
         (``by``, ``sigma``: relative, widening the intervals; ``mape`` per setting); else {}."""
-        return self.options.get("held_out", {})
+        return self.options.get("held_out") or {}
 
     @property
     def identified(self) -> bool:

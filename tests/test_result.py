@@ -87,3 +87,21 @@ def test_with_too_few_models_to_leave_out_a_new_run_takes_the_fits_own_scatter()
     X = {"N": np.array([1e9]), "D": np.array([1e10])}
     run, mean = result.predict_interval(X), result.predict_interval(X, of="mean")
     assert run[1][0] - run[0][0] > mean[1][0] - mean[0][0]
+
+
+def test_a_fit_file_whose_held_out_is_null_predicts_with_the_fits_own_scatter(tmp_path):
+    import json
+
+    result = fit("power", synthetic(n=30, noise=0.01))
+    saved = json.loads(result.to_json())
+    saved["options"]["held_out"] = None  # hand-edited (found by the property test of broken fit files)
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(saved))
+    loaded = FitResult.from_json(path)
+    assert loaded.held_out == {} and loaded.run_scatter.source.startswith("the fit's own residuals")
+    lo, hi = loaded.predict_interval([1e9])
+    assert lo[0] < loaded.predict([1e9])[0] < hi[0]
+    saved["options"]["binned"] = {"bins": "many", "rows": 3}
+    path.write_text(json.dumps(saved))
+    with pytest.raises(InputError, match="options.binned"):
+        FitResult.from_json(path)
