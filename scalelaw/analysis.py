@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .quality import mape as error
+from .quality import mape as error, row_abs_mean
 from .errors import InputError
 from .intervals import z_of
 from .auto import fit
-from .laws import Law, get_law
+from .engine import DELTA
+from .laws import Law, design, get_law, summary
 from .laws.bivariate import FLOPS_PER_PARAM_TOKEN, tokens_from_compute
 from .laws.power import POWER
 from .progress import bar
@@ -62,12 +63,17 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
         mape, final = {}, {}
         start = result.options.get("fitted_from_step") or 0
         for curve, g in held_out.items():
-            scored = g[g["step"] >= start]
+            # a long held-out curve is scored on its summary, as the fits are (the same bins, rule and loss)
+            points = _summarised(g, start, fit_kwargs)
+            scored = points[points["step"] >= start]
             if scored.empty:
                 raise InputError(f"held-out curve '{curve}': no step at or after {start}, where the fit starts")
             steps, y = scored["step"].to_numpy(int), scored["y"].to_numpy(float)
-            pred = result.predict(steps, (g["step"].to_numpy(int), g["lr"].to_numpy(float)), **law.run_inputs(g))
-            mape[curve] = error(pred, y)
+            lr = summary.schedule_log(points, points["run"].iloc[0]) if summary.BIN_ROWS in points else (
+                g["step"].to_numpy(int), g["lr"].to_numpy(float))
+            pred = result.predict(steps, lr, **law.run_inputs(g))
+            mape[curve] = error(pred, y) if summary.BIN_ROWS not in scored else 100 * row_abs_mean(
+                (pred - y) / y, {k: scored[k].to_numpy(float) for k in (summary.BIN_ROWS, summary.BIN_SS)})
             final[curve] = error(pred[-1:], y[-1:])
         out["mape"][name], out["final_error"][name] = mape, final
         out["mean_mape"][name] = float(np.mean(list(mape.values())))
@@ -78,6 +84,18 @@ def compare(laws: Iterable[Law | str], train: pd.DataFrame, held_out: Mapping[st
     ok = [name for name in out["laws"] if out["converged"][name]] or out["laws"]
     out["best"] = min(ok, key=lambda name: out["mean_mape"][name])
     return out
+
+
+def _summarised(curve: pd.DataFrame, start: float, fit_kwargs: Mapping[str, Any]) -> pd.DataFrame:
+    """A held-out curve as ``compare`` scores it: its rows, or, where a fit would summarise it
+    (``design.Schedule.summary``, with the fits' ``summarise`` and loss), its summary's bins."""
+    if fit_kwargs.get("summarise") is False:
+        return curve
+    kind = design.of(get_law("annealing"))
+    huber = fit_kwargs.get("loss", "huber") == "huber"
+    points = kind.summary(kind.table(curve), start, fit_kwargs.get("summarise"),
+                          fit_kwargs.get("delta", DELTA) if huber else None)
+    return points if summary.BIN_ROWS in points else curve
 
 
 def versus_total(result, held_out: pd.DataFrame | None = None, **fit_kwargs: Any) -> dict[str, Any]:

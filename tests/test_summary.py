@@ -159,3 +159,16 @@ def test_the_readme_tables_of_bench_scale_are_made_from_its_results_file():
     assert f"a run of more than {kind.SUMMARY_ABOVE:,} rows, or more than {kind.SUMMARY_TOTAL:,} rows in all" in readme
     assert f"a run above {kind.SUMMARY_ABOVE:,} rows, or above {kind.SUMMARY_TOTAL:,} rows in all" in (
         ROOT / "scalelaw" / "cli_args.py").read_text()  # --help
+
+
+def test_compare_scores_a_long_held_out_curve_on_its_summary_as_on_its_rows():
+    from scalelaw.analysis import compare
+
+    train = long_log(20_000, seed=4).assign(run="train")
+    held = {"long": long_log(60_000, seed=6, spec="constant:peak=6e-4,total={total}").assign(run="long")}
+    on_bins = compare(["annealing"], train, held)
+    on_rows = compare(["annealing"], train, held, summarise=False)
+    assert on_bins["params"] == on_rows["params"]  # (the training log is short: fitted row by row both times)
+    assert on_bins["mape"]["annealing"]["long"] == pytest.approx(on_rows["mape"]["annealing"]["long"], rel=0.03)
+    assert on_bins["final_error"]["annealing"]["long"] == pytest.approx(
+        on_rows["final_error"]["annealing"]["long"], rel=1e-9)  # the last row is a bin of its own
