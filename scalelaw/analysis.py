@@ -92,9 +92,8 @@ def _summarised(curve: pd.DataFrame, start: float, fit_kwargs: Mapping[str, Any]
     if fit_kwargs.get("summarise") is False:
         return curve
     kind = design.of(get_law("annealing"))
-    huber = fit_kwargs.get("loss", "huber") == "huber"
     points = kind.summary(kind.table(curve), start, fit_kwargs.get("summarise"),
-                          fit_kwargs.get("delta", DELTA) if huber else None)
+                          summary.location_delta(fit_kwargs.get("loss", "huber"), fit_kwargs.get("delta", DELTA)))
     return points if summary.BIN_ROWS in points else curve
 
 

@@ -174,7 +174,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     start, why = first_step(get_law(READS), frame, step_min)
     # a long log: every candidate, fold and refit works on its summary over bins of steps
     frame = kind.summary(frame, start, kwargs.get("summarise"),
-                         kwargs.get("delta", DELTA) if kwargs.get("loss", "huber") == "huber" else None)
+                         summary.location_delta(kwargs.get("loss", "huber"), kwargs.get("delta", DELTA)))
     refs = None if references is None else references_.frame_of(references)
     candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}

@@ -9,10 +9,11 @@ where L-BFGS-B needs hundreds. Laws without one use L-BFGS-B on finite differenc
 with lmfit (``least_squares``, same loss, same bounds); ``scalelaw.optimise`` holds these.
 Starts are compared at a loose tolerance; on long per-step logs they are compared on the curve
 averaged over log-spaced bins, and only the best goes on to every point. A step log with a run
-of more than 50,000 rows (100,000 in all) is fitted on its summary (``scalelaw.laws.summary``: bins of steps, each its
-rows' Huber location, by least squares weighted by rows), with its covariance and bootstrap. Standard errors and
-correlations come from the Gauss-Newton covariance of the log residuals at the optimum, where
-it exists (a clear warning where it does not). Optional bootstrap: refits on data resampled by
+of more than 50,000 rows (100,000 in all) is fitted on its summary (``scalelaw.laws.summary``:
+bins of steps, each its rows' Huber location, by least squares weighted by rows), with its
+covariance and bootstrap. Standard errors and correlations come from the Gauss-Newton
+covariance of the log residuals at the optimum, where it exists (a clear warning where it does
+not). Optional bootstrap: refits on data resampled by
 whole runs (several runs) or by points (one run), with a seed. The metrics, and the refusal of
 a fit that is not one, are ``scalelaw.quality``'s. Data become a law's inputs through its kind
 (``scalelaw.laws.design``).
@@ -113,15 +114,16 @@ def fit(
     law_options = law.resolve_options(options)
     kind = design.of(law)  # how data become the law's inputs
     # a long step log is fitted on its summary over bins of steps (summary.summarise_log)
-    whole = kind.summary(kind.table(data, law_options), step_min, summarise, delta if loss == "huber" else None)
+    location = summary.location_delta(loss, delta)
+    whole = kind.summary(kind.table(data, law_options), step_min, summarise, location)
     frame, before = kind.split(whole, step_min)
     # on a summary, the rows' loss is in each bin's location: least squares between bins
     summarised = summary.summarised(frame)
     if summarised is not None:
         summarised.update(whole.attrs.get("summary", {}))
-        if summarised.get("delta") != (delta if loss == "huber" else None):
-            raise InputError(f"this summary holds each bin's {summarised['location']} location of the loss: fit it with "
-                             f"the loss it was made for, or fit the rows (summarise=True makes one)")
+        if summarised.get("delta") != location:
+            raise InputError(f"these data are a summary of a log made for another loss (each bin's "
+                             f"{summarised['location']} location): fit the log's rows instead")
     fit_loss = loss if summarised is None else "lsq"
     # schedule laws: the LR of every logged row, those before step_min too, makes the areas
     X, y, runs, lrs = kind.fit_inputs(frame, schedules, law_options, step_min, whole=whole)

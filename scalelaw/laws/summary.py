@@ -110,6 +110,13 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None, delta: flo
     return out
 
 
+def location_delta(loss: str, delta: float) -> float | None:
+    """The Huber threshold of the bins' locations (``summarise_log``'s ``delta``) that a fit with
+    ``loss`` (``"huber"`` or ``"lsq"``) and ``delta`` minimises the rows' objective with; None
+    (the mean) for least squares."""
+    return delta if loss == "huber" else None
+
+
 def huber_location(e: np.ndarray, label: np.ndarray, delta: float, iterations: int = 50) -> np.ndarray:
     """Each bin's Huber(delta) location of ``e`` (``label``: each value's bin, 0, 1, ...,
     consecutive): the root of ``sum clip(e - mu, -delta, delta)``, by bisection between the
