@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--level", type=_level, default=0.95, help="confidence level (default 0.95)")
     opt.add_argument("--max-iter", type=int, default=2000, help="iteration cap per optimisation")
     opt.add_argument("--summary", choices=("auto", "on", "off"), default="auto",
-                     help="step laws: fit a long log on its summary over bins of steps (auto: a run above 50,000 rows, or above 100,000 rows in all; "
-                          "the report says 'binned'), always (on), or fit every row (off)")
+                     help="step laws: fit a long log on its summary over bins of steps (auto: "
+                          "a run above 50,000 rows, or above 100,000 rows in all; the report says "
+                          "'binned'), always (on), or fit every row (off)")
     _add_step_options(f)
     out = f.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of the report")

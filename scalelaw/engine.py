@@ -214,7 +214,7 @@ def fit(
                                    f"scatter is measured on the other {held['groups']}")
     if bootstrap:
         _bootstrap(result, law, kind.resample, X, y, runs, polished, bounds, bootstrap, seed, level, max_iter,
-                   bootstrap_seconds, progress)
+                   fit_loss, bootstrap_seconds, progress)
     return result
 
 
@@ -316,15 +316,14 @@ LONG_BOOTSTRAP = 60.0  # seconds: a bootstrap expected to take longer says so in
 
 
 def _bootstrap(result: FitResult, law: Law, resample: str, X, y, runs, theta, bounds, B, seed, level, max_iter,
-               seconds=None, progress=False) -> None:
+               loss, seconds=None, progress=False) -> None:
     """Refit on ``B`` resamples: with ``resample="blocks"`` (schedule laws), blocks of consecutive
     steps within each run (a moving-block bootstrap: correlated misfit along a curve stays
     together); otherwise whole runs when there are several, points when there is one. Stops when ``seconds`` are
     spent; ``progress``: a tqdm bar on stderr. ``law``: the law over the parameters that vary
-    (``theta``, ``bounds``); the samples are of the whole law (``result.law``), held ones as held."""
-    loss, delta = result.options["loss"], result.options["delta"]
-    if "binned" in result.options:  # a summary: least squares on the bins' locations
-        loss = "lsq"
+    (``theta``, ``bounds``); the samples are of the whole law (``result.law``), held ones as held.
+    ``loss``: the fit's own (least squares on a summary's bins)."""
+    delta = result.options["delta"]
     rng = np.random.default_rng(seed)
     labels = np.unique(runs)
     by_run = [np.flatnonzero(runs == r) for r in labels] if len(labels) > 1 else None

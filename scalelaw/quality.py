@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .laws import Law
-from .laws.summary import BIN_ROWS, BIN_SS, row_mse
+from .laws.summary import BIN_ROWS, BIN_SS, row_mse, row_noise
 from .optimise import WEIGHT, log_residuals
 
 
@@ -50,8 +50,7 @@ def noise(y, runs, order=None, X=None) -> float:
     summary's bins (``X`` holds ``summary.BIN_ROWS``): the noise of one logged row, from the
     spread of the log loss within each bin (``summary.BIN_SS``), pooled over the bins."""
     if X is not None and BIN_ROWS in X:
-        dof = (X[BIN_ROWS] - 1).sum()
-        return float(math.sqrt(X[BIN_SS].sum() / dof)) if dof > 0 else 0.0
+        return row_noise(X)
     logy, diffs = np.log(np.asarray(y, dtype=float)), []
     runs = np.asarray(runs)
     for r in np.unique(runs):
@@ -75,11 +74,12 @@ def row_abs_mean(r: np.ndarray, X=None) -> float:
     """The mean absolute (relative or log) residual of the logged rows, from ``r``, the
     residuals of the fitted points: their mean, or, where the points are a summary's bins
     (``X`` holds ``summary.BIN_ROWS``), the mean over rows of ``E|r_b + e|``, with ``e`` each
-    row's normal deviation from its bin's mean at the pooled noise of the bins (``noise``)."""
+    row's normal deviation from its bin's mean at the pooled noise of the bins
+    (``summary.row_noise``)."""
     r = np.abs(np.asarray(r, dtype=float))
     if X is None or BIN_ROWS not in X:
         return float(np.mean(r))
-    s = noise(None, None, X=X)
+    s = row_noise(X)
     if s == 0:
         return float(np.average(r, weights=X[BIN_ROWS]))
     folded = s * math.sqrt(2 / math.pi) * np.exp(-0.5 * (r / s) ** 2) + r * (1 - 2 * stats.norm.cdf(-r / s))

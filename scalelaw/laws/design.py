@@ -20,9 +20,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..schedules import from_log, resolve
-from .summary import BIN_ROWS, BIN_SS, summarise_log
 from .base import Law, steps_of
-from .summary import WEIGHT
+from .summary import BIN_ROWS, BIN_SS, WEIGHT, summarise_log
 
 
 

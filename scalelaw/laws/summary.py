@@ -94,7 +94,7 @@ def summarise_log(frame: pd.DataFrame, step_min: float | None = None, delta: flo
         location = mean(logy)
         if delta is not None:  # about the line: the rows' log loss less the line's trend
             location = location + huber_location(logy - location[label] - slope[label] * centred, label, delta)
-        line = np.maximum(syy - np.divide(sxy**2, sxx, out=np.zeros_like(sxx), where=sxx > 0), 0.0)
+        line = np.maximum(syy - slope * sxy, 0.0)
         # the rows' noise about their bin's mean (rows - 1 degrees of freedom) from the spread
         # about its line (rows - 2); bins of one or two rows take the run's pooled noise
         dof = np.maximum(rows - 2, 0)
@@ -138,6 +138,14 @@ def row_mse(r: np.ndarray, X) -> float:
     if X is None or BIN_ROWS not in X:
         return float(np.mean(r**2))
     return float((X[BIN_ROWS] @ r**2 + X[BIN_SS].sum()) / X[BIN_ROWS].sum())
+
+
+def row_noise(X) -> float:
+    """The noise of one logged row (log units) from a summary's bins (``X`` holds ``BIN_ROWS``
+    and ``BIN_SS``): the spread within each bin, pooled over the bins; 0 where no bin has two
+    rows."""
+    dof = (X[BIN_ROWS] - 1).sum()
+    return float(np.sqrt(X[BIN_SS].sum() / dof)) if dof > 0 else 0.0
 
 
 def schedule_log(frame: pd.DataFrame, run) -> tuple[np.ndarray, np.ndarray]:
