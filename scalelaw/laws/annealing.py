@@ -136,3 +136,22 @@ ANNEALING_SIZE = register(Law(
     decay_params=("C",),
     area_param="A",
 ))
+
+
+# The law in a form free of the loss's scale, for a population of runs (``scalelaw.population``):
+# at the run's largest fitted LR area S1_T and peak LR,
+#     L(s) = P * [(1 - r) + r * (S1 / S1_T)^-alpha - q * W],   W = (1 - lambda) * S2 / peak
+# P: the loss without decay at S1_T (loss units); r = A S1_T^-alpha / P, the share of it that LR
+# area has yet to remove; q = C peak / ((1 - lambda) P), the share of it a whole anneal removes
+# (W, the fraction of a whole anneal made: a drop of the LR to 0 held for long reaches 1).
+def scale_free(params: Mapping[str, float], S1_T: float, peak: float, decay: float = OPTIONS["decay"]) -> dict:
+    """``{"P", "r", "alpha", "q"}`` of annealing-law ``params`` (L0, A, alpha, C) at ``S1_T``
+    and ``peak`` (see above)."""
+    area = params["A"] * S1_T ** -params["alpha"]
+    P = params["L0"] + area
+    return {"P": P, "r": area / P, "alpha": params["alpha"], "q": params["C"] * peak / ((1 - decay) * P)}
+
+
+def from_scale_free(P, r, alpha, q, S1_T: float, peak: float, decay: float = OPTIONS["decay"]) -> dict:
+    """The inverse of ``scale_free``: ``{"L0", "A", "alpha", "C"}`` (arrays broadcast)."""
+    return {"L0": P * (1 - r), "A": r * P * S1_T ** alpha, "alpha": alpha, "C": q * P * (1 - decay) / peak}

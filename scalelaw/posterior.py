@@ -1,0 +1,251 @@
+"""What a run's log says about its future: the posterior of the annealing law given the run,
+its references and the population of runs (``scalelaw.population``), and the forecast that
+follows from it (the posterior predictive).
+
+The model, in the law's scale-free form (``laws.annealing.scale_free``), for each group of runs
+(the forecast run, and each model size of the references):
+
+    y_i = P [(1 - r) + r (S1_i / S1_T)^-alpha - q W_i] + e_i
+    z = (logit r, log alpha, log q) ~ population (jointly over the groups: ``Population.joint``)
+
+- P, the loss scale of each group, is free (a flat prior on log P).
+- The noise e is measured on the group's own log: its sd from the residuals of a first fit,
+  widened by their lag-1 autocorrelation rho to ``sd sqrt((1 + rho) / (1 - rho))``, the sd that
+  gives an AR(1) series' mean its right variance. Each group's rows are weighted by that.
+- The maximum a posteriori point is a least-squares problem (data residuals over their noise,
+  and the prior's whitened deviations); its Jacobian gives the Laplace approximation.
+- The Laplace approximation is checked by importance sampling from it: when the draws'
+  effective share (``ESS_SHARE``) is below one half, the posterior is far from Gaussian (a
+  short run, an unidentified decay) and is sampled instead (emcee, an affine-invariant
+  ensemble sampler: robust in a few to a dozen dimensions with no tuning, and pure Python).
+  ``method`` says which.
+- The forecast at a step is the distribution of the law over the posterior's draws, plus one
+  logged loss's noise: its median is the point forecast and its quantiles the interval.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+from scipy.special import expit
+
+from . import population as population_
+from .errors import InputError
+from .laws import annealing, get_law
+from .schedules import from_log, resolve
+
+DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
+ESS_SHARE = 0.5  # below this effective share of the Laplace draws, the posterior is sampled
+DRAWS = 2000
+MIN_ROWS = 4
+
+
+@dataclass
+class Group:
+    """One group of runs fitted with one set of law parameters: its rows' loss ``y``, forward
+    area ``S1`` and anneal fraction ``W`` (``(1 - lambda) S2 / peak``), the run of each row,
+    the largest fitted area ``S1_T`` and the peak LR; ``noise`` (sd of one logged loss) and
+    ``rho`` (lag-1 autocorrelation of the residuals), measured by ``fit``."""
+
+    name: str
+    y: np.ndarray
+    S1: np.ndarray
+    W: np.ndarray
+    run: np.ndarray
+    S1_T: float
+    peak: float
+    noise: float = 0.0
+    rho: float = 0.0
+
+    @property
+    def scale(self) -> float:
+        """The sd each residual is divided by: the noise widened by its autocorrelation."""
+        return self.noise * np.sqrt((1 + self.rho) / (1 - self.rho))
+
+
+def areas(lr: np.ndarray, steps, peak: float) -> tuple[np.ndarray, np.ndarray]:
+    """(S1, W) at ``steps`` of the per-step LR ``lr``, W relative to ``peak``."""
+    a = annealing.areas(lr, np.asarray(steps, dtype=int), annealing.OPTIONS)
+    return a["S1"], (1 - DECAY) * a["S2"] / peak
+
+
+def group_of(name: str, frame: pd.DataFrame, start: float | None) -> Group:
+    """A ``Group`` from a frame with ``run``, ``step``, ``y`` and ``lr``, fitted from ``start``."""
+    parts, peak = [], float(frame["lr"].max())
+    for run, g in frame.groupby("run", sort=False):
+        g = g.sort_values("step")
+        lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float), warmup=WARMUP)
+        g = g[g["step"] >= (start or 0)]
+        if len(g):
+            s1, w = areas(lr, g["step"].to_numpy(), peak)
+            parts.append((g["y"].to_numpy(float), s1, w, np.full(len(g), str(run))))
+    if not parts or sum(len(p[0]) for p in parts) < MIN_ROWS:
+        raise InputError(f"{name}: a forecast needs {MIN_ROWS} logged losses or more after the initial transient")
+    y, s1, w, run = (np.concatenate(p) for p in zip(*parts))
+    if not (np.all(np.isfinite(y)) and np.all(y > 0)):
+        raise InputError(f"{name}: the loss must be a positive number at every row")
+    return Group(name, y, s1, w, run, float(s1.max()), peak)
+
+
+def law(theta: np.ndarray, S1: np.ndarray, W: np.ndarray, S1_T: float) -> np.ndarray:
+    """The scale-free law for parameter rows ``theta`` (m, 4): log P, logit r, log alpha, log q;
+    returns (m, points)."""
+    P, r, alpha, q = (np.exp(theta[:, 0:1]), expit(theta[:, 1:2]), np.exp(np.minimum(theta[:, 2:3], 3.0)),
+                      np.exp(np.minimum(theta[:, 3:4], 5.0)))
+    return P * ((1 - r) + r * (S1 / S1_T)[None, :] ** -alpha - q * W[None, :])
+
+
+@dataclass
+class Posterior:
+    """The posterior over each group's (log P, logit r, log alpha, log q), the first group the
+    forecast run: ``mode`` (the maximum a posteriori point), ``cov`` (its Laplace covariance),
+    ``draws`` (rows of the posterior), ``method`` (``laplace`` or ``sampled``) and ``ess``
+    (the Laplace draws' effective share under the exact posterior)."""
+
+    groups: list[Group]
+    population: population_.Population
+    mode: np.ndarray
+    cov: np.ndarray
+    draws: np.ndarray
+    method: str
+    ess: float
+    notes: list[str] = field(default_factory=list)
+
+    def params(self, group: int = 0) -> dict[str, float]:
+        """The annealing law's parameters (L0, A, alpha, C) of a group at the mode."""
+        g, t = self.groups[group], self.mode[4 * group:4 * group + 4]
+        out = annealing.from_scale_free(np.exp(t[0]), expit(t[1]), np.exp(t[2]), np.exp(t[3]), g.S1_T, g.peak, DECAY)
+        return {k: float(v) for k, v in out.items()}
+
+    def z_sd(self) -> dict[str, float]:
+        """The posterior sd of the forecast run's z (``population.NAMES``)."""
+        return dict(zip(population_.NAMES, np.std(self.draws[:, 1:4], axis=0).tolist()))
+
+    def sample(self, steps, schedule: Any, noise: bool = True, seed: int = 0) -> np.ndarray:
+        """Draws (DRAWS, len(steps)) of the forecast run's loss at ``steps`` under ``schedule``
+        (a spec, a per-step LR or a log ``(steps, lr)``), with one logged loss's noise."""
+        g = self.groups[0]
+        lr = resolve(schedule, warmup=WARMUP)
+        steps = np.atleast_1d(np.asarray(steps, dtype=int))
+        if np.any(steps >= len(lr)) or np.any(steps < 0):
+            raise InputError(f"steps must lie in the schedule's 0..{len(lr) - 1}")
+        s1, w = areas(lr, steps, g.peak)
+        out = law(self.draws[:, :4], s1, w, g.S1_T)
+        if noise:
+            out = out + np.random.default_rng(seed).normal(0.0, g.noise, out.shape)
+        return out
+
+    def interval(self, steps, schedule: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(median, lower, upper) of the forecast at ``steps``: the posterior predictive's
+        median and its central ``level`` interval."""
+        s = self.sample(steps, schedule)
+        lo, mid, hi = np.quantile(s, [(1 - level) / 2, 0.5, (1 + level) / 2], axis=0)
+        return mid, lo, hi
+
+
+def _stack(groups: list[Group], pop: population_.Population):
+    """The whitened residuals of parameter rows (m, 4 groups) -> (m, rows + 3 groups)."""
+    mean, cov = pop.joint(len(groups))
+    whiten = np.linalg.inv(np.linalg.cholesky(cov))
+    z_at = np.array([4 * k + j for k in range(len(groups)) for j in (1, 2, 3)])
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        parts = [(g.y[None, :] - law(theta[:, 4 * k:4 * k + 4], g.S1, g.W, g.S1_T)) / g.scale
+                 for k, g in enumerate(groups)]
+        parts.append((theta[:, z_at] - mean[None, :]) @ whiten.T)
+        return np.concatenate(parts, axis=1)
+
+    return residuals
+
+
+def _jacobian(residuals, theta: np.ndarray) -> np.ndarray:
+    """Central differences of ``residuals`` at ``theta``, every column in one call."""
+    h = 1e-5 * np.maximum(1.0, np.abs(theta))
+    rows = np.concatenate([theta + np.diag(h), theta - np.diag(h)])
+    r = residuals(rows)
+    return ((r[:len(theta)] - r[len(theta):]) / (2 * h[:, None])).T
+
+
+def _mode(residuals, x0: np.ndarray) -> np.ndarray:
+    res = least_squares(lambda t: residuals(t[None, :])[0], x0, jac=lambda t: _jacobian(residuals, t),
+                        method="trf", x_scale="jac", max_nfev=2000)
+    return res.x
+
+
+def _noise(y: np.ndarray, run: np.ndarray) -> float:
+    """A first estimate of one logged loss's noise: the spread of second differences within runs
+    (a smooth curve has almost none), robust to outliers."""
+    d = np.concatenate([np.diff(y[run == r], 2) for r in np.unique(run)])
+    if len(d) < 2:
+        return 1e-3 * float(np.median(y))
+    return max(1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(6), 1e-5 * float(np.median(y)))
+
+
+def _measure_noise(g: Group, fitted: np.ndarray) -> None:
+    """Set a group's noise and autocorrelation from its residuals about ``fitted``."""
+    e = g.y - fitted
+    g.noise = max(float(np.sqrt(np.mean(e**2))), 1e-5 * float(np.median(g.y)))
+    pairs = [(e[g.run == r][:-1], e[g.run == r][1:]) for r in np.unique(g.run)]
+    a = np.concatenate([p[0] for p in pairs])
+    b = np.concatenate([p[1] for p in pairs])
+    g.rho = float(np.clip(np.sum(a * b) / max(np.sum(e**2), 1e-300), 0.0, 0.95)) if len(a) > 2 else 0.0
+
+
+def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFrame | None = None,
+        start: float | str | None = "auto", seed: int = 0) -> Posterior:
+    """The posterior of a run (``frame``: ``run``, ``step``, ``y``, ``lr``; several runs are
+    one group) given ``population`` (``scalelaw.population.resolve``) and ``references``
+    (finished runs of other model sizes: grouped by their ``N`` column, else each run a group).
+    ``start``: the first step fitted (``"auto"``: where the initial transient ends, found by
+    ``transient.find_start``; references find their own)."""
+    pop = population_.resolve(population)
+    groups = [group_of("the run", frame, _start(frame, start))]
+    if references is not None:
+        by = "N" if "N" in references else "run"
+        for key, ref in references.groupby(by, sort=False):
+            groups.append(group_of(f"reference {key}", ref, _start(ref, start)))
+    x0 = np.concatenate([[np.log(np.median(g.y[-3:])), *pop.mean] for g in groups])
+    for g in groups:
+        g.noise = _noise(g.y, g.run)
+    mode = _mode(_stack(groups, pop), x0)
+    for k, g in enumerate(groups):  # the noise measured about the first fit, then the fit again
+        _measure_noise(g, law(mode[None, 4 * k:4 * k + 4], g.S1, g.W, g.S1_T)[0])
+    residuals = _stack(groups, pop)
+    mode = _mode(residuals, mode)
+    J = _jacobian(residuals, mode)
+    cov = np.linalg.pinv(J.T @ J)
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(mode, cov, size=DRAWS, method="eigh")
+    log_p = -0.5 * np.sum(residuals(draws) ** 2, axis=1)
+    d = draws - mode
+    log_q = -0.5 * np.einsum("ij,jk,ik->i", d, J.T @ J, d)
+    w = np.exp(np.clip(log_p - log_q - np.max(log_p - log_q), -700, 0))
+    ess = float(w.sum() ** 2 / np.sum(w**2) / len(w))
+    method = "laplace"
+    if ess < ESS_SHARE:
+        draws, method = _sampled(residuals, mode, draws, rng), "sampled"
+    return Posterior(groups, pop, mode, cov, draws, method, ess)
+
+
+def _sampled(residuals, mode: np.ndarray, laplace: np.ndarray, rng, steps: int = 1500) -> np.ndarray:
+    """Draws of the exact posterior by emcee's ensemble sampler, its walkers started on Laplace
+    draws; the first half of each chain is discarded."""
+    import emcee
+
+    walkers = max(32, 2 * len(mode) + 2)
+    sampler = emcee.EnsembleSampler(walkers, len(mode), lambda t: -0.5 * np.sum(residuals(t) ** 2, axis=1),
+                                    vectorize=True, seed=int(rng.integers(2**31)))
+    sampler.run_mcmc(laplace[:walkers], steps)
+    chain = sampler.get_chain(discard=steps // 2, flat=True)
+    return chain[rng.choice(len(chain), size=DRAWS, replace=len(chain) < DRAWS)]
+
+
+def _start(frame: pd.DataFrame, start: float | str | None) -> float | None:
+    if not isinstance(start, str):
+        return start
+    from .auto import first_step  # the rule every step law is fitted from
+
+    return first_step(get_law("annealing"), frame, start)[0]
