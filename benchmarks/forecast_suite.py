@@ -34,123 +34,26 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import zlib
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import scalelaw
-from scalelaw import prior as prior_module
-from scalelaw import synthetic
+from scipy.stats import norm
 
-ROOT = Path(__file__).resolve().parents[1]
-MPL = ROOT / "data" / "multipower_law"
-GENERATED = ROOT / "data" / "generated" / "forecast"
+import scalelaw
+from scalelaw import population as population_module
+from scalelaw import posterior
+from scalelaw import prior as prior_module
+
+from families import ROOT, Family, families
+from families import split as split_of
+from measure import commit
+
 FRACTIONS = (0.1, 0.2, 0.4, 0.6)
 PROVENANCE = ("benchmarks/forecast_suite.py --write-prior, {date}: the annealing law (warmup=peak) fitted on every "
               "run of each family together; q of each run whose LR fell by 30 % or more, at its last step. "
               "Families: {families}")
 SCORED_FROM = 0.1  # MAPE from 10 % of a run's steps on (Luo et al.'s curves start there, after warmup)
-# the trainer sweep's schedules by their short names (scalelaw/train/sweeps/forecast.toml)
-TRAINER_SCHEDULES = {
-    "constant-peak=5e-3-warmup=40": "constant",
-    "cosine-peak=5e-3-warmup=40": "cosine",
-    "cosine-peak=5e-3-warmup=40-final=5e-4": "cosine10",
-    "cosine-peak=5e-3": "cosine_nowarmup",
-    "wsd-peak=5e-3-warmup=40-decay=0.1": "wsd10",
-    "wsd-peak=5e-3-warmup=40-decay=0.2": "wsd20",
-    "wsd-peak=5e-3-warmup=40-decay=0.2-shape=sqrt": "wsd20sqrt",
-    "multistep-peak=5e-3-warmup=40-milestones=600-900-gamma=0.3": "multistep",
-}
-# synthetic families: a law, its parameters at two "sizes", and schedules over 6000 steps
-SYNTH_STEPS = 6000
-SYNTH_SCHEDULES = {
-    "constant": "constant:peak=1e-3,warmup=100",
-    "cosine": "cosine:peak=1e-3,warmup=100",
-    "cosine10": "cosine:peak=1e-3,warmup=100,final=1e-4",
-    "wsd20": "wsd:peak=1e-3,warmup=100,decay=0.2",
-    "wsd20sqrt": "wsd:peak=1e-3,warmup=100,decay=0.2,shape=sqrt",
-    "multistep": "multistep:peak=1e-3,warmup=100,milestones=3000/4500,gamma=0.3",
-}
-SYNTH_PARAMS = {
-    ("annealing", "a"): {"L0": 2.9, "A": 0.45, "alpha": 0.5, "C": 0.2},
-    ("annealing", "b"): {"L0": 2.6, "A": 0.5, "alpha": 0.4, "C": 0.25},
-    ("multipower", "a"): {"L0": 2.9, "A": 0.45, "alpha": 0.5, "B": 250.0, "C": 0.3, "beta": 0.6, "gamma": 0.5},
-    ("multipower", "b"): {"L0": 2.6, "A": 0.5, "alpha": 0.4, "B": 300.0, "C": 0.3, "beta": 0.5, "gamma": 0.5},
-}
-
-
-@dataclass
-class Family:
-    """Runs (name -> frame with ``step``, ``lr``, ``y``) of one model on one dataset; ``group``:
-    families of the same data at other sizes lend references; ``roles``: which run plays the
-    constant, cosine and step-decay part of the protocol; ``targets``: the runs forecast early."""
-
-    name: str
-    group: str
-    runs: dict[str, pd.DataFrame]
-    roles: dict[str, str]
-    targets: tuple[str, ...]
-    kind: str = "real"
-    truth: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def true(self, run: str) -> np.ndarray:
-        """The loss to score against at each row of a run: logged (real), noise-free (synthetic)."""
-        return self.truth[run] if run in self.truth else self.runs[run]["y"].to_numpy(float)
-
-    def final(self, run: str) -> float:
-        return float(self.true(run)[-1])
-
-
-def _mpl(size: str) -> Family | None:
-    folder = MPL / f"csv_{size}"
-    if not folder.exists():
-        return None
-    runs = {p.stem: pd.read_csv(p).rename(columns={"loss": "y"}) for p in sorted(folder.glob("*.csv"))}
-    targets = tuple(r for r in ("cosine_72000", "constant_72000") if r in runs) or ("cosine_24000", "constant_24000")
-    return Family(f"mpl{size}", "mpl", runs, {"constant": "constant_24000", "cosine": "cosine_24000",
-                                              "step": "wsdcon_9"}, targets)
-
-
-def _trainer(corpus: str, width: int) -> Family | None:
-    runs = {}
-    for folder in sorted(GENERATED.glob(f"{corpus}-w{width}-*")):
-        log = folder / "log.csv"
-        if not log.exists() or not (folder / "run.json").exists():
-            continue
-        frame = pd.read_csv(log)
-        if not json.loads((folder / "run.json").read_text()).get("complete"):
-            continue  # still training
-        frame = frame[frame["val_loss"].notna()]
-        short = TRAINER_SCHEDULES[folder.name[len(f"{corpus}-w{width}-"):]]
-        runs[short] = pd.DataFrame({"step": frame["step"], "lr": frame["lr"], "y": frame["val_loss"]})
-    if len(runs) < len(TRAINER_SCHEDULES):
-        return None
-    return Family(f"{corpus}-w{width}", corpus, runs, {"constant": "constant", "cosine": "cosine", "step": "multistep"},
-                  ("cosine", "constant", "wsd20"))
-
-
-def _synthetic(law: str, size: str) -> Family:
-    runs, truth = {}, {}
-    for i, (name, spec) in enumerate(SYNTH_SCHEDULES.items()):
-        log = synthetic.per_step_log(spec.replace("peak=", f"total={SYNTH_STEPS},peak="), SYNTH_PARAMS[law, size],
-                                     law=law, start=4.85, tau=60.0, noise=0.01, rho=0.9,
-                                     seed=zlib.crc32(f"{law} {size} {i}".encode()))
-        log = log[log["step"] % 20 == 0]
-        runs[name] = pd.DataFrame({"step": log["step"], "lr": log["lr"], "y": log["loss"]}).iloc[1:]
-        truth[name] = log["true_loss"].to_numpy()[1:]
-    return Family(f"synth-{law}-{size}", f"synth-{law}", runs,
-                  {"constant": "constant", "cosine": "cosine", "step": "multistep"}, ("cosine", "constant", "wsd20"),
-                  kind="synthetic", truth=truth)
-
-
-def families() -> dict[str, Family]:
-    found = [_mpl(s) for s in ("25", "100", "400")]
-    found += [_trainer(c, w) for c in ("markov", "stdlib") for w in (16, 32, 64)]
-    found += [_synthetic(law, s) for law in ("annealing", "multipower") for s in ("a", "b")]
-    return {f.name: f for f in found if f is not None}
 
 
 def _joined(family: Family, names) -> pd.DataFrame:
@@ -170,9 +73,43 @@ def _final_row(result, frame: pd.DataFrame, truth: float) -> dict:
     why = result.unphysical([pred], [lo], [hi], result.floor_beyond([last], _log(frame)))
     if why:
         return {"refused": why}
+    return {**scores(pred, lo, hi, truth, crps_normal(pred, (hi - lo) / (2 * Z95), truth)),
+            "identified": result.identified}
+
+
+Z95 = 1.959963984540054
+
+
+def scores(pred: float, lo: float, hi: float, truth: float, crps: float) -> dict:
+    """A final-loss forecast scored against ``truth``: error, whether the 95 % interval holds
+    it, its width and miss, the interval (Winkler) score and the CRPS, each % of the truth (of
+    the forecast for the width)."""
     miss = 0.0 if lo <= truth <= hi else 100 * min(abs(truth - lo), abs(truth - hi)) / truth
     return {"final": 100 * (pred - truth) / truth, "holds": lo <= truth <= hi, "width": 100 * (hi - lo) / pred,
-            "miss": miss, "identified": result.identified}
+            "miss": miss, "winkler": 100 * winkler(lo, hi, truth) / truth, "crps": 100 * crps / truth}
+
+
+def winkler(lo, hi, y, alpha: float = 0.05):
+    """The interval score of a central 1 - alpha interval (Winkler 1972; Gneiting and Raftery
+    2007): its width, plus 2 / alpha times how far the truth lies outside it. Lower is better."""
+    return (hi - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
+
+
+def crps_normal(mu: float, sd: float, y: float) -> float:
+    """The CRPS of a normal forecast (closed form); a point forecast's absolute error at sd 0."""
+    if sd <= 0:
+        return abs(y - mu)
+    u = (y - mu) / sd
+    return float(sd * (u * (2 * norm.cdf(u) - 1) + 2 * norm.pdf(u) - 1 / np.sqrt(np.pi)))
+
+
+def crps_draws(draws: np.ndarray, y: float) -> float:
+    """The CRPS of a forecast given by draws: E|X - y| - E|X - X'| / 2 (the second term from
+    the sorted draws, exactly)."""
+    x = np.sort(draws)
+    n = len(x)
+    spread = np.sum(x * (2 * np.arange(1, n + 1) - n - 1)) / n**2
+    return float(np.mean(np.abs(x - y)) - spread)
 
 
 def protocol(family: Family, prior=None) -> list[dict]:
@@ -250,7 +187,7 @@ def references_for(family: Family, every: dict[str, Family]) -> pd.DataFrame | N
     others = [f for f in every.values() if f.group == family.group and f.name != family.name]
     if not others:
         return None
-    return pd.concat([f.runs[f.roles[role]].assign(run=f"{f.name} {f.roles[role]}")
+    return pd.concat([f.runs[f.roles[role]].assign(run=f"{f.name} {f.roles[role]}", N=f.size)
                       for f in others for role in ("constant", "cosine")], ignore_index=True)
 
 
@@ -292,51 +229,237 @@ def report(table: pd.DataFrame) -> None:
         print(f"early {'with' if refs else 'without':>7} references, all: {_coverage(e[e['refs'] == refs])}")
 
 
+def population_measure(family: Family, weight: float) -> dict | None:
+    """What ``family`` tells the population (``scalelaw.population.measure``): the annealing
+    law fitted on all its runs, read at the cuts of its target runs; None when the fit cannot
+    serve (its decay term unidentified or on a bound)."""
+    result = scalelaw.fit("annealing", _joined(family, list(family.runs)), prior=None)
+    runs = {name: _log(g) for name, g in family.runs.items()}
+    try:
+        return population_module.measure(result, runs, family.group, weight)
+    except scalelaw.InputError as exc:
+        print(f"  {family.name}: not in the population ({exc})")
+        return None
+
+
+def learn_population(every: dict[str, Family], split: dict) -> population_module.Population:
+    """The population learned on the tuning families of ``split`` whose kind has a weight."""
+    measured = {}
+    for name in split["tuning"]:
+        family = every.get(name)
+        weight = split["weight"][family.kind] if family is not None else 0.0
+        if weight > 0 and (m := population_measure(family, weight)) is not None:
+            measured[name] = m
+    provenance = (f"benchmarks/forecast_suite.py --write-population, {time.strftime('%Y-%m-%d')}: the annealing "
+                  "law fitted on every run of each tuning family of benchmarks/forecast_split.json together, z "
+                  "read at the last step of each run; family weights by kind "
+                  f"{split['weight']}. Families: {', '.join(measured)}")
+    return population_module.learn(measured, provenance)
+
+
+def bayes(family: Family, references: pd.DataFrame | None, pop, min_anneal: float | None = None) -> list[dict]:
+    """The posterior forecast (``scalelaw.posterior``) of each target run's final loss from its
+    first 10, 20, 40 and 60 %; each row keeps the predictive's parts (``_parts``) for the
+    sweep of the discrepancy."""
+    rows = []
+    for run in family.targets:
+        full = family.runs[run]
+        first, last = int(full["step"].iloc[0]), int(full["step"].iloc[-1])
+        truth = family.final(run)
+        for frac in FRACTIONS:
+            part = full[full["step"] <= first + frac * (last - first)].assign(run=run)
+            row = {"family": family.name, "task": "bayes", "run": run, "seen": frac, "refs": references is not None}
+            t = time.process_time()
+            try:
+                post = posterior.fit(part, pop, references=references, horizon=_log(full),  # references by size (N)
+                                      min_anneal=min_anneal)
+                parts = post.parts([last], _log(full))
+                draws = posterior.compose(parts, posterior.DISCREPANCY)[:, 0]
+            except scalelaw.InputError as exc:
+                rows.append({**row, "refused": str(exc)})
+                continue
+            lo, pred, hi = np.quantile(draws, [0.025, 0.5, 0.975])
+            rows.append({**row, "cpu_s": time.process_time() - t, "method": post.method, "ess": post.ess,
+                         **scores(pred, lo, hi, truth, crps_draws(draws, truth)), "_parts": parts, "_truth": truth})
+    return rows
+
+
+SWEEP = {"min_anneal": (0.0, 0.05, 0.1, 0.2, 0.3), "reach": (0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.08),
+         "anneal": (0.0, 0.025, 0.05, 0.1, 0.2), "drop": (0.05, 0.1, 0.2, 0.3, 0.5, 0.8)}
+
+
+def sweep(every: dict[str, Family], split: dict, pop) -> dict:
+    """The ``posterior.MIN_ANNEAL`` and ``posterior.DISCREPANCY`` that give the lowest mean
+    interval score over the Bayesian forecasts of the tuning families (each with the population
+    learned without it), with and without references, each combination of ``SWEEP``; each
+    forecast weighs as its family's kind does in the population (``split["weight"]``)."""
+    table = []
+    for min_anneal in SWEEP["min_anneal"]:
+        rows = []
+        for name in split["tuning"]:
+            if name in every:
+                own = pop.without(name) if name in pop.families else pop
+                weight = split["weight"][every[name].kind]
+                if weight == 0:
+                    continue
+                refs = references_for(every[name], every)
+                for r in bayes(every[name], None, own, min_anneal) + (
+                        bayes(every[name], refs, own, min_anneal) if refs is not None else []):
+                    rows.append({**r, "_weight": weight})
+        table += [{"min_anneal": min_anneal, **t} for t in _scored(rows)]
+    best = min(table, key=lambda t: t["winkler"])
+    return {"chosen": {k: best[k] for k in SWEEP}, "table": table}
+
+
+def _scored(rows: list[dict]) -> list[dict]:
+    """Mean interval score and coverage of ``rows`` for each discrepancy of ``SWEEP``."""
+    table = []
+    for reach, drop in [(x, 0.0) for x in SWEEP["reach"]] + [(0.0, x) for x in SWEEP["drop"]]:
+        for anneal in SWEEP["anneal"]:
+            win, holds, weights = [], [], []
+            for r in rows:
+                if "_parts" not in r:
+                    continue
+                weights.append(r["_weight"])
+                d = posterior.compose(r["_parts"], {"reach": reach, "anneal": anneal, "drop": drop})[:, 0]
+                lo, hi = np.quantile(d, [0.025, 0.975])
+                win.append(100 * winkler(lo, hi, r["_truth"]) / r["_truth"])
+                holds.append(lo <= r["_truth"] <= hi)
+            table.append({"reach": reach, "drop": drop, "anneal": anneal, "winkler": float(np.average(win, weights=weights)),
+                          "coverage": float(np.average(holds, weights=weights)), "n": len(win)})
+    return table
+
+
+def summarise(table: pd.DataFrame, split: dict) -> dict:
+    """The figures of the results file: for each split part, method and with or without
+    references, by share seen and over all: coverage, median width, mean |error|, mean interval
+    score and CRPS (% of the truth), forecasts and refused."""
+    out = {}
+    for part in ("tuning", "test"):
+        rows = table[table["family"].isin(split[part])]
+        for method in ("today", "bayes"):
+            m = rows[rows["task"] == ("early" if method == "today" else "bayes")]
+            for refs in (False, True):
+                g = m[m["refs"].astype(bool) == refs]
+                if g.empty:
+                    continue
+                cell = {}
+                for frac in (*FRACTIONS, "all"):
+                    h = g if frac == "all" else g[g["seen"] == frac]
+                    ok = h.dropna(subset=["holds"])
+                    cell[str(frac)] = {"n": int(len(ok)), "refused": int(len(h) - len(ok)),
+                                       "coverage": float(ok["holds"].astype(bool).mean()) if len(ok) else None,
+                                       "median_width": float(ok["width"].median()) if len(ok) else None,
+                                       "mean_abs_error": float(ok["final"].abs().mean()) if len(ok) else None,
+                                       "winkler": float(ok["winkler"].mean()) if len(ok) else None,
+                                       "crps": float(ok["crps"].mean()) if len(ok) else None}
+                out.setdefault(part, {}).setdefault(method, {})["with references" if refs else "alone"] = cell
+    return out
+
+
+def report_scores(summary: dict) -> None:
+    """Today's forecasts and the Bayesian ones side by side, per split part."""
+    for part, methods in summary.items():
+        print(f"\n== {part} families: early forecasts of the final loss, 95 % intervals")
+        print(f"{'':<30}{'seen':>6}{'n':>5}{'coverage':>10}{'width %':>9}{'|err| %':>9}{'Winkler %':>11}{'CRPS %':>8}")
+        for method, by_refs in methods.items():
+            for refs, cells in by_refs.items():
+                for frac, c in cells.items():
+                    if not c["n"]:
+                        continue
+                    print(f"{method + ', ' + refs:<30}{frac:>6}{c['n']:>5}{c['coverage']:>10.2f}{c['median_width']:>9.2f}"
+                          f"{c['mean_abs_error']:>9.2f}{c['winkler']:>11.2f}{c['crps']:>8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", help="comma-separated family names (default: every family found)")
-    parser.add_argument("--tasks", default="protocol,early", help="protocol, early")
+    parser.add_argument("--tasks", default="protocol,early,bayes", help="protocol, early (today's), bayes")
     parser.add_argument("--save", help="write every scored row to this CSV")
     parser.add_argument("--prior", choices=("loo", "none"), default="loo",
                         help="loo: each family's forecasts use a prior learned on the others (default); none: no prior")
-    parser.add_argument("--write-prior", help="learn the prior on every family and write it here "
+    parser.add_argument("--write-prior", help="learn today's prior on every family and write it here "
                         "(the shipped one: scalelaw/prior.json)")
+    parser.add_argument("--write-population", help="learn the population on the tuning families and write it here "
+                        "(the shipped one: scalelaw/population.json)")
+    parser.add_argument("--sweep", action="store_true", help="choose the posterior's discrepancy on the tuning "
+                        "families (writes benchmarks/results/forecast_sweep.json) and stop")
     args = parser.parse_args()
-    every = families()
-    chosen = args.families.split(",") if args.families else list(every)
+    every, split = families(), split_of()
+    chosen = args.families.split(",") if args.families else [n for n in (*split["tuning"], *split["test"]) if n in every]
     tasks = [t for t in args.tasks.split(",") if t]
     print(f"families: {', '.join(every)}")
     t = time.process_time()
-    measured = {name: measure(f) for name, f in every.items()}
-    learned = prior_module.combine(measured, PROVENANCE.format(date=time.strftime("%Y-%m-%d"),
-                                                               families=", ".join(measured)))
-    print(f"prior ({time.process_time() - t:.0f} CPU s): q {learned.q:.4f} (x/ {np.exp(learned.q_log_sd):.2f} "
-          "for 1 sd); late exponent's error by reach: " + ", ".join(f"{r:.1f}x {sd:.3f}" for r, sd in zip(learned.reach, learned.alpha_sd)))
-    print("  per family, median q: " + ", ".join(f"{k} {np.median(v['q']):.4f}" for k, v in measured.items() if v["q"]))
-    if args.write_prior:
-        prior_module.save(learned, args.write_prior)
-        print(f"wrote {args.write_prior}")
+    pop = learn_population(every, split)
+    print(f"population ({time.process_time() - t:.0f} CPU s, {len(pop.families)} tuning families): mean "
+          + ", ".join(f"{k} {m:.3f} (sd {sd:.3f})" for k, m, sd in zip(population_module.NAMES, pop.mean, pop.sd().values())))
+    if args.write_population:
+        population_module.save(pop, args.write_population)
+        print(f"wrote {args.write_population}")
+    if args.sweep:
+        result = sweep(every, split, pop)
+        for r in sorted(result["table"], key=lambda t: t["winkler"])[:15]:
+            print(f"min_anneal {r['min_anneal']:<5} reach {r['reach']:<6} drop {r['drop']:<5} anneal {r['anneal']:<6} "
+                  f"Winkler {r['winkler']:7.3f} %  coverage {r['coverage']:.2f}")
+        print(f"chosen: {result['chosen']} (set posterior.MIN_ANNEAL and DISCREPANCY to it)")
+        write_results("forecast_sweep", {"sweep": result, "families": split["tuning"]})
+        return
+    learned = None
+    if "early" in tasks or "protocol" in tasks:
+        t = time.process_time()
+        measured = {name: measure(f) for name, f in every.items()}
+        learned = prior_module.combine(measured, PROVENANCE.format(date=time.strftime("%Y-%m-%d"),
+                                                                   families=", ".join(measured)))
+        print(f"today's prior ({time.process_time() - t:.0f} CPU s): q {learned.q:.4f} (x/ {np.exp(learned.q_log_sd):.2f} "
+              "for 1 sd)")
+        if args.write_prior:
+            prior_module.save(learned, args.write_prior)
+            print(f"wrote {args.write_prior}")
     rows = []
     for name in chosen:
         family = every[name]
-        prior = learned.without(name) if args.prior == "loo" else None  # leave this family out
+        prior = learned.without(name) if args.prior == "loo" and learned is not None else None
+        own = pop.without(name) if name in pop.families else pop  # a family never informs its own forecasts
+        refs = references_for(family, every)
         t = time.process_time()
-        if "protocol" in tasks:
+        if "protocol" in tasks and family.roles:
             rows += protocol(family, prior)
         if "early" in tasks:
             rows += early(family, None, prior)
-            refs = references_for(family, every)
             if refs is not None:
-                rows += early(family, refs, prior)
+                rows += early(family, refs.drop(columns="N"), prior)  # as before: no size column
+        if "bayes" in tasks:
+            rows += bayes(family, None, own)
+            if refs is not None:
+                rows += bayes(family, refs, own)
         print(f"  {name}: {time.process_time() - t:.0f} CPU s", flush=True)
     if not rows:
         return
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     if "refused" not in table:
         table["refused"] = np.nan
     if args.save:
         table.to_csv(args.save, index=False)
-    report(table)
+    report(table[table["task"] != "bayes"])
+    summary = summarise(table, split)
+    report_scores(summary)
+    if not args.families:
+        write_results("forecast_suite", {"split": {k: split[k] for k in ("tuning", "test", "weight")},
+                                         "population": {"mean": pop.mean, "sd": pop.sd(),
+                                                        "families": list(pop.families)},
+                                         "discrepancy": posterior.DISCREPANCY, "summary": summary,
+                                         "methods": table[table["task"] == "bayes"]["method"].value_counts().to_dict()})
+
+
+def write_results(name: str, figures: dict) -> None:
+    """Write ``benchmarks/results/<name>.json``: the figures, the commit and the data read."""
+    path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": f"forecast_suite ({name})", "commit": commit(),
+                                "data": ["data/multipower_law", "data/generated/forecast",
+                                         "../shared/data/schaipp_124m", "scalelaw.synthetic"], **figures},
+                               indent=1, default=float) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,15 @@ def median_time(fn, repeats: int) -> float:
 def _vm(field: str) -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
+
+
+def commit() -> str:
+    """The short hash of the checkout's HEAD, with ``+changes`` when the package differs from it."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    head = out.stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "scalelaw"]).returncode
+    return head + ("+changes" if dirty else "")

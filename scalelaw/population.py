@@ -7,7 +7,9 @@ much decaying the LR will buy, which the run's own log barely constrains. The an
 numbers that are alike across runs, whatever their loss:
 
 - ``logit_r``: r, the share of the loss at the run's last logged step that LR area has yet to
-  remove (the level's distance from that loss);
+  remove (the level's distance from that loss). It falls as a run goes on, so its mean is a
+  line in how far the forecast reaches: ``mean + r_slope * ln(S1 at the horizon / S1 at the
+  last logged step)`` (``prior_mean``);
 - ``log_alpha``: the exponent of the loss over LR area;
 - ``log_q``: q, the share of the loss a whole anneal removes (the decay share).
 
@@ -19,12 +21,14 @@ so a reference narrows a run's posterior (``joint``).
 How it is learned (``learn``), empirical Bayes with a normal hierarchy, by moments:
 
 1. Each family of the tuning split (runs of one model on one data set; ``measure``) is fitted
-   whole by the annealing law; its ``z`` is read at the steps a forecast is made from (the last
-   step of the first 10, 20, 40, 60 and 100 % of each target run: r and q are relative to the
-   loss there, so they move as the run goes on).
-2. ``mean``: the weighted mean of the families' mean z (``weight``: real LLM curves count more
-   than toy runs). ``cov``: the weighted covariance between the families' means plus their mean
-   covariance within (between the steps a forecast is made from).
+   whole by the annealing law; its ``z`` is read at the steps a forecast is made from: the last
+   step of the first 10, 20, 40, 60 and 100 % of each run, with the reach from there to the
+   run's end.
+2. ``r_slope``: the weighted least-squares slope of logit r on the log reach (each family
+   weighs ``weight`` in all: real LLM curves count more than toy runs).
+3. ``mean``: the weighted mean of the families' mean z (logit r taken back to reach 1 by the
+   slope). ``cov``: the weighted covariance between the families' means plus their mean
+   covariance within (between runs and the steps a forecast is made from).
 3. ``size_cov``: the covariance of (log_alpha, log_q) between sizes of one data set, pooled over
    the data sets with two sizes or more.
 
@@ -45,33 +49,41 @@ from .errors import InputError
 from .laws import annealing
 
 NAMES = ("logit_r", "log_alpha", "log_q")
-CUTS = (0.1, 0.2, 0.4, 0.6, 1.0)  # shares of a run whose last step z is read at
+CUTS = (0.1, 0.2, 0.4, 0.6, 1.0)  # the shares of a run whose last step z is read at
 POPULATION_FILE = Path(__file__).resolve().with_name("population.json")
 
 
 @dataclass
 class Population:
-    """``mean`` (3,) and ``cov`` (3, 3) of z = (logit_r, log_alpha, log_q) over runs;
-    ``size_cov`` (2, 2): the spread of (log_alpha, log_q) between model sizes of one data set;
+    """``mean`` (3,) and ``cov`` (3, 3) of z = (logit_r, log_alpha, log_q) over runs, logit_r
+    at reach 1, and ``r_slope``, its change per unit of log reach; ``size_cov`` (2, 2): the spread of (log_alpha, log_q) between model sizes of one data set;
     ``families``: the measurements learned from (``measure``); ``provenance``: how."""
 
     mean: list[float]
     cov: list[list[float]]
     size_cov: list[list[float]]
+    r_slope: float = 0.0
     families: dict[str, dict] = field(default_factory=dict)
     provenance: str = ""
 
-    def joint(self, runs: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (3 runs,) and covariance of the z of ``runs`` runs of one data set (the first
-        the forecast run, the rest references of other sizes): each run's z is a draw of the
-        population; two runs' exponents and decay shares share all but ``size_cov``."""
+    def prior_mean(self, reach: float) -> np.ndarray:
+        """The mean z of a run whose forecast reaches ``reach`` times its largest logged LR area."""
+        return np.asarray(self.mean, dtype=float) + np.array([self.r_slope * np.log(max(reach, 1.0)), 0.0, 0.0])
+
+    def joint(self, reaches) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (3 runs,) and covariance of the z of runs of one data set with forecasts that
+        reach ``reaches`` (the first the forecast run, the rest references of other sizes, at
+        reach 1): each run's z is a draw of the population; two runs' exponents and decay
+        shares share all but ``size_cov``."""
+        runs = len(reaches)
         cov, size = np.asarray(self.cov, dtype=float), np.asarray(self.size_cov, dtype=float)
         shared = np.zeros((3, 3))
         shared[1:, 1:] = _psd(cov[1:, 1:] - size)
-        out = np.kron(np.ones((runs, runs)), shared)
-        for k in range(runs):
-            out[3 * k:3 * k + 3, 3 * k:3 * k + 3] = cov
-        return np.tile(np.asarray(self.mean, dtype=float), runs), out
+        # z = shared part + each run's own: both kept positive semi-definite, the own part
+        # definite (1e-6, a numerical floor: 0.001 in log units)
+        own = _psd(cov - shared) + 1e-6 * np.eye(3)
+        out = np.kron(np.ones((runs, runs)), shared) + np.kron(np.eye(runs), own)
+        return np.concatenate([self.prior_mean(r) for r in reaches]), out
 
     def sd(self) -> dict[str, float]:
         """The population's spread of each of ``NAMES`` (1 sd)."""
@@ -81,7 +93,7 @@ class Population:
         """The standard error of ``mean``: the spread between families over the square root of
         their effective number (by weight)."""
         w = np.array([f["weight"] for f in self.families.values()], dtype=float)
-        means = np.array([family_mean(f) for f in self.families.values()])
+        means = np.array([family_mean(f, self.r_slope) for f in self.families.values()])
         n_eff = w.sum() ** 2 / np.sum(w**2)
         return np.sqrt(np.diag(_weighted_cov(means, w)) / n_eff)
 
@@ -90,33 +102,30 @@ class Population:
         return learn({k: v for k, v in self.families.items() if k != family}, self.provenance)
 
 
-def measure(result, runs: Mapping[str, tuple[np.ndarray, np.ndarray]], targets, group: str,
-            weight: float = 1.0) -> dict:
+def measure(result, runs: Mapping[str, tuple[np.ndarray, np.ndarray]], group: str, weight: float = 1.0) -> dict:
     """What a family tells the population: ``result``, the annealing law fitted on all its runs
-    (``FitResult``), read at ``CUTS`` of each of ``targets`` (names of ``runs``: run ->
-    ``(steps, lr)``). Returns ``{"group", "weight", "alpha", "cuts": [[share, logit_r, log_q],
-    ...]}``; raises InputError when the fit cannot serve (its decay term unidentified, or a
-    parameter on its bound)."""
+    (``FitResult``), read at ``CUTS`` of each of ``runs`` (run -> ``(steps, lr)``). Returns
+    ``{"group", "weight", "alpha", "cuts": [[log reach, logit_r, log_q], ...]}``; raises
+    InputError when the fit cannot serve (its decay term unidentified, or on a bound)."""
     if not result.identified or result.status != "converged":
         raise InputError(f"the family's fit does not identify its decay term ({result.status})")
     cuts = []
-    for run in targets:
-        steps, lr = runs[run]
+    for steps, lr in runs.values():
         peak = float(np.max(lr))
-        for share in CUTS:
-            last = int(steps[np.searchsorted(steps, steps[0] + share * (steps[-1] - steps[0]), side="right") - 1])
-            s1 = float(result.inputs([last], (steps, lr))["S1"][0])
-            z = annealing.scale_free(result.params, s1, peak, result.law_options["decay"])
+        at = [int(steps[np.searchsorted(steps, steps[0] + c * (steps[-1] - steps[0]), side="right") - 1]) for c in CUTS]
+        s1 = result.inputs(at, (steps, lr))["S1"]
+        for step, area in zip(at, s1):
+            z = annealing.scale_free(result.params, float(area), peak, result.law_options["decay"])
             if not (0 < z["r"] < 1 and z["q"] > 0):
-                raise InputError(f"the family's fit gives r {z['r']:.3g} and q {z['q']:.3g} at step {last}")
-            cuts.append([share, float(np.log(z["r"] / (1 - z["r"]))), float(np.log(z["q"]))])
+                raise InputError(f"the family's fit gives r {z['r']:.3g} and q {z['q']:.3g} at step {step}")
+            cuts.append([float(np.log(s1[-1] / area)), float(np.log(z["r"] / (1 - z["r"]))), float(np.log(z["q"]))])
     return {"group": group, "weight": float(weight), "alpha": float(result.params["alpha"]), "cuts": cuts}
 
 
-def family_mean(f: Mapping) -> np.ndarray:
-    """A family's mean z over its cuts."""
+def family_mean(f: Mapping, r_slope: float = 0.0) -> np.ndarray:
+    """A family's mean z over its cuts, logit r taken back to reach 1 by ``r_slope``."""
     cuts = np.asarray(f["cuts"], dtype=float)
-    return np.array([cuts[:, 1].mean(), np.log(f["alpha"]), cuts[:, 2].mean()])
+    return np.array([np.mean(cuts[:, 1] - r_slope * cuts[:, 0]), np.log(f["alpha"]), cuts[:, 2].mean()])
 
 
 def learn(families: Mapping[str, Mapping], provenance: str = "") -> Population:
@@ -126,11 +135,15 @@ def learn(families: Mapping[str, Mapping], provenance: str = "") -> Population:
         raise InputError(f"a population needs three curve families or more, got {len(families)}")
     names = list(families)
     w = np.array([families[k]["weight"] for k in names], dtype=float)
-    means = np.array([family_mean(families[k]) for k in names])
+    cuts = [np.asarray(families[k]["cuts"], dtype=float) for k in names]
+    x = np.concatenate([c[:, 0] for c in cuts])
+    y = np.concatenate([c[:, 1] for c in cuts])
+    cw = np.concatenate([np.full(len(c), weight / len(c)) for c, weight in zip(cuts, w)])
+    slope = float(np.polyfit(x, y, 1, w=np.sqrt(cw))[0])
+    means = np.array([family_mean(families[k], slope) for k in names])
     within = np.zeros((3, 3))
-    for k, weight in zip(names, w):
-        cuts = np.asarray(families[k]["cuts"], dtype=float)
-        inside = np.cov(cuts[:, [1, 2]].T, bias=True)
+    for c, weight in zip(cuts, w):
+        inside = np.cov(np.stack([c[:, 1] - slope * c[:, 0], c[:, 2]]), bias=True)
         within[np.ix_([0, 2], [0, 2])] += weight * inside / w.sum()
     mean = np.average(means, axis=0, weights=w)
     cov = _weighted_cov(means, w) + within
@@ -143,7 +156,7 @@ def learn(families: Mapping[str, Mapping], provenance: str = "") -> Population:
             dof += len(members) - 1
     # with no data set of two sizes, references share nothing beyond the population
     size_cov = np.concatenate(deviations).T @ np.concatenate(deviations) / dof if dof else cov[1:, 1:]
-    return Population(mean=mean.tolist(), cov=cov.tolist(), size_cov=size_cov.tolist(),
+    return Population(mean=mean.tolist(), cov=cov.tolist(), size_cov=size_cov.tolist(), r_slope=slope,
                       families={k: dict(families[k]) for k in names}, provenance=provenance)
 
 
@@ -167,6 +180,7 @@ def load(path: str | Path | None = None) -> Population:
         d = json.loads(path.read_text(encoding="utf-8"))
         pop = Population(mean=[float(x) for x in d["mean"]], cov=[[float(x) for x in row] for row in d["cov"]],
                          size_cov=[[float(x) for x in row] for row in d["size_cov"]],
+                         r_slope=float(d.get("r_slope", 0.0)),
                          families={str(k): dict(v) for k, v in d.get("families", {}).items()},
                          provenance=str(d.get("provenance", "")))
     except OSError as exc:
@@ -175,7 +189,7 @@ def load(path: str | Path | None = None) -> Population:
         raise InputError(f"{path}: not a scalelaw population (expected mean, cov and size_cov: {exc})") from None
     cov, size = np.asarray(pop.cov), np.asarray(pop.size_cov)
     if (len(pop.mean) != 3 or cov.shape != (3, 3) or size.shape != (2, 2)
-            or not np.all(np.isfinite([*pop.mean, *cov.ravel(), *size.ravel()]))
+            or not np.all(np.isfinite([*pop.mean, *cov.ravel(), *size.ravel(), pop.r_slope]))
             or np.any(np.linalg.eigvalsh((cov + cov.T) / 2) <= 0)):
         raise InputError(f"{path}: the population's mean must be 3 finite numbers, its cov a 3x3 positive "
                          "definite matrix and its size_cov 2x2")

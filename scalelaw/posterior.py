@@ -8,10 +8,17 @@ The model, in the law's scale-free form (``laws.annealing.scale_free``), for eac
     y_i = P [(1 - r) + r (S1_i / S1_T)^-alpha - q W_i] + e_i
     z = (logit r, log alpha, log q) ~ population (jointly over the groups: ``Population.joint``)
 
+- S1_T is the group's largest fitted LR area; P the loss without decay there and r, q relative
+  to it, as the population holds them. The population's mean r depends on how far the forecast
+  reaches: to the last step of ``horizon`` for the forecast run, nowhere for a reference.
 - P, the loss scale of each group, is free (a flat prior on log P).
 - The noise e is measured on the group's own log: its sd from the residuals of a first fit,
   widened by their lag-1 autocorrelation rho to ``sd sqrt((1 + rho) / (1 - rho))``, the sd that
   gives an AR(1) series' mean its right variance. Each group's rows are weighted by that.
+- A group whose rows have made less than ``MIN_ANNEAL`` of a whole anneal does not inform its
+  decay share: the law's decay term is fitted to a few percent of an anneal by whatever
+  curvature the area term leaves (at 10 % of a cosine it read decay shares 7 times the
+  population's), so its rows are fitted with W = 0 and q stays the population's.
 - The maximum a posteriori point is a least-squares problem (data residuals over their noise,
   and the prior's whitened deviations); its Jacobian gives the Laplace approximation.
 - The Laplace approximation is checked by importance sampling from it: when the draws'
@@ -38,6 +45,13 @@ from .laws import annealing, get_law
 from .schedules import from_log, resolve
 
 DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
+# The law's own error beyond what the run has shown (1 sd, a share of the loss): per unit of log
+# LR-area reach, and per unit of anneal fraction not yet seen. Chosen by
+# benchmarks/forecast_suite.py --sweep on the tuning families (results/forecast_sweep.json).
+DISCREPANCY = {"reach": 0.0, "anneal": 0.025, "drop": 0.5}
+# The least anneal (W) a group's rows must have made to inform its decay share. Chosen with
+# DISCREPANCY by the same sweep.
+MIN_ANNEAL = 0.1
 ESS_SHARE = 0.5  # below this effective share of the Laplace draws, the posterior is sampled
 DRAWS = 2000
 MIN_ROWS = 4
@@ -47,7 +61,7 @@ MIN_ROWS = 4
 class Group:
     """One group of runs fitted with one set of law parameters: its rows' loss ``y``, forward
     area ``S1`` and anneal fraction ``W`` (``(1 - lambda) S2 / peak``), the run of each row,
-    the largest fitted area ``S1_T`` and the peak LR; ``noise`` (sd of one logged loss) and
+    the largest fitted area ``S1_T``, the area at the horizon ``S1_H`` and the peak LR; ``noise`` (sd of one logged loss) and
     ``rho`` (lag-1 autocorrelation of the residuals), measured by ``fit``."""
 
     name: str
@@ -56,9 +70,16 @@ class Group:
     W: np.ndarray
     run: np.ndarray
     S1_T: float
+    S1_H: float
     peak: float
     noise: float = 0.0
     rho: float = 0.0
+    min_anneal: float = 0.0
+
+    @property
+    def W_fit(self) -> np.ndarray:
+        """The anneal fractions the fit sees: W, or 0 where the rows made less than ``min_anneal``."""
+        return self.W if self.W.max() >= self.min_anneal else np.zeros_like(self.W)
 
     @property
     def scale(self) -> float:
@@ -72,8 +93,10 @@ def areas(lr: np.ndarray, steps, peak: float) -> tuple[np.ndarray, np.ndarray]:
     return a["S1"], (1 - DECAY) * a["S2"] / peak
 
 
-def group_of(name: str, frame: pd.DataFrame, start: float | None) -> Group:
-    """A ``Group`` from a frame with ``run``, ``step``, ``y`` and ``lr``, fitted from ``start``."""
+def group_of(name: str, frame: pd.DataFrame, start: float | None, horizon: Any = None) -> Group:
+    """A ``Group`` from a frame with ``run``, ``step``, ``y`` and ``lr``, fitted from ``start``;
+    ``horizon``: the schedule (spec, per-step LR or log) whose last step a forecast is for
+    (default: the last logged step)."""
     parts, peak = [], float(frame["lr"].max())
     for run, g in frame.groupby("run", sort=False):
         g = g.sort_values("step")
@@ -87,7 +110,11 @@ def group_of(name: str, frame: pd.DataFrame, start: float | None) -> Group:
     y, s1, w, run = (np.concatenate(p) for p in zip(*parts))
     if not (np.all(np.isfinite(y)) and np.all(y > 0)):
         raise InputError(f"{name}: the loss must be a positive number at every row")
-    return Group(name, y, s1, w, run, float(s1.max()), peak)
+    S1_H = float(s1.max())
+    if horizon is not None:
+        lr = resolve(horizon, warmup=WARMUP)
+        S1_H = max(S1_H, float(areas(lr, [len(lr) - 1], peak)[0][0]))
+    return Group(name, y, s1, w, run, float(s1.max()), S1_H, peak)
 
 
 def law(theta: np.ndarray, S1: np.ndarray, W: np.ndarray, S1_T: float) -> np.ndarray:
@@ -124,19 +151,28 @@ class Posterior:
         """The posterior sd of the forecast run's z (``population.NAMES``)."""
         return dict(zip(population_.NAMES, np.std(self.draws[:, 1:4], axis=0).tolist()))
 
-    def sample(self, steps, schedule: Any, noise: bool = True, seed: int = 0) -> np.ndarray:
-        """Draws (DRAWS, len(steps)) of the forecast run's loss at ``steps`` under ``schedule``
-        (a spec, a per-step LR or a log ``(steps, lr)``), with one logged loss's noise."""
+    def parts(self, steps, schedule: Any) -> dict[str, np.ndarray]:
+        """What the forecast run's predictive at ``steps`` under ``schedule`` (a spec, a
+        per-step LR or a log ``(steps, lr)``) is made of: ``law`` (DRAWS, points), the law over
+        the posterior's draws; ``P`` (DRAWS, 1), each draw's loss scale; ``reach``, the log of
+        the LR area there over the largest fitted; ``anneal``, the fraction of a whole anneal
+        made there beyond the most any fitted row made (``compose`` adds them up)."""
         g = self.groups[0]
         lr = resolve(schedule, warmup=WARMUP)
         steps = np.atleast_1d(np.asarray(steps, dtype=int))
         if np.any(steps >= len(lr)) or np.any(steps < 0):
             raise InputError(f"steps must lie in the schedule's 0..{len(lr) - 1}")
         s1, w = areas(lr, steps, g.peak)
-        out = law(self.draws[:, :4], s1, w, g.S1_T)
-        if noise:
-            out = out + np.random.default_rng(seed).normal(0.0, g.noise, out.shape)
-        return out
+        r, alpha = expit(self.draws[:, 1:2]), np.exp(np.minimum(self.draws[:, 2:3], 3.0))
+        return {"law": law(self.draws[:, :4], s1, w, g.S1_T), "P": np.exp(self.draws[:, :1]),
+                "drop": r * (1 - np.maximum(s1 / g.S1_T, 1.0)[None, :] ** -alpha),
+                "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
+                "noise": np.full(len(steps), g.noise)}
+
+    def sample(self, steps, schedule: Any, seed: int = 0) -> np.ndarray:
+        """Draws (DRAWS, len(steps)) of the forecast run's logged loss at ``steps`` under
+        ``schedule``: the law over the posterior, its discrepancy and one logged loss's noise."""
+        return compose(self.parts(steps, schedule), DISCREPANCY, seed)
 
     def interval(self, steps, schedule: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(median, lower, upper) of the forecast at ``steps``: the posterior predictive's
@@ -146,14 +182,26 @@ class Posterior:
         return mid, lo, hi
 
 
+def compose(parts: dict[str, np.ndarray], discrepancy: dict[str, float], seed: int = 0) -> np.ndarray:
+    """The predictive draws from ``Posterior.parts``: the law, plus its discrepancy (a normal
+    error, a share of the loss of ``discrepancy["reach"]`` per unit of log reach and
+    ``discrepancy["anneal"]`` per unit of anneal not yet seen, the two independent), plus one
+    logged loss's noise."""
+    rng = np.random.default_rng(seed)
+    shape = parts["law"].shape
+    sd = np.hypot(discrepancy["reach"] * parts["reach"], discrepancy["anneal"] * parts["anneal"])
+    sd = np.hypot(sd, discrepancy.get("drop", 0.0) * parts["drop"])
+    return parts["law"] + parts["P"] * sd * rng.standard_normal(shape) + parts["noise"] * rng.standard_normal(shape)
+
+
 def _stack(groups: list[Group], pop: population_.Population):
     """The whitened residuals of parameter rows (m, 4 groups) -> (m, rows + 3 groups)."""
-    mean, cov = pop.joint(len(groups))
+    mean, cov = pop.joint([g.S1_H / g.S1_T for g in groups])
     whiten = np.linalg.inv(np.linalg.cholesky(cov))
     z_at = np.array([4 * k + j for k in range(len(groups)) for j in (1, 2, 3)])
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        parts = [(g.y[None, :] - law(theta[:, 4 * k:4 * k + 4], g.S1, g.W, g.S1_T)) / g.scale
+        parts = [(g.y[None, :] - law(theta[:, 4 * k:4 * k + 4], g.S1, g.W_fit, g.S1_T)) / g.scale
                  for k, g in enumerate(groups)]
         parts.append((theta[:, z_at] - mean[None, :]) @ whiten.T)
         return np.concatenate(parts, axis=1)
@@ -195,24 +243,29 @@ def _measure_noise(g: Group, fitted: np.ndarray) -> None:
 
 
 def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFrame | None = None,
-        start: float | str | None = "auto", seed: int = 0) -> Posterior:
+        horizon: Any = None, start: float | str | None = "auto", seed: int = 0,
+        min_anneal: float | None = None) -> Posterior:
     """The posterior of a run (``frame``: ``run``, ``step``, ``y``, ``lr``; several runs are
     one group) given ``population`` (``scalelaw.population.resolve``) and ``references``
     (finished runs of other model sizes: grouped by their ``N`` column, else each run a group).
-    ``start``: the first step fitted (``"auto"``: where the initial transient ends, found by
+    ``horizon``: the schedule of the run to its end (spec, per-step LR or log ``(steps, lr)``),
+    how far its forecast reaches (the population's r depends on it; default: the last logged step).
+    ``min_anneal``: ``MIN_ANNEAL`` by default. ``start``: the first step fitted (``"auto"``: where the initial transient ends, found by
     ``transient.find_start``; references find their own)."""
     pop = population_.resolve(population)
-    groups = [group_of("the run", frame, _start(frame, start))]
+    groups = [group_of("the run", frame, _start(frame, start), horizon)]
     if references is not None:
         by = "N" if "N" in references else "run"
         for key, ref in references.groupby(by, sort=False):
             groups.append(group_of(f"reference {key}", ref, _start(ref, start)))
+    for g in groups:
+        g.min_anneal = MIN_ANNEAL if min_anneal is None else min_anneal
     x0 = np.concatenate([[np.log(np.median(g.y[-3:])), *pop.mean] for g in groups])
     for g in groups:
         g.noise = _noise(g.y, g.run)
     mode = _mode(_stack(groups, pop), x0)
     for k, g in enumerate(groups):  # the noise measured about the first fit, then the fit again
-        _measure_noise(g, law(mode[None, 4 * k:4 * k + 4], g.S1, g.W, g.S1_T)[0])
+        _measure_noise(g, law(mode[None, 4 * k:4 * k + 4], g.S1, g.W_fit, g.S1_T)[0])
     residuals = _stack(groups, pop)
     mode = _mode(residuals, mode)
     J = _jacobian(residuals, mode)
@@ -237,7 +290,8 @@ def _sampled(residuals, mode: np.ndarray, laplace: np.ndarray, rng, steps: int =
 
     walkers = max(32, 2 * len(mode) + 2)
     sampler = emcee.EnsembleSampler(walkers, len(mode), lambda t: -0.5 * np.sum(residuals(t) ** 2, axis=1),
-                                    vectorize=True, seed=int(rng.integers(2**31)))
+                                    vectorize=True)
+    sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
     sampler.run_mcmc(laplace[:walkers], steps)
     chain = sampler.get_chain(discard=steps // 2, flat=True)
     return chain[rng.choice(len(chain), size=DRAWS, replace=len(chain) < DRAWS)]
