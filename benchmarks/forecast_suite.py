@@ -330,13 +330,21 @@ def _scored(rows: list[dict]) -> list[dict]:
     return table
 
 
-def summarise(table: pd.DataFrame, split: dict) -> dict:
-    """The figures of the results file: for each split part, method and with or without
-    references, by share seen and over all: coverage, median width, mean |error|, mean interval
-    score and CRPS (% of the truth), forecasts and refused."""
+def parts_of(every: dict[str, Family], split: dict) -> dict[str, list[str]]:
+    """The sets of families the results report: the test families, the real LLM curves among
+    them, and the tuning families."""
+    return {"test": split["test"], "test, real LLM curves": [n for n in split["test"] if n in every
+                                                               and every[n].kind == "real"],
+            "tuning": split["tuning"]}
+
+
+def summarise(table: pd.DataFrame, parts: dict[str, list[str]]) -> dict:
+    """The figures of the results file: for each set of families (``parts_of``), method and
+    with or without references, by share seen and over all: coverage, median width, mean
+    |error|, mean interval score and CRPS (% of the truth), forecasts and refused."""
     out = {}
-    for part in ("tuning", "test"):
-        rows = table[table["family"].isin(split[part])]
+    for part, names in parts.items():
+        rows = table[table["family"].isin(names)]
         for method in ("today", "bayes"):
             m = rows[rows["task"] == ("early" if method == "today" else "bayes")]
             for refs in (False, True):
@@ -382,9 +390,14 @@ def main() -> None:
                         "(the shipped one: scalelaw/prior.json)")
     parser.add_argument("--write-population", help="learn the population on the tuning families and write it here "
                         "(the shipped one: scalelaw/population.json)")
+    parser.add_argument("--readme", action="store_true", help="write the README's table from "
+                        "benchmarks/results/forecast_suite.json and stop")
     parser.add_argument("--sweep", action="store_true", help="choose the posterior's discrepancy on the tuning "
                         "families (writes benchmarks/results/forecast_sweep.json) and stop")
     args = parser.parse_args()
+    if args.readme:
+        write_readme()
+        return
     every, split = families(), split_of()
     chosen = args.families.split(",") if args.families else [n for n in (*split["tuning"], *split["test"]) if n in every]
     tasks = [t for t in args.tasks.split(",") if t]
@@ -396,6 +409,8 @@ def main() -> None:
     if args.write_population:
         population_module.save(pop, args.write_population)
         print(f"wrote {args.write_population}")
+        if not tasks:  # --tasks "": only the population
+            return
     if args.sweep:
         result = sweep(every, split, pop)
         for r in sorted(result["table"], key=lambda t: t["winkler"])[:15]:
@@ -441,7 +456,7 @@ def main() -> None:
     if args.save:
         table.to_csv(args.save, index=False)
     report(table[table["task"] != "bayes"])
-    summary = summarise(table, split)
+    summary = summarise(table, parts_of(every, split))
     report_scores(summary)
     if not args.families:
         write_results("forecast_suite", {"split": {k: split[k] for k in ("tuning", "test", "weight")},
@@ -449,6 +464,40 @@ def main() -> None:
                                                         "families": list(pop.families)},
                                          "discrepancy": posterior.DISCREPANCY, "summary": summary,
                                          "methods": table[table["task"] == "bayes"]["method"].value_counts().to_dict()})
+
+
+README_MARK = ("<!-- forecast_suite: made from benchmarks/results/forecast_suite.json -->", "<!-- /forecast_suite -->")
+
+
+def readme_table(results: dict) -> str:
+    """The README's table of the early forecasts, made from the results file (a test checks
+    that the README holds it as made): today's and the posterior's side by side."""
+    lines = ["| families | references | seen | forecasts | coverage today -> posterior | median width % | "
+             "mean abs error % | interval score % | CRPS % |", "|---|---|---|---|---|---|---|---|---|"]
+    for part, methods in results["summary"].items():
+        if "bayes" not in methods or "today" not in methods:
+            continue
+        for refs, cells in methods["bayes"].items():
+            for frac, new in cells.items():
+                old = methods["today"].get(refs, {}).get(frac)
+                if not new["n"] or not old or not old["n"]:
+                    continue
+                seen = "all" if frac == "all" else f"{100 * float(frac):.0f} %"
+                lines.append(f"| {part} | {refs} | {seen} | {new['n']} | {old['coverage']:.2f} -> {new['coverage']:.2f} | "
+                             f"{old['median_width']:.1f} -> {new['median_width']:.1f} | "
+                             f"{old['mean_abs_error']:.2f} -> {new['mean_abs_error']:.2f} | "
+                             f"{old['winkler']:.1f} -> {new['winkler']:.1f} | {old['crps']:.2f} -> {new['crps']:.2f} |")
+    return "\n".join(lines)
+
+
+def write_readme() -> None:
+    """Put ``readme_table`` of the results file between the README's marks."""
+    results = json.loads((ROOT / "benchmarks" / "results" / "forecast_suite.json").read_text())
+    path = ROOT / "README.md"
+    text = path.read_text()
+    start, end = (text.index(mark) for mark in README_MARK)
+    path.write_text(text[:start + len(README_MARK[0])] + "\n" + readme_table(results) + "\n" + text[end:])
+    print("wrote the README's table")
 
 
 def write_results(name: str, figures: dict) -> None:

@@ -176,3 +176,34 @@ watch.round(3)
 
 # %% [markdown]
 # Alone, the band is 30-55 % of the loss wide up to 40 % seen (mostly the prior's decay term, at 10 % the late exponent), 12 % at 60 %, and narrow once the cosine has decayed far enough to identify what decay is worth (80 % seen). With the references it is 3.5-5 % wide and 0.5-0.65 % high up to 80 % seen: the decay term and its 25 % transfer error come from the references while the LR has fallen by less than 85 %. At the end of the cosine (LR down 90 %) the run uses its own decay term instead (what decay buys differs between sizes): the forecast is exact, with a 0.16 % band, where it stayed 0.4 % off with a 3.9 % band before. Between (here at 80 % seen) the run alone is already better; the 85 % threshold is chosen so that runs seen to 40-60 % of a cosine, which the forecast suite shows can be off by several percent with their own decay term, keep the references'.
+
+# %% [markdown]
+# ### The same run, watched with the posterior (`scalelaw forecast`)
+#
+# `scalelaw.posterior` treats the run as one draw from a population of runs (`scalelaw/population.json`, learned on the tuning families of `benchmarks/forecast_split.json`; here learned again without this 100M family, so the run is one it has not seen). Its exponent, the share of its loss that LR area has yet to remove and the share a whole anneal removes start from the population's spread and narrow as the log shows them; references of another size share the exponent and decay share up to the spread between sizes. Below, today's bands (above) and the posterior's, side by side.
+
+# %%
+from scalelaw import population, posterior
+
+pop = population.load().without('mpl100')  # the population without this run's family
+new = []
+for frac in (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0):
+    seen = full[full['step'] <= frac * 72000]
+    for refs in (None, reference):
+        post = posterior.fit(seen, pop, references=refs, horizon=planned)
+        mid, lo, hi = post.interval(last, planned)
+        new.append({'seen %': int(100 * frac), 'fit': 'with references' if refs is not None else 'alone',
+                    'final loss': mid[0], 'lo': lo[0], 'hi': hi[0], 'width %': 100 * (hi[0] - lo[0]) / mid[0],
+                    'posterior': post.method})
+new = pd.DataFrame(new)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, layout='constrained')
+for ax, label in zip(axes, ('alone', 'with references')):
+    old, now = watch[watch['fit'] == label], new[new['fit'] == label]
+    ax.fill_between(old['seen %'], old['lo'], old['hi'], color='C0', alpha=0.2, lw=0, label="today's 95 % interval")
+    ax.plot(old['seen %'], old['final loss'], 'o-', color='C0', ms=3, label="today's forecast")
+    ax.fill_between(now['seen %'], now['lo'], now['hi'], color='C3', alpha=0.25, lw=0, label='posterior: 95 % interval')
+    ax.plot(now['seen %'], now['final loss'], 's-', color='C3', ms=3, label='posterior forecast')
+    ax.axhline(full['y'].iloc[-1], color='k', lw=0.8, ls='--', label='the final loss it reached')
+    ax.set(title=label, xlabel='% of the run seen', ylim=(2.6, 3.3))
+axes[0].set_ylabel('forecast of the final loss'); axes[0].legend(fontsize=8)
+new.round(3)

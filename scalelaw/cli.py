@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_TERMINATED, InputError, NotAResult
 from .cli_args import build_parser, check_output, law_flags, law_options_given, step_laws
+from .cli_forecast import cmd_forecast
 from .cli_predict import cmd_allocate, cmd_predict
 from .cli_train import cmd_sweep, cmd_train
 from .result import dumps
@@ -308,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         commands = {"fit": cmd_fit, "predict": cmd_predict, "allocate": cmd_allocate, "compare": cmd_compare,
-                    "inspect": cmd_inspect, "isoflop": cmd_isoflop,
+                    "inspect": cmd_inspect, "isoflop": cmd_isoflop, "forecast": cmd_forecast,
                     "train": cmd_train, "sweep": cmd_sweep}
         with warnings.catch_warnings():  # numeric noise (overflow in a trial step): the report says what matters
             warnings.simplefilter("ignore", RuntimeWarning)

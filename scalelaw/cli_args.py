@@ -128,6 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="step laws: draw the predicted curve of each "
                    "--schedule or --log with its band (over the log's own points where it logs the loss)")
 
+    o = sub.add_parser("forecast", help="a run's final loss from its log so far: the posterior of the annealing "
+                       "law given the run, finished references and a population of runs (scalelaw.posterior)")
+    o.add_argument("files", nargs="+", type=Path, help="the run's log (several files: several runs of one model)")
+    ahead = o.add_mutually_exclusive_group(required=True)
+    ahead.add_argument("--schedule", metavar="SPEC", help="the run's LR schedule to its end, e.g. "
+                       "cosine:peak=3e-4,total=24000,warmup=500")
+    ahead.add_argument("--total", type=int, metavar="STEPS", help="the run's last step, its LR held at the last "
+                       "logged value after the log")
+    o.add_argument("--reference", nargs="+", type=Path, metavar="FINISHED", help="finished runs of other model "
+                   "sizes on the same data (each run a size, or grouped by an N column)")
+    o.add_argument("--at", type=_floats, help="steps to forecast at (default: the last)")
+    o.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")
+    o.add_argument("--population", type=Path, metavar="FILE", help="a population file (default: the shipped one, "
+                   "learned on the tuning families of benchmarks/forecast_split.json)")
+    o.add_argument("--step", help="step column")
+    o.add_argument("--lr", help="learning-rate column")
+    o.add_argument("--y", "--loss", dest="y", help="loss column (a column logged every k steps, such as "
+                   "val_loss, uses the rows that have it)")
+    o.add_argument("--json", action="store_true", help="print one JSON object")
+
     a = sub.add_parser("allocate", help="laws with a budget: the best sizes for a budget, or what a target "
                        f"loss costs ({', '.join(n for n in available_laws() if get_law(n).budget)})")
     a.add_argument("fit_file", type=Path, metavar="FIT.json")

@@ -77,12 +77,19 @@ class Population:
         shares share all but ``size_cov``."""
         runs = len(reaches)
         cov, size = np.asarray(self.cov, dtype=float), np.asarray(self.size_cov, dtype=float)
+        if runs == 1:
+            return self.prior_mean(reaches[0]), cov
         shared = np.zeros((3, 3))
         shared[1:, 1:] = _psd(cov[1:, 1:] - size)
-        # z = shared part + each run's own: both kept positive semi-definite, the own part
-        # definite (1e-6, a numerical floor: 0.001 in log units)
-        own = _psd(cov - shared) + 1e-6 * np.eye(3)
-        out = np.kron(np.ones((runs, runs)), shared) + np.kron(np.eye(runs), own)
+        # each run's own part: what the shared part leaves, its correlations shrunk towards none
+        # where they would pin one parameter to another (an eigenvalue under a tenth of its least
+        # variance): a run's r, fitted on its own log, must not drag its decay share along
+        own = cov - shared
+        for t in np.linspace(0.0, 1.0, 11):
+            blend = (1 - t) * own + t * np.diag(np.diag(own))
+            if np.linalg.eigvalsh(blend).min() >= 0.1 * np.diag(own).min():
+                break
+        out = np.kron(np.ones((runs, runs)), shared) + np.kron(np.eye(runs), blend)
         return np.concatenate([self.prior_mean(r) for r in reaches]), out
 
     def sd(self) -> dict[str, float]:

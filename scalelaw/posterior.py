@@ -45,10 +45,12 @@ from .laws import annealing, get_law
 from .schedules import from_log, resolve
 
 DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
-# The law's own error beyond what the run has shown (1 sd, a share of the loss): per unit of log
-# LR-area reach, and per unit of anneal fraction not yet seen. Chosen by
-# benchmarks/forecast_suite.py --sweep on the tuning families (results/forecast_sweep.json).
-DISCREPANCY = {"reach": 0.0, "anneal": 0.025, "drop": 0.5}
+# The law's own error beyond what the run has shown (1 sd, a share of the loss; ``compose``): a
+# share of the loss drop the area term forecasts beyond the fitted rows, and per unit of anneal
+# not yet seen (a term per unit of log LR-area reach was swept too, and lost to the drop's).
+# Chosen by benchmarks/forecast_suite.py --sweep on the tuning families
+# (results/forecast_sweep.json).
+DISCREPANCY = {"reach": 0.02, "anneal": 0.025, "drop": 0.0}
 # The least anneal (W) a group's rows must have made to inform its decay share. Chosen with
 # DISCREPANCY by the same sweep.
 MIN_ANNEAL = 0.1
@@ -98,6 +100,7 @@ def group_of(name: str, frame: pd.DataFrame, start: float | None, horizon: Any =
     ``horizon``: the schedule (spec, per-step LR or log) whose last step a forecast is for
     (default: the last logged step)."""
     parts, peak = [], float(frame["lr"].max())
+    frame = frame if "run" in frame else frame.assign(run="run")
     for run, g in frame.groupby("run", sort=False):
         g = g.sort_values("step")
         lr = from_log(g["step"].to_numpy(), g["lr"].to_numpy(float), warmup=WARMUP)
@@ -169,28 +172,30 @@ class Posterior:
                 "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
                 "noise": np.full(len(steps), g.noise)}
 
-    def sample(self, steps, schedule: Any, seed: int = 0) -> np.ndarray:
+    def sample(self, steps, schedule: Any, seed: int = 0, discrepancy: dict | None = None) -> np.ndarray:
         """Draws (DRAWS, len(steps)) of the forecast run's logged loss at ``steps`` under
-        ``schedule``: the law over the posterior, its discrepancy and one logged loss's noise."""
-        return compose(self.parts(steps, schedule), DISCREPANCY, seed)
+        ``schedule``: the law over the posterior, its ``discrepancy`` (default ``DISCREPANCY``;
+        zeros: the law taken as exact) and one logged loss's noise."""
+        return compose(self.parts(steps, schedule), DISCREPANCY if discrepancy is None else discrepancy, seed)
 
-    def interval(self, steps, schedule: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def interval(self, steps, schedule: Any, level: float = 0.95,
+                 discrepancy: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(median, lower, upper) of the forecast at ``steps``: the posterior predictive's
-        median and its central ``level`` interval."""
-        s = self.sample(steps, schedule)
+        median and its central ``level`` interval (``discrepancy`` as for ``sample``)."""
+        s = self.sample(steps, schedule, discrepancy=discrepancy)
         lo, mid, hi = np.quantile(s, [(1 - level) / 2, 0.5, (1 + level) / 2], axis=0)
         return mid, lo, hi
 
 
 def compose(parts: dict[str, np.ndarray], discrepancy: dict[str, float], seed: int = 0) -> np.ndarray:
     """The predictive draws from ``Posterior.parts``: the law, plus its discrepancy (a normal
-    error, a share of the loss of ``discrepancy["reach"]`` per unit of log reach and
-    ``discrepancy["anneal"]`` per unit of anneal not yet seen, the two independent), plus one
-    logged loss's noise."""
+    error, a share of the loss: ``discrepancy["drop"]`` times the drop the area term forecasts
+    beyond the fitted rows, ``"reach"`` per unit of log reach, ``"anneal"`` per unit of anneal
+    not yet seen; independent, each 0 where absent), plus one logged loss's noise."""
     rng = np.random.default_rng(seed)
     shape = parts["law"].shape
-    sd = np.hypot(discrepancy["reach"] * parts["reach"], discrepancy["anneal"] * parts["anneal"])
-    sd = np.hypot(sd, discrepancy.get("drop", 0.0) * parts["drop"])
+    sd = np.sqrt((discrepancy.get("reach", 0.0) * parts["reach"]) ** 2 + (discrepancy.get("drop", 0.0) * parts["drop"]) ** 2
+                 + (discrepancy.get("anneal", 0.0) * parts["anneal"]) ** 2)
     return parts["law"] + parts["P"] * sd * rng.standard_normal(shape) + parts["noise"] * rng.standard_normal(shape)
 
 
