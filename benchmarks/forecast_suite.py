@@ -1,33 +1,28 @@
-"""The forecast suite: ``law="auto"`` and its intervals scored on many curve families.
-
-A family is a set of runs that share a model and data and differ in their LR schedule:
-
-- ``mpl25``, ``mpl100``, ``mpl400``: the curves of Luo et al. 2025 (``data/multipower_law``),
-  one row every 128 steps; the 400M family has three runs;
-- ``markov-w16`` ... ``stdlib-w64``: our trainer at widths 16, 32 and 64 on two corpora (an
-  order-1 Markov source and the bytes of Python's standard library), eight schedules each
-  (``data/generated/forecast``, made by ``scalelaw sweep forecast``), the held-out loss every
-  25 steps;
-- ``synth-annealing-*``, ``synth-multipower-*``: per-step logs drawn from each step law with
-  known parameters and autocorrelated noise (``scalelaw.synthetic``), logged every 20 steps.
+"""The forecast suite: today's forecasts (``law="auto"`` and its intervals) and the posterior's
+(``scalelaw.posterior``) scored on many curve families (``families.py``), split once into tuning
+and test families (``forecast_split.json``).
 
 Tasks, each scored per family and over all:
 
 1. protocol: fit the constant, cosine and step-decay runs, predict the family's other schedules
    from their LR (the multi-power-law paper's protocol; the 400M family fits two and predicts
-   the third): mean MAPE and worst final-step error.
-   Synthetic families are scored against their noise-free curves.
-2. early: fit the first 10, 20, 40 and 60 % of a run, forecast its final loss: without
-   references, and with finished runs of the other model sizes of the same data as
-   references; the final-loss error, and whether the 95 % interval holds the truth.
-3. coverage: the fraction of final losses inside their 95 % intervals, the median width and
-   the worst miss (how far outside, percent of the loss).
+   the third): mean MAPE and worst final-step error. Synthetic families are scored against
+   their noise-free curves.
+2. early (today's) and bayes (the posterior's): fit the first 10, 20, 40 and 60 % of each
+   target run, forecast its final loss, without references and with finished runs of the other
+   model sizes of the same data; scored by its error, whether the 95 % interval holds the
+   truth, the interval's width, the interval (Winkler) score and the CRPS.
 
-Defaults that are learned from families (the early-run prior, ``scalelaw/priors``) are scored
-leave-one-family-out: each family's forecasts use a prior learned on the other families.
+What is learned from families is learned without the family scored: today's prior leaves it
+out (``--prior loo``); the population is learned on the tuning families only, and a tuning
+family is scored with one learned without it. ``--sweep`` chooses the posterior's discrepancy
+and ``MIN_ANNEAL`` on the tuning families (``results/forecast_sweep.json``);
+``--write-population`` writes the population; a whole run writes ``results/forecast_suite.json``
+and ``--readme`` puts its table into the README.
 
-Run: python benchmarks/forecast_suite.py [--families mpl25,markov-w32] [--tasks protocol,early]
-     [--prior loo|none] [--save rows.csv] [--write-prior scalelaw/prior.json]   (about 5 CPU minutes)
+Run: python benchmarks/forecast_suite.py [--families mpl25,markov-w32] [--tasks protocol,early,bayes]
+     [--save rows.csv] [--sweep] [--write-population scalelaw/population.json] [--readme]
+     (a whole run: about 10 CPU minutes)
 """
 from __future__ import annotations
 
@@ -390,6 +385,8 @@ def main() -> None:
                         "(the shipped one: scalelaw/prior.json)")
     parser.add_argument("--write-population", help="learn the population on the tuning families and write it here "
                         "(the shipped one: scalelaw/population.json)")
+    parser.add_argument("--rows", help="report and write the results from rows saved by an earlier --save "
+                        "(of every family), without fitting")
     parser.add_argument("--readme", action="store_true", help="write the README's table from "
                         "benchmarks/results/forecast_suite.json and stop")
     parser.add_argument("--sweep", action="store_true", help="choose the posterior's discrepancy on the tuning "
@@ -420,7 +417,7 @@ def main() -> None:
         write_results("forecast_sweep", {"sweep": result, "families": split["tuning"]})
         return
     learned = None
-    if "early" in tasks or "protocol" in tasks:
+    if ("early" in tasks or "protocol" in tasks) and args.rows is None:
         t = time.process_time()
         measured = {name: measure(f) for name, f in every.items()}
         learned = prior_module.combine(measured, PROVENANCE.format(date=time.strftime("%Y-%m-%d"),
@@ -430,8 +427,8 @@ def main() -> None:
         if args.write_prior:
             prior_module.save(learned, args.write_prior)
             print(f"wrote {args.write_prior}")
-    rows = []
-    for name in chosen:
+    rows = [] if args.rows is None else pd.read_csv(args.rows).to_dict("records")
+    for name in chosen if args.rows is None else []:
         family = every[name]
         prior = learned.without(name) if args.prior == "loo" and learned is not None else None
         own = pop.without(name) if name in pop.families else pop  # a family never informs its own forecasts
@@ -458,7 +455,7 @@ def main() -> None:
     report(table[table["task"] != "bayes"])
     summary = summarise(table, parts_of(every, split))
     report_scores(summary)
-    if not args.families:
+    if not args.families or args.rows:
         write_results("forecast_suite", {"split": {k: split[k] for k in ("tuning", "test", "weight")},
                                          "population": {"mean": pop.mean, "sd": pop.sd(),
                                                         "families": list(pop.families)},
@@ -472,7 +469,7 @@ README_MARK = ("<!-- forecast_suite: made from benchmarks/results/forecast_suite
 def readme_table(results: dict) -> str:
     """The README's table of the early forecasts, made from the results file (a test checks
     that the README holds it as made): today's and the posterior's side by side."""
-    lines = ["| families | references | seen | forecasts | coverage today -> posterior | median width % | "
+    lines = ["| families | references | seen | forecasts today -> posterior | coverage | median width % | "
              "mean abs error % | interval score % | CRPS % |", "|---|---|---|---|---|---|---|---|---|"]
     for part, methods in results["summary"].items():
         if "bayes" not in methods or "today" not in methods:
@@ -483,7 +480,7 @@ def readme_table(results: dict) -> str:
                 if not new["n"] or not old or not old["n"]:
                     continue
                 seen = "all" if frac == "all" else f"{100 * float(frac):.0f} %"
-                lines.append(f"| {part} | {refs} | {seen} | {new['n']} | {old['coverage']:.2f} -> {new['coverage']:.2f} | "
+                lines.append(f"| {part} | {refs} | {seen} | {old['n']} -> {new['n']} | {old['coverage']:.2f} -> {new['coverage']:.2f} | "
                              f"{old['median_width']:.1f} -> {new['median_width']:.1f} | "
                              f"{old['mean_abs_error']:.2f} -> {new['mean_abs_error']:.2f} | "
                              f"{old['winkler']:.1f} -> {new['winkler']:.1f} | {old['crps']:.2f} -> {new['crps']:.2f} |")
