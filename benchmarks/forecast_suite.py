@@ -360,6 +360,19 @@ def summarise(table: pd.DataFrame, parts: dict[str, list[str]]) -> dict:
     return out
 
 
+def per_family(table: pd.DataFrame) -> dict:
+    """Each family's early forecasts, by method and references: forecasts, coverage, mean
+    |error| (%)."""
+    out = {}
+    early_rows = table[table["task"].isin(["early", "bayes"])].dropna(subset=["holds"])
+    for (name, task, refs), g in early_rows.groupby(["family", "task", "refs"], sort=False):
+        method = "today" if task == "early" else "bayes"
+        out.setdefault(name, {}).setdefault(method, {})["with references" if refs else "alone"] = {
+            "n": int(len(g)), "inside": int(g["holds"].astype(bool).sum()),
+            "coverage": float(g["holds"].astype(bool).mean()), "mean_abs_error": float(g["final"].abs().mean())}
+    return out
+
+
 def report_scores(summary: dict) -> None:
     """Today's forecasts and the Bayesian ones side by side, per split part."""
     for part, methods in summary.items():
@@ -460,6 +473,7 @@ def main() -> None:
                                          "population": {"mean": pop.mean, "sd": pop.sd(),
                                                         "families": list(pop.families)},
                                          "discrepancy": posterior.DISCREPANCY, "summary": summary,
+                                         "per_family": per_family(table),
                                          "methods": table[table["task"] == "bayes"]["method"].value_counts().to_dict()})
 
 

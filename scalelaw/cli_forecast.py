@@ -32,6 +32,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     post = posterior.fit(run, population=args.population or "default", references=refs, horizon=lr)
     mid, lo, hi = post.interval(at, lr, level=args.level)
     out = record(post, at, lr, mid, lo, hi, args.level)
+    out["notes"] = [*run.attrs.get("notes", []), *(refs.attrs.get("notes", []) if refs is not None else [])]
     print(json.dumps(out) if args.json else text(out))
     return 0
 
@@ -70,4 +71,5 @@ def text(out: dict) -> str:
                  f"weight under the exact posterior; below 50 % it is sampled)")
     n = len(out["population"]["families"])
     lines.append(f"population {n} curve families ({', '.join(out['population']['families'])})")
+    lines += [f"note       {note}" for note in out.get("notes", [])]
     return "\n".join(lines)
