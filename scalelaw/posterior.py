@@ -45,9 +45,9 @@ from .laws import annealing, get_law
 from .schedules import from_log, resolve
 
 DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
-# The law's own error beyond what the run has shown (1 sd, a share of the loss; ``compose``): a
-# share of the loss drop the area term forecasts beyond the fitted rows, and per unit of anneal
-# not yet seen (a term per unit of log LR-area reach was swept too, and lost to the drop's).
+# The law's own error beyond what the run has shown (1 sd, a share of the loss; ``compose``): per
+# unit of log LR-area reach, and per unit of anneal not yet seen (a term proportional to the
+# drop the area term forecasts was swept too, and lost to the reach's).
 # Chosen by benchmarks/forecast_suite.py --sweep on the tuning families
 # (results/forecast_sweep.json).
 DISCREPANCY = {"reach": 0.02, "anneal": 0.025, "drop": 0.0}
