@@ -40,12 +40,13 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 def record(post, at, lr, mid, lo, hi, level: float) -> dict:
     """The ``--json`` object: the forecast at each step, where its width comes from, the posterior."""
     g = post.groups[0]
-    anneal = float(post.parts([len(lr) - 1], lr)["anneal"][0])
+    end = post.parts([len(lr) - 1], lr)
+    anneal = float(end["anneal"][0])
     source = "references" if len(post.groups) > 1 else "prior" if g.W_fit.max() == 0 and anneal > 0 else "run"
     return {"steps": at, "final": float(mid[-1]), "lo": float(lo[-1]), "hi": float(hi[-1]),
             "forecast": [float(v) for v in mid], "lower": [float(v) for v in lo], "upper": [float(v) for v in hi],
             "level": level, "from": source, "method": post.method, "laplace_ess": post.ess,
-            "seen": {"rows": int(len(g.y)), "reach": float(np.exp(post.parts([len(lr) - 1], lr)["reach"][0])),
+            "seen": {"rows": int(len(g.y)), "reach": float(np.exp(end["reach"][0])),
                      "anneal_seen": float(g.W.max()), "noise": g.noise, "autocorrelation": g.rho},
             "params": post.params(), "z_sd": post.z_sd(), "references": [x.name for x in post.groups[1:]],
             "population": {"families": list(post.population.families), "provenance": post.population.provenance}}

@@ -56,8 +56,9 @@ POPULATION_FILE = Path(__file__).resolve().with_name("population.json")
 @dataclass
 class Population:
     """``mean`` (3,) and ``cov`` (3, 3) of z = (logit_r, log_alpha, log_q) over runs, logit_r
-    at reach 1, and ``r_slope``, its change per unit of log reach; ``size_cov`` (2, 2): the spread of (log_alpha, log_q) between model sizes of one data set;
-    ``families``: the measurements learned from (``measure``); ``provenance``: how."""
+    at reach 1, and ``r_slope``, its change per unit of log reach; ``size_cov`` (2, 2): the
+    spread of (log_alpha, log_q) between model sizes of one data set; ``families``: the
+    measurements learned from (``measure``); ``provenance``: how."""
 
     mean: list[float]
     cov: list[list[float]]

@@ -31,7 +31,7 @@ The model, in the law's scale-free form (``laws.annealing.scale_free``), for eac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,8 +63,9 @@ MIN_ROWS = 4
 class Group:
     """One group of runs fitted with one set of law parameters: its rows' loss ``y``, forward
     area ``S1`` and anneal fraction ``W`` (``(1 - lambda) S2 / peak``), the run of each row,
-    the largest fitted area ``S1_T``, the area at the horizon ``S1_H`` and the peak LR; ``noise`` (sd of one logged loss) and
-    ``rho`` (lag-1 autocorrelation of the residuals), measured by ``fit``."""
+    the largest fitted area ``S1_T``, the area at the horizon ``S1_H`` and the peak LR;
+    ``noise`` (sd of one logged loss) and ``rho`` (lag-1 autocorrelation of the residuals),
+    measured by ``fit``."""
 
     name: str
     y: np.ndarray
@@ -120,11 +121,16 @@ def group_of(name: str, frame: pd.DataFrame, start: float | None, horizon: Any =
     return Group(name, y, s1, w, run, float(s1.max()), S1_H, peak)
 
 
+def unpack(theta: np.ndarray) -> tuple[np.ndarray, ...]:
+    """P, r, alpha, q (each (m, 1)) of parameter rows ``theta`` (m, 4): log P, logit r, log
+    alpha, log q (alpha and q held below e^3 and e^5, where a trial step overflows)."""
+    return (np.exp(theta[:, 0:1]), expit(theta[:, 1:2]), np.exp(np.minimum(theta[:, 2:3], 3.0)),
+            np.exp(np.minimum(theta[:, 3:4], 5.0)))
+
+
 def law(theta: np.ndarray, S1: np.ndarray, W: np.ndarray, S1_T: float) -> np.ndarray:
-    """The scale-free law for parameter rows ``theta`` (m, 4): log P, logit r, log alpha, log q;
-    returns (m, points)."""
-    P, r, alpha, q = (np.exp(theta[:, 0:1]), expit(theta[:, 1:2]), np.exp(np.minimum(theta[:, 2:3], 3.0)),
-                      np.exp(np.minimum(theta[:, 3:4], 5.0)))
+    """The scale-free law for parameter rows ``theta`` (m, 4) (``unpack``); returns (m, points)."""
+    P, r, alpha, q = unpack(theta)
     return P * ((1 - r) + r * (S1 / S1_T)[None, :] ** -alpha - q * W[None, :])
 
 
@@ -142,7 +148,6 @@ class Posterior:
     draws: np.ndarray
     method: str
     ess: float
-    notes: list[str] = field(default_factory=list)
 
     def params(self, group: int = 0) -> dict[str, float]:
         """The annealing law's parameters (L0, A, alpha, C) of a group at the mode."""
@@ -166,8 +171,8 @@ class Posterior:
         if np.any(steps >= len(lr)) or np.any(steps < 0):
             raise InputError(f"steps must lie in the schedule's 0..{len(lr) - 1}")
         s1, w = areas(lr, steps, g.peak)
-        r, alpha = expit(self.draws[:, 1:2]), np.exp(np.minimum(self.draws[:, 2:3], 3.0))
-        return {"law": law(self.draws[:, :4], s1, w, g.S1_T), "P": np.exp(self.draws[:, :1]),
+        P, r, alpha, _ = unpack(self.draws[:, :4])
+        return {"law": law(self.draws[:, :4], s1, w, g.S1_T), "P": P,
                 "drop": r * (1 - np.maximum(s1 / g.S1_T, 1.0)[None, :] ** -alpha),
                 "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
                 "noise": np.full(len(steps), g.noise)}
@@ -254,9 +259,10 @@ def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFra
     one group) given ``population`` (``scalelaw.population.resolve``) and ``references``
     (finished runs of other model sizes: grouped by their ``N`` column, else each run a group).
     ``horizon``: the schedule of the run to its end (spec, per-step LR or log ``(steps, lr)``),
-    how far its forecast reaches (the population's r depends on it; default: the last logged step).
-    ``min_anneal``: ``MIN_ANNEAL`` by default. ``start``: the first step fitted (``"auto"``: where the initial transient ends, found by
-    ``transient.find_start``; references find their own)."""
+    how far its forecast reaches (the population's r depends on it; default: the last logged
+    step). ``min_anneal``: ``MIN_ANNEAL`` by default. ``start``: the first step fitted
+    (``"auto"``: where the initial transient ends, found by ``transient.find_start``;
+    references find their own)."""
     pop = population_.resolve(population)
     groups = [group_of("the run", frame, _start(frame, start), horizon)]
     if references is not None:
@@ -265,9 +271,8 @@ def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFra
             groups.append(group_of(f"reference {key}", ref, _start(ref, start)))
     for g in groups:
         g.min_anneal = MIN_ANNEAL if min_anneal is None else min_anneal
-    x0 = np.concatenate([[np.log(np.median(g.y[-3:])), *pop.mean] for g in groups])
-    for g in groups:
         g.noise = _noise(g.y, g.run)
+    x0 = np.concatenate([[np.log(np.median(g.y[-3:])), *pop.mean] for g in groups])
     mode = _mode(_stack(groups, pop), x0)
     for k, g in enumerate(groups):  # the noise measured about the first fit, then the fit again
         _measure_noise(g, law(mode[None, 4 * k:4 * k + 4], g.S1, g.W_fit, g.S1_T)[0])
