@@ -1,5 +1,6 @@
 """Property tests (hypothesis): malformed tables and argument combinations fed to the readers and
 the CLI end in exit 0, 2 or 3, never a traceback, and nothing is written when a command fails."""
+import copy
 import json
 import warnings
 
@@ -178,8 +179,8 @@ def test_a_hand_broken_fit_file_never_crashes_predict(tmp_path_factory, saved_fi
             parent = parent[key]
         if remove and isinstance(parent, dict):
             parent.pop(path[-1])
-        else:
-            parent[path[-1]] = junk
+        else:  # a copy: JUNK's lists are shared, and one put inside itself would make a cycle
+            parent[path[-1]] = copy.deepcopy(junk)
     broken = tmp_path_factory.mktemp("broken") / "fit.json"
     broken.write_text(json.dumps(d))
     args = ["--x", "1e9,1e12"] if which == "power" else ["--schedule", "cosine:peak=1e-3,total=1000", "--at", "500"]
