@@ -252,10 +252,12 @@ def learn_population(every: dict[str, Family], split: dict) -> population_module
     return population_module.learn(measured, provenance)
 
 
-def bayes(family: Family, references: pd.DataFrame | None, pop, min_anneal: float | None = None) -> list[dict]:
+def bayes(family: Family, references: pd.DataFrame | None, pop, min_anneal: float | None = None,
+          tails: dict | None = None) -> list[dict]:
     """The posterior forecast (``scalelaw.posterior``) of each target run's final loss from its
-    first 10, 20, 40 and 60 %; each row keeps the predictive's parts (``_parts``) for the
-    sweep of the discrepancy."""
+    first 10, 20, 40 and 60 %, with the components of ``tails`` fitted (default
+    ``posterior.TAILS``) and weighed by ``posterior.TAILS``; each row keeps the predictive's
+    parts (``_parts``) for the sweep of the discrepancy and tails."""
     rows = []
     for run in family.targets:
         full = family.runs[run]
@@ -267,7 +269,7 @@ def bayes(family: Family, references: pd.DataFrame | None, pop, min_anneal: floa
             t = time.process_time()
             try:
                 post = posterior.fit(part, pop, references=references, horizon=_log(full),  # references by size (N)
-                                      min_anneal=min_anneal)
+                                     min_anneal=min_anneal, tails=tails).reweighted(posterior.TAILS)
                 parts = post.parts([last], _log(full))
                 draws = posterior.compose(parts, posterior.DISCREPANCY)[:, 0]
             except scalelaw.InputError as exc:
@@ -275,16 +277,22 @@ def bayes(family: Family, references: pd.DataFrame | None, pop, min_anneal: floa
                 continue
             lo, pred, hi = np.quantile(draws, [0.025, 0.5, 0.975])
             rows.append({**row, "cpu_s": time.process_time() - t, "method": post.method, "ess": post.ess,
+                         "tail_weight": float(post.weights @ [c.scale > 1 for c in post.components]),
                          **scores(pred, lo, hi, truth, crps_draws(draws, truth)), "_parts": parts, "_truth": truth})
     return rows
 
 
 SWEEP = {"min_anneal": (0.0, 0.05, 0.1, 0.2, 0.3), "reach": (0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.08),
-         "anneal": (0.0, 0.025, 0.05, 0.1, 0.2), "drop": (0.05, 0.1, 0.2, 0.3, 0.5, 0.8)}
+         "anneal": (0.0, 0.025, 0.05, 0.1, 0.2), "drop": (0.05, 0.1, 0.2, 0.3, 0.5, 0.8),
+         # the prior weights of the population's sd times 1, 2 and 4, and the discrepancy's power of the scale
+         "tails": ((1.0, 0.0, 0.0), (0.9, 0.1, 0.0), (0.9, 0.0, 0.1), (0.8, 0.1, 0.1), (0.5, 0.25, 0.25),
+                   (1 / 3, 1 / 3, 1 / 3)),
+         "tail": (0.0, 1.0)}
+ALL_TAILS = {1.0: 1.0, 2.0: 1.0, 4.0: 1.0}
 
 
 def sweep(every: dict[str, Family], split: dict, pop) -> dict:
-    """The ``posterior.MIN_ANNEAL`` and ``posterior.DISCREPANCY`` that give the lowest mean
+    """The ``posterior.MIN_ANNEAL``, ``DISCREPANCY`` and ``TAILS`` that give the lowest mean
     interval score over the Bayesian forecasts of the tuning families (each with the population
     learned without it), with and without references, each combination of ``SWEEP``; each
     forecast weighs as its family's kind does in the population (``split["weight"]``)."""
@@ -298,8 +306,8 @@ def sweep(every: dict[str, Family], split: dict, pop) -> dict:
                 if weight == 0:
                     continue
                 refs = references_for(every[name], every)
-                for r in bayes(every[name], None, own, min_anneal) + (
-                        bayes(every[name], refs, own, min_anneal) if refs is not None else []):
+                for r in bayes(every[name], None, own, min_anneal, ALL_TAILS) + (
+                        bayes(every[name], refs, own, min_anneal, ALL_TAILS) if refs is not None else []):
                     rows.append({**r, "_weight": weight})
         table += [{"min_anneal": min_anneal, **t} for t in _scored(rows)]
     best = min(table, key=lambda t: t["winkler"])
@@ -307,21 +315,25 @@ def sweep(every: dict[str, Family], split: dict, pop) -> dict:
 
 
 def _scored(rows: list[dict]) -> list[dict]:
-    """Mean interval score and coverage of ``rows`` for each discrepancy of ``SWEEP``."""
+    """Mean interval score and coverage of ``rows`` for each discrepancy and tails of ``SWEEP``."""
     table = []
-    for reach, drop in [(x, 0.0) for x in SWEEP["reach"]] + [(0.0, x) for x in SWEEP["drop"]]:
-        for anneal in SWEEP["anneal"]:
-            win, holds, weights = [], [], []
-            for r in rows:
-                if "_parts" not in r:
-                    continue
-                weights.append(r["_weight"])
-                d = posterior.compose(r["_parts"], {"reach": reach, "anneal": anneal, "drop": drop})[:, 0]
-                lo, hi = np.quantile(d, [0.025, 0.975])
-                win.append(100 * winkler(lo, hi, r["_truth"]) / r["_truth"])
-                holds.append(lo <= r["_truth"] <= hi)
-            table.append({"reach": reach, "drop": drop, "anneal": anneal, "winkler": float(np.average(win, weights=weights)),
-                          "coverage": float(np.average(holds, weights=weights)), "n": len(win)})
+    for tails in SWEEP["tails"]:
+        prior = dict(zip(ALL_TAILS, tails))
+        for tail in SWEEP["tail"] if any(tails[1:]) else (0.0,):
+            for reach, drop in [(x, 0.0) for x in SWEEP["reach"]] + [(0.0, x) for x in SWEEP["drop"]]:
+                for anneal in SWEEP["anneal"]:
+                    found = {"reach": reach, "anneal": anneal, "drop": drop, "tail": tail}
+                    win, holds, weights = [], [], []
+                    for r in rows:
+                        if "_parts" not in r:
+                            continue
+                        weights.append(r["_weight"])
+                        d = posterior.compose(r["_parts"], found, tails=prior)[:, 0]
+                        lo, hi = np.quantile(d, [0.025, 0.975])
+                        win.append(100 * winkler(lo, hi, r["_truth"]) / r["_truth"])
+                        holds.append(lo <= r["_truth"] <= hi)
+                    table.append({**found, "tails": list(tails), "winkler": float(np.average(win, weights=weights)),
+                                  "coverage": float(np.average(holds, weights=weights)), "n": len(win)})
     return table
 
 
@@ -425,8 +437,9 @@ def main() -> None:
         result = sweep(every, split, pop)
         for r in sorted(result["table"], key=lambda t: t["winkler"])[:15]:
             print(f"min_anneal {r['min_anneal']:<5} reach {r['reach']:<6} drop {r['drop']:<5} anneal {r['anneal']:<6} "
+                  f"tails {np.round(r['tails'], 2)} tail {r['tail']} "
                   f"Winkler {r['winkler']:7.3f} %  coverage {r['coverage']:.2f}")
-        print(f"chosen: {result['chosen']} (set posterior.MIN_ANNEAL and DISCREPANCY to it)")
+        print(f"chosen: {result['chosen']} (set posterior.MIN_ANNEAL, DISCREPANCY and TAILS to it)")
         write_results("forecast_sweep", {"sweep": result, "families": split["tuning"]})
         return
     learned = None

@@ -46,6 +46,7 @@ def record(post, at, lr, mid, lo, hi, level: float) -> dict:
     return {"steps": at, "final": float(mid[-1]), "lo": float(lo[-1]), "hi": float(hi[-1]),
             "forecast": [float(v) for v in mid], "lower": [float(v) for v in lo], "upper": [float(v) for v in hi],
             "level": level, "from": source, "method": post.method, "laplace_ess": post.ess,
+            "tails": {"scales": [c.scale for c in post.components], "weights": post.weights.tolist()},
             "seen": {"rows": int(len(g.y)), "reach": float(np.exp(end["reach"][0])),
                      "anneal_seen": float(g.W.max()), "noise": g.noise, "autocorrelation": g.rho},
             "params": post.params(), "z_sd": post.z_sd(), "references": [x.name for x in post.groups[1:]],
@@ -70,6 +71,12 @@ def text(out: dict) -> str:
                  f"{100 * seen['anneal_seen']:.0f} % of an anneal made")
     lines.append(f"posterior  {out['method']} (the Laplace draws keep {100 * out['laplace_ess']:.0f} % of their "
                  f"weight under the exact posterior; below 50 % it is sampled)")
+    tails = out["tails"]
+    if len(tails["scales"]) > 1:
+        wide = sum(w for s, w in zip(tails["scales"], tails["weights"]) if s > 1)
+        lines.append(f"tails      {100 * wide:.0f} % of the posterior on the population widened "
+                     f"({', '.join(f'x{s:g}: {100 * w:.0f} %' for s, w in zip(tails['scales'], tails['weights']))})"
+                     + ("; the run is unlike the population's runs, so its interval is wide" if wide > 0.5 else ""))
     n = len(out["population"]["families"])
     lines.append(f"population {n} curve families ({', '.join(out['population']['families'])})")
     lines += [f"note       {note}" for note in out.get("notes", [])]

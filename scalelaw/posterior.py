@@ -26,6 +26,14 @@ The model, in the law's scale-free form (``laws.annealing.scale_free``), for eac
   short run, an unidentified decay) and is sampled instead (emcee, an affine-invariant
   ensemble sampler: robust in a few to a dozen dimensions with no tuning, and pure Python).
   ``method`` says which.
+- The population's tails (``TAILS``): a run of a data set the population has not seen may lie
+  far out in it. The population is taken as a scale mixture of normals: its sd times 1 (the
+  population as learned), 2 or 4, with prior weights ``TAILS``. Each scale gives a posterior
+  (a component); their weights are the prior's times each one's evidence (Laplace's marginal
+  likelihood at its mode), so a run that the population fits keeps its sharp posterior and a
+  run that contradicts it moves to a wider one. The law's discrepancy grows with the scale
+  too (``DISCREPANCY["tail"]``: its exponent): a run unlike the population is one the law was
+  not checked on.
 - The forecast at a step is the distribution of the law over the posterior's draws, plus one
   logged loss's noise: its median is the point forecast and its quantiles the interval.
 """
@@ -47,13 +55,16 @@ from .schedules import from_log, resolve
 DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
 # The law's own error beyond what the run has shown (1 sd, a share of the loss; ``compose``): per
 # unit of log LR-area reach, and per unit of anneal not yet seen (a term proportional to the
-# drop the area term forecasts was swept too, and lost to the reach's).
-# Chosen by benchmarks/forecast_suite.py --sweep on the tuning families
+# drop the area term forecasts was swept too, and lost to the reach's), all times the draw's
+# tail scale to the power "tail" (the sweep chose 1 over 0). Chosen by benchmarks/forecast_suite.py --sweep on the tuning families
 # (results/forecast_sweep.json).
-DISCREPANCY = {"reach": 0.02, "anneal": 0.025, "drop": 0.0}
+DISCREPANCY = {"reach": 0.01, "anneal": 0.025, "drop": 0.0, "tail": 1.0}
 # The least anneal (W) a group's rows must have made to inform its decay share. Chosen with
 # DISCREPANCY by the same sweep.
 MIN_ANNEAL = 0.1
+# Prior weights of the population's sd scaled by 1, 2 and 4 (module docstring; a scale with no
+# weight is not fitted). Chosen with DISCREPANCY by the same sweep, from 6 weightings.
+TAILS = {1.0: 0.9, 2.0: 0.0, 4.0: 0.1}
 ESS_SHARE = 0.5  # below this effective share of the Laplace draws, the posterior is sampled
 DRAWS = 2000
 MIN_ROWS = 4
@@ -135,19 +146,56 @@ def law(theta: np.ndarray, S1: np.ndarray, W: np.ndarray, S1_T: float) -> np.nda
 
 
 @dataclass
-class Posterior:
-    """The posterior over each group's (log P, logit r, log alpha, log q), the first group the
-    forecast run: ``mode`` (the maximum a posteriori point), ``cov`` (its Laplace covariance),
-    ``draws`` (rows of the posterior), ``method`` (``laplace`` or ``sampled``) and ``ess``
-    (the Laplace draws' effective share under the exact posterior)."""
+class Component:
+    """The posterior with the population's sd times ``scale``: ``mode`` (the maximum a
+    posteriori point of every group's (log P, logit r, log alpha, log q)), ``cov`` (its Laplace
+    covariance), ``draws`` (rows of the posterior), ``method`` (``laplace`` or ``sampled``),
+    ``ess`` (the Laplace draws' effective share under the exact posterior) and ``evidence``
+    (the log marginal likelihood, Laplace's, up to a constant that all scales share)."""
 
-    groups: list[Group]
-    population: population_.Population
+    scale: float
     mode: np.ndarray
     cov: np.ndarray
     draws: np.ndarray
     method: str
     ess: float
+    evidence: float
+
+
+@dataclass
+class Posterior:
+    """The posterior over each group's (log P, logit r, log alpha, log q), the first group the
+    forecast run: one ``Component`` for each scale of the population's sd that ``tails`` (its
+    prior weights) gives weight. ``weights``: each component's posterior weight; ``mode``,
+    ``cov``, ``method`` and ``ess`` are the heaviest one's; ``draws`` the mixture's."""
+
+    groups: list[Group]
+    population: population_.Population
+    components: list[Component]
+    tails: dict[float, float]
+
+    def reweighted(self, tails: dict[float, float]) -> "Posterior":
+        """This posterior under other prior weights of the scales (those not fitted weigh 0)."""
+        return Posterior(self.groups, self.population, self.components,
+                         {c.scale: float(tails.get(c.scale, 0.0)) for c in self.components})
+
+    @property
+    def weights(self) -> np.ndarray:
+        return mixture_weights([c.evidence for c in self.components], [self.tails[c.scale] for c in self.components])
+
+    @property
+    def main(self) -> Component:
+        return self.components[int(np.argmax(self.weights))]
+
+    mode = property(lambda self: self.main.mode)
+    cov = property(lambda self: self.main.cov)
+    method = property(lambda self: self.main.method)
+    ess = property(lambda self: self.main.ess)
+
+    @property
+    def draws(self) -> np.ndarray:
+        pick = _pick(self.weights, 0)
+        return np.concatenate([c.draws[:n] for c, n in zip(self.components, pick)])
 
     def params(self, group: int = 0) -> dict[str, float]:
         """The annealing law's parameters (L0, A, alpha, C) of a group at the mode."""
@@ -159,23 +207,31 @@ class Posterior:
         """The posterior sd of the forecast run's z (``population.NAMES``)."""
         return dict(zip(population_.NAMES, np.std(self.draws[:, 1:4], axis=0).tolist()))
 
-    def parts(self, steps, schedule: Any) -> dict[str, np.ndarray]:
+    def parts(self, steps, schedule: Any) -> dict[str, Any]:
         """What the forecast run's predictive at ``steps`` under ``schedule`` (a spec, a
-        per-step LR or a log ``(steps, lr)``) is made of: ``law`` (DRAWS, points), the law over
-        the posterior's draws; ``P`` (DRAWS, 1), each draw's loss scale; ``reach``, the log of
-        the LR area there over the largest fitted; ``anneal``, the fraction of a whole anneal
-        made there beyond the most any fitted row made (``compose`` adds them up)."""
+        per-step LR or a log ``(steps, lr)``) is made of, for the draws of every component
+        (``compose`` mixes them and adds them up): ``law`` (draws, points), the law over the
+        draws; ``P`` (draws, 1), each draw's loss scale; ``drop`` (draws, points), the drop the
+        area term forecasts there; ``scale`` (draws, 1), the population's scale of each draw's
+        component and ``component`` its index; ``reach``, the log of the LR area there over the
+        largest fitted; ``anneal``, the fraction of a whole anneal made there beyond the most
+        any fitted row made; ``evidence`` and ``tails``, each component's evidence and prior
+        weight."""
         g = self.groups[0]
         lr = resolve(schedule, warmup=WARMUP)
         steps = np.atleast_1d(np.asarray(steps, dtype=int))
         if np.any(steps >= len(lr)) or np.any(steps < 0):
             raise InputError(f"steps must lie in the schedule's 0..{len(lr) - 1}")
         s1, w = areas(lr, steps, g.peak)
-        P, r, alpha, _ = unpack(self.draws[:, :4])
-        return {"law": law(self.draws[:, :4], s1, w, g.S1_T), "P": P,
+        theta = np.concatenate([c.draws[:, :4] for c in self.components])
+        P, r, alpha, _ = unpack(theta)
+        return {"law": law(theta, s1, w, g.S1_T), "P": P,
                 "drop": r * (1 - np.maximum(s1 / g.S1_T, 1.0)[None, :] ** -alpha),
+                "scale": np.repeat([c.scale for c in self.components], [len(c.draws) for c in self.components])[:, None],
+                "component": np.repeat(np.arange(len(self.components)), [len(c.draws) for c in self.components]),
                 "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
-                "noise": np.full(len(steps), g.noise)}
+                "noise": np.full(len(steps), g.noise), "evidence": [c.evidence for c in self.components],
+                "tails": [self.tails[c.scale] for c in self.components]}
 
     def sample(self, steps, schedule: Any, seed: int = 0, discrepancy: dict | None = None) -> np.ndarray:
         """Draws (DRAWS, len(steps)) of the forecast run's logged loss at ``steps`` under
@@ -192,21 +248,49 @@ class Posterior:
         return mid, lo, hi
 
 
-def compose(parts: dict[str, np.ndarray], discrepancy: dict[str, float], seed: int = 0) -> np.ndarray:
-    """The predictive draws from ``Posterior.parts``: the law, plus its discrepancy (a normal
-    error, a share of the loss: ``discrepancy["drop"]`` times the drop the area term forecasts
-    beyond the fitted rows, ``"reach"`` per unit of log reach, ``"anneal"`` per unit of anneal
-    not yet seen; independent, each 0 where absent), plus one logged loss's noise."""
+def compose(parts: dict[str, Any], discrepancy: dict[str, float], seed: int = 0,
+            tails: dict[float, float] | None = None) -> np.ndarray:
+    """DRAWS predictive draws from ``Posterior.parts``: the components' draws mixed by their
+    posterior weights (each one's prior weight, ``tails`` by scale if given, times its
+    evidence); the law, plus its discrepancy (a normal error, a share of the loss:
+    ``discrepancy["drop"]`` times the drop the area term forecasts beyond the fitted rows,
+    ``"reach"`` per unit of log reach, ``"anneal"`` per unit of anneal not yet seen;
+    independent, each 0 where absent; all times the draw's scale to the power ``"tail"``),
+    plus one logged loss's noise."""
     rng = np.random.default_rng(seed)
-    shape = parts["law"].shape
-    sd = np.sqrt((discrepancy.get("reach", 0.0) * parts["reach"]) ** 2 + (discrepancy.get("drop", 0.0) * parts["drop"]) ** 2
-                 + (discrepancy.get("anneal", 0.0) * parts["anneal"]) ** 2)
-    return parts["law"] + parts["P"] * sd * rng.standard_normal(shape) + parts["noise"] * rng.standard_normal(shape)
+    prior = parts["tails"] if tails is None else [tails.get(float(parts["scale"][parts["component"] == k][0, 0]), 0.0)
+                                                  for k in range(len(parts["evidence"]))]
+    pick = _pick(mixture_weights(parts["evidence"], prior), seed)
+    rows = np.concatenate([np.flatnonzero(parts["component"] == k)[:n] for k, n in enumerate(pick)])
+    law_, P, scale = parts["law"][rows], parts["P"][rows], parts["scale"][rows]
+    sd = np.sqrt((discrepancy.get("reach", 0.0) * parts["reach"]) ** 2
+                 + (discrepancy.get("drop", 0.0) * parts["drop"][rows]) ** 2
+                 + (discrepancy.get("anneal", 0.0) * parts["anneal"]) ** 2) * scale ** discrepancy.get("tail", 0.0)
+    return law_ + P * sd * rng.standard_normal(law_.shape) + parts["noise"] * rng.standard_normal(law_.shape)
 
 
-def _stack(groups: list[Group], pop: population_.Population):
-    """The whitened residuals of parameter rows (m, 4 groups) -> (m, rows + 3 groups)."""
+def mixture_weights(evidence, prior) -> np.ndarray:
+    """The posterior weights of components with log ``evidence`` and ``prior`` weights."""
+    prior = np.asarray(prior, dtype=float)
+    log_w = np.where(prior > 0, np.log(np.maximum(prior, 1e-300)) + np.asarray(evidence, dtype=float), -np.inf)
+    w = np.exp(log_w - np.max(log_w))
+    return w / w.sum()
+
+
+def _pick(weights: np.ndarray, seed: int) -> np.ndarray:
+    """How many of DRAWS come from each component: the weights' shares, rounded to a total of
+    DRAWS (the largest remainders first)."""
+    share = DRAWS * np.asarray(weights)
+    n = np.floor(share).astype(int)
+    n[np.argsort(n - share)[:DRAWS - n.sum()]] += 1
+    return n
+
+
+def _stack(groups: list[Group], pop: population_.Population, scale: float = 1.0):
+    """The whitened residuals of parameter rows (m, 4 groups) -> (m, rows + 3 groups), the
+    population's sd times ``scale``."""
     mean, cov = pop.joint([g.S1_H / g.S1_T for g in groups])
+    cov = cov * scale**2
     whiten = np.linalg.inv(np.linalg.cholesky(cov))
     z_at = np.array([4 * k + j for k in range(len(groups)) for j in (1, 2, 3)])
 
@@ -254,7 +338,7 @@ def _measure_noise(g: Group, fitted: np.ndarray) -> None:
 
 def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFrame | None = None,
         horizon: Any = None, start: float | str | None = "auto", seed: int = 0,
-        min_anneal: float | None = None) -> Posterior:
+        min_anneal: float | None = None, tails: dict[float, float] | None = None) -> Posterior:
     """The posterior of a run (``frame``: ``run``, ``step``, ``y``, ``lr``; several runs are
     one group) given ``population`` (``scalelaw.population.resolve``) and ``references``
     (finished runs of other model sizes: grouped by their ``N`` column, else each run a group).
@@ -262,7 +346,8 @@ def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFra
     how far its forecast reaches (the population's r depends on it; default: the last logged
     step). ``min_anneal``: ``MIN_ANNEAL`` by default. ``start``: the first step fitted
     (``"auto"``: where the initial transient ends, found by ``transient.find_start``;
-    references find their own)."""
+    references find their own). ``tails``: the prior weight of each scale of the population's
+    sd (``TAILS`` by default); a component is fitted for each with a weight."""
     pop = population_.resolve(population)
     groups = [group_of("the run", frame, _start(frame, start), horizon)]
     if references is not None:
@@ -276,21 +361,35 @@ def fit(frame: pd.DataFrame, population: Any = "default", references: pd.DataFra
     mode = _mode(_stack(groups, pop), x0)
     for k, g in enumerate(groups):  # the noise measured about the first fit, then the fit again
         _measure_noise(g, law(mode[None, 4 * k:4 * k + 4], g.S1, g.W_fit, g.S1_T)[0])
-    residuals = _stack(groups, pop)
-    mode = _mode(residuals, mode)
-    J = _jacobian(residuals, mode)
-    cov = np.linalg.pinv(J.T @ J)
+    tails = dict(TAILS if tails is None else tails)
     rng = np.random.default_rng(seed)
+    components = [_component(groups, pop, scale, mode, rng) for scale, w in tails.items() if w > 0]
+    return Posterior(groups, pop, components, tails)
+
+
+def _component(groups: list[Group], pop: population_.Population, scale: float, x0: np.ndarray, rng) -> Component:
+    """The posterior with the population's sd times ``scale`` (``Component``), its mode found
+    from ``x0``."""
+    residuals = _stack(groups, pop, scale)
+    mode = _mode(residuals, x0)
+    J = _jacobian(residuals, mode)
+    H = J.T @ J
+    cov = np.linalg.pinv(H)
     draws = rng.multivariate_normal(mode, cov, size=DRAWS, method="eigh")
     log_p = -0.5 * np.sum(residuals(draws) ** 2, axis=1)
     d = draws - mode
-    log_q = -0.5 * np.einsum("ij,jk,ik->i", d, J.T @ J, d)
+    log_q = -0.5 * np.einsum("ij,jk,ik->i", d, H, d)
     w = np.exp(np.clip(log_p - log_q - np.max(log_p - log_q), -700, 0))
     ess = float(w.sum() ** 2 / np.sum(w**2) / len(w))
     method = "laplace"
     if ess < ESS_SHARE:
         draws, method = _sampled(residuals, mode, draws, rng), "sampled"
-    return Posterior(groups, pop, mode, cov, draws, method, ess)
+    # Laplace's log evidence: the log posterior at the mode, less half the log determinant of
+    # its precision, and the prior's normalisation (its sd is ``scale`` times the population's
+    # in each of the 3 z of each group)
+    evidence = -0.5 * np.sum(residuals(mode[None, :]) ** 2) - 0.5 * np.linalg.slogdet(H)[1] \
+        - 3 * len(groups) * np.log(scale)
+    return Component(scale, mode, cov, draws, method, ess, float(evidence))
 
 
 def _sampled(residuals, mode: np.ndarray, laplace: np.ndarray, rng, steps: int = 1500) -> np.ndarray:

@@ -113,13 +113,16 @@ def test_references_of_another_size_narrow_the_posterior():
 
 def test_unidentified_decay_is_as_wide_as_the_population():
     """A constant-LR run says nothing of what decay buys: the posterior of its decay share is
-    the population's, no narrower and no wider."""
+    the population's, no narrower and no wider: as a normal population, and with its tails
+    (a mixture of its sd times 1, 2 and 4, by the posterior's weights)."""
     rng = np.random.default_rng(4)
     run = run_of(np.array(TRUE.mean), SPECS["constant"], 3.0, TOTAL, 0.003, rng)
-    post = posterior.fit(run, TRUE, start=None)
-    assert post.groups[0].W.max() == 0.0
-    ratio = post.z_sd()["log_q"] / TRUE.sd()["log_q"]
-    assert 0.9 < ratio < 1.1, ratio
+    for tails in ({1.0: 1.0}, {1.0: 1.0, 2.0: 1.0, 4.0: 1.0}):  # normal, and with tails: their mixture's sd
+        post = posterior.fit(run, TRUE, start=None, tails=tails)
+        assert post.groups[0].W.max() == 0.0
+        says = TRUE.sd()["log_q"] * np.sqrt(post.weights @ np.array([c.scale for c in post.components]) ** 2)
+        ratio = post.z_sd()["log_q"] / says
+        assert 0.9 < ratio < 1.1, (tails, ratio)
 
 
 def test_a_short_log_is_refused():
@@ -135,3 +138,31 @@ def test_the_shipped_population_loads(tmp_path):
     bad.write_text('{"mean": [0, 0], "cov": [[1]], "size_cov": [[1]]}')
     with pytest.raises(scalelaw.InputError, match="bad.json"):
         population_.load(bad)
+
+
+def test_a_run_unlike_the_population_moves_to_its_wider_tails():
+    """A run whose exponent and decay share lie 5 population sds out: with the population's
+    tails (its sd times 1, 2 and 4), the evidence moves the weight to a widened component and
+    the interval holds the final loss; with the population taken as normal it does not. A run
+    at the population's mean keeps most weight on the population as learned."""
+    rng = np.random.default_rng(5)
+    sd = np.sqrt(np.diag(TRUE.cov))
+    spec = SPECS["wsd"]
+    seen = int(0.4 * TOTAL)
+    tails = {1.0: 1.0, 2.0: 1.0, 4.0: 1.0}
+    lr = schedules.parse(spec)
+    area = annealing.areas(lr, np.array([seen, TOTAL]), annealing.OPTIONS)["S1"]
+    mean = TRUE.prior_mean(area[1] / area[0])
+    odd = run_of(mean + np.array([0.0, -5.0, 5.0]) * sd, spec, 3.0, seen, 0.003, rng)
+    truth, last = float(odd["y"].iloc[-1]), [int(odd["step"].iloc[-1])]
+    part = odd[odd["step"] <= seen]
+    heavy = posterior.fit(part, TRUE, horizon=spec, start=None, tails=tails)
+    normal = posterior.fit(part, TRUE, horizon=spec, start=None, tails={1.0: 1.0})
+    assert heavy.weights[0] < 0.05, heavy.weights
+    _, lo, hi = heavy.interval(last, spec, discrepancy=EXACT)
+    assert lo[0] <= truth <= hi[0], (lo, truth, hi)
+    _, lo, hi = normal.interval(last, spec, discrepancy=EXACT)
+    assert not lo[0] <= truth <= hi[0], (lo, truth, hi)
+    typical = run_of(mean, spec, 3.0, seen, 0.003, rng)
+    post = posterior.fit(typical[typical["step"] <= seen], TRUE, horizon=spec, start=None, tails=tails)
+    assert post.weights[0] > 0.5, post.weights
