@@ -166,6 +166,11 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     if kwargs.get("options") is not None:
         raise InputError("law 'auto' chooses the law options itself; 'options' does not apply (name a law to set them)")
     kwargs.pop("options", None)
+    held = dict(kwargs.pop("fixed", None) or {})  # the user's own: held in every fit of their runs
+    candidates = [(name, dict(options)) for name, options in candidates]
+    if held and len(candidates) > 1:
+        raise InputError("law 'auto' chooses among laws with different parameters; 'fixed' does not apply "
+                         "(name a law to hold its parameters)")
     given = kwargs.pop("schedules", None)
     if given is not None:
         data = with_schedule(data, given)
@@ -176,10 +181,10 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     frame = kind.summary(frame, start, kwargs.get("summarise"),
                          summary.location_delta(kwargs.get("loss", "huber"), kwargs.get("delta", DELTA)))
     refs = None if references is None else references_.frame_of(references)
-    candidates = [(name, dict(options)) for name, options in candidates]
     kwargs = {**kwargs, "step_min": start, "step_min_why": why}
     quick = {k: v for k, v in kwargs.items() if k not in ("bootstrap", "progress")}  # the many fits of scoring
-    ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why")}
+    # the references are other runs: the user's start values (and fixed ones, held apart above) are their own run's
+    ref_kwargs = {k: v for k, v in quick.items() if k not in ("step_min", "step_min_why", "start")}
     if refs is not None:  # the references start where their own initial transient ends, as the logs do
         ref_start, ref_why = first_step(get_law(READS), refs, step_min)
         ref_kwargs.update(step_min=ref_start, step_min_why=ref_why)
@@ -197,7 +202,7 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
         errors, finals, failed, warm = {}, [], 0, None
         for split_kind, train, test in folds:
             try:
-                r = _fit_fixed(law, train, options, fixed, quick)
+                r = _fit_fixed(law, train, options, {**fixed, **held}, quick)
             except InputError:
                 failed += 1
                 continue
@@ -237,16 +242,16 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
     for c in kept:
         c["weight"] /= total
     best = max(kept, key=lambda c: c["weight"])
-    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], best["fixed"], kwargs)
+    result = _fit_fixed(get_law(best["law"]), frame, best["law_options"], {**best["fixed"], **held}, kwargs)
     alternatives = []
     for c in kept:  # the others from where their forward-split fit ended (one start, not the grid)
         if c is not best:
-            alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], c["fixed"],
+            alt = _fit_fixed(get_law(c["law"]), frame, c["law_options"], {**c["fixed"], **held},
                              {**quick, "start": c["warm"]} if c["warm"] else quick)
             alternatives.append(Alternative(c["name"], c["law"], c["law_options"], alt.params, weight=c["weight"]))
     if best["reference_params"] is not None:  # the exponent from the references too
         law = get_law(best["law"])
-        more = {**best["fixed"], "alpha": best["reference_params"]["alpha"]}
+        more = {**best["fixed"], "alpha": best["reference_params"]["alpha"], **held}
         try:
             alt = _fit_fixed(law, frame, best["law_options"], more, quick)
             alternatives.append(Alternative(best["name"] + " (alpha from references)", best["law"],

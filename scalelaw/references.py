@@ -17,6 +17,8 @@ unused.
 """
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Mapping
 
 import numpy as np
@@ -54,7 +56,10 @@ def frame_of(references) -> pd.DataFrame:
     return references if "run" in references else references.assign(run="reference")
 
 
-_REFERENCE_FITS: dict = {}  # (law, options, fit settings, data hash) -> fit: a watched run refits often
+# (law, options, fit settings, data hash) -> fit, the most recently used last: a watched run
+# refits often with the same references; at most REFERENCE_FITS_KEPT are kept
+_REFERENCE_FITS: OrderedDict = OrderedDict()
+REFERENCE_FITS_KEPT = 8
 
 
 def identifies_itself(law: Law, frame: pd.DataFrame, start, options, kwargs) -> bool:
@@ -80,10 +85,13 @@ def lend(law: Law, options, refs, kwargs) -> tuple[dict | None, FitResult | None
     fitted on them at all (the candidate is skipped)."""
     if refs is None or not law.decay_params:
         return {}, None
-    key = (law.name, tuple(sorted(options.items())), tuple(sorted(kwargs.items())),
+    key = (law.name, json.dumps([options, kwargs], sort_keys=True, default=repr),
            int(pd.util.hash_pandas_object(refs, index=False).sum()))
     if key not in _REFERENCE_FITS:
         _REFERENCE_FITS[key] = reference_fit(law, refs, options, kwargs)
+        while len(_REFERENCE_FITS) > REFERENCE_FITS_KEPT:
+            _REFERENCE_FITS.popitem(last=False)
+    _REFERENCE_FITS.move_to_end(key)
     ref_fit = _REFERENCE_FITS[key]
     if not ref_fit.converged:
         return None, ref_fit

@@ -14,8 +14,8 @@ Text spec, for the command line: ``NAME:key=value,...``, e.g.
 constant    peak, total, warmup
 cosine      peak, total, warmup, final (LR at the last step, default 0)
 linear      peak, total, warmup, final
-wsd         peak, total, warmup, final, decay (steps of the final decay, or a fraction of
-            total when < 1; default 0.2), shape (linear | cosine | sqrt; default linear)
+wsd         peak, total, warmup, final, decay (a fraction of total when < 1, default 0.2;
+            else whole steps, at least 1 % of total), shape (linear | cosine | sqrt; default linear)
 step        peak, total, warmup, every (steps between drops), gamma (factor per drop)
 multistep   peak, total, warmup, milestones (steps at which the LR is multiplied by gamma), gamma
 ==========  ===========================================================================
@@ -85,15 +85,27 @@ def linear(total: int, peak: float, warmup: int = 0, final: float = 0.0) -> np.n
     return _decay(total, peak, warmup, final, warmup, _linear)
 
 
+# The shortest final decay given in steps, as a share of the run: a cooldown is a few percent of a
+# run or more (Schaipp et al.'s 124M runs: 10-99 %), while decay=2 or decay=20 is a fraction or a
+# percentage written where steps are read.
+MIN_DECAY_SHARE = 0.01
+
+
 def wsd(total: int, peak: float, warmup: int = 0, final: float = 0.0, decay: float = 0.2,
         shape: str = "linear") -> np.ndarray:
     """Warmup-stable-decay: ``peak`` until the last ``decay`` steps (a fraction of ``total`` when
     ``decay < 1``), then ``shape`` (linear, cosine or sqrt) down to ``final`` at ``total``."""
     if shape not in _DECAY_SHAPES:
         raise InputError(f"schedule: wsd shape must be one of {', '.join(_DECAY_SHAPES)}, got '{shape}'")
+    if decay >= 1 and decay != int(decay):
+        raise InputError(f"schedule: wsd decay={decay:g}: give a fraction of the run below 1 (0.2: the last 20 %) "
+                         "or a whole number of steps")
     steps = int(round(decay * total)) if decay < 1 else int(decay)
+    if decay >= 1 and steps < MIN_DECAY_SHARE * total:  # a fraction or a percentage written as steps
+        raise InputError(f"schedule: wsd decay={decay:g} is {steps} steps of {total}; give a fraction of the run "
+                         f"below 1 (0.2: the last 20 %) or at least {MIN_DECAY_SHARE:.0%} of it in steps")
     if not 0 < steps <= total - warmup:
-        raise InputError(f"schedule: wsd decay must cover 1 to {total - warmup} steps, got {decay}")
+        raise InputError(f"schedule: wsd decay must cover 1 to {total - warmup} steps (after the warmup), got {decay:g}")
     return _decay(total, peak, warmup, final, total - steps, _DECAY_SHAPES[shape])
 
 

@@ -8,7 +8,8 @@
   and literals: numbers, strings, True, False, and lists or tuples of them (for ``in``);
 - comparisons ``== != < <= > >=`` (chained, as ``1e6 < N <= 1e9``), ``in`` and ``not in``;
 - ``and``, ``or``, ``not`` and their element-wise spellings ``&``, ``|``, ``~``;
-- arithmetic ``+ - * / // % **`` and unary ``-``/``+``.
+- arithmetic ``+ - * / // % **`` and unary ``-``/``+``, on numbers only (numeric columns, and
+  literals as floats, so that no power or product can grow without bound: ``_number``).
 
 Anything else (a call, an attribute, ``@name``, an index, a lambda, ...) is refused with an
 ``InputError`` naming it, before any row is looked at. pandas' own ``DataFrame.query`` is not
@@ -34,6 +35,7 @@ _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.
                ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
                ast.BitAnd: operator.and_, ast.BitOr: operator.or_}
 _BACKTICKS = re.compile(r"`([^`]*)`")
+MAX_LENGTH = 10_000  # characters of an expression: the parser and the walk stay fast and shallow
 
 
 def rows(frame: pd.DataFrame, expression: str) -> np.ndarray:
@@ -44,6 +46,15 @@ def rows(frame: pd.DataFrame, expression: str) -> np.ndarray:
     """
     if not isinstance(expression, str) or not expression.strip():
         raise InputError("--where: give a condition on the columns, e.g. \"dataset == 'c4'\"")
+    if len(expression) > MAX_LENGTH:
+        raise InputError(f"--where: the condition is {len(expression):,} characters long; at most {MAX_LENGTH:,}")
+    try:
+        return _rows(frame, expression)
+    except (RecursionError, MemoryError):  # the parser's and the walk's own limits
+        raise InputError(f"--where {expression[:60]!r}...: nested too deeply") from None
+
+
+def _rows(frame: pd.DataFrame, expression: str) -> np.ndarray:
     names: dict[str, str] = {}
 
     def placeholder(match: re.Match) -> str:  # `any name` -> an identifier that stands for it
@@ -129,15 +140,21 @@ def _evaluate(node: ast.AST, frame: pd.DataFrame, names: dict, expression: str):
         value = ev(node.operand)
         if isinstance(node.op, (ast.Not, ast.Invert)):
             return np.logical_not(_as_bool(value, expression))
+        value = _number(value, expression)
         return -value if isinstance(node.op, ast.USub) else +value
     if isinstance(node, ast.BinOp):
         left, right = ev(node.left), ev(node.right)
         if isinstance(node.op, (ast.BitAnd, ast.BitOr)):
             left, right = _as_bool(left, expression), _as_bool(right, expression)
+        else:
+            left, right = _number(left, expression), _number(right, expression)
         try:
-            return _ARITHMETIC[type(node.op)](left, right)
+            with np.errstate(all="ignore"):  # a column's overflow is inf, as in pandas
+                return _ARITHMETIC[type(node.op)](left, right)
         except (TypeError, ValueError, ZeroDivisionError) as exc:
             raise InputError(f"--where {expression!r}: {exc}") from None
+        except OverflowError:
+            raise InputError(f"--where {expression!r}: a number in it is too large (beyond 1e308)") from None
     if isinstance(node, ast.Compare):
         out, left = None, ev(node.left)
         for op, comparator in zip(node.ops, node.comparators):
@@ -157,6 +174,21 @@ def _evaluate(node: ast.AST, frame: pd.DataFrame, names: dict, expression: str):
             left = right
         return out
     raise InputError(f"--where {expression!r}: {type(node).__name__} is not allowed")  # unreachable after _check
+
+
+def _number(value, expression: str):
+    """An operand of arithmetic: a numeric column, or a number as a float. Python's whole numbers
+    are unbounded, so ``9**9**9`` would take minutes and gigabytes; as floats it overflows at
+    once. Text (``'a' * 10**9``, ``'%09999999d' % 1``) is refused: arithmetic takes numbers."""
+    if isinstance(value, pd.Series) and pd.api.types.is_numeric_dtype(value):
+        return value
+    if isinstance(value, (bool, int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            raise InputError(f"--where {expression!r}: a number in it is too large (beyond 1e308)") from None
+    what = f"column '{value.name}' holds text" if isinstance(value, pd.Series) else f"{value!r} is not a number"
+    raise InputError(f"--where {expression!r}: arithmetic takes numbers; {what}")
 
 
 def _as_bool(value, expression: str) -> np.ndarray:

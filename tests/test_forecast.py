@@ -332,3 +332,39 @@ def test_a_decayed_schedule_below_the_no_decay_floor_is_answered(tmp_path, capsy
                                                                  {"decay": 0.999, "warmup": "peak"}),
                                  **{**ANNEALING, "C": 3.0})[0]
     assert d["lo"][0] <= truth <= d["hi"][0]
+
+
+def test_a_named_law_holds_the_users_fixed_values_and_the_references_keep_theirs():
+    """``fixed`` holds the user's run's parameters; the references (other runs) are fitted
+    without it, and their fit is cached under a key that any settings make (a dict of fixed
+    values was an unhashable TypeError). ``auto`` refuses ``fixed``: its candidates' parameters
+    differ."""
+    small = {**ANNEALING, "L0": 3.3, "A": 0.6}
+    reference = curves("annealing", small, ["constant", "cosine"], {"warmup": "actual"}, seed=1)
+    part = curves("annealing", ANNEALING, ["cosine"], {"warmup": "actual"}, seed=2, every=20)
+    part = part[part["step"] <= 1600]
+    free = scalelaw.fit("annealing", part, references=reference)
+    held = scalelaw.fit("annealing", part, references=reference, fixed={"alpha": 0.4})
+    assert held.params["alpha"] == 0.4 and free.params["alpha"] != 0.4
+    # the decay term lent is the references' own fit, untouched by the user's alpha
+    assert held.params["C"] == pytest.approx(free.params["C"], rel=1e-9)
+    with pytest.raises(InputError, match="'fixed' does not apply"):
+        scalelaw.fit("auto", part, references=reference, fixed={"alpha": 0.4})
+
+
+def test_the_reference_fits_kept_are_bounded(monkeypatch):
+    """A watched run refits often, each time with references: their fits are cached, the most
+    recently used kept, at most ``REFERENCE_FITS_KEPT``."""
+    made = []
+    monkeypatch.setattr(references, "_REFERENCE_FITS", type(references._REFERENCE_FITS)())
+    monkeypatch.setattr(references, "reference_fit", lambda law, refs, options, kwargs: made.append(1) or
+                        type("Fit", (), {"converged": False})())
+    law = get_law("annealing")
+    frames = [pd.DataFrame({"run": "r", "step": [1, 2, 3], "y": [3.0, 2.9, 2.8 + k], "lr": 1e-3}) for k in range(20)]
+    for frame in frames:
+        references.lend(law, {}, frame, {"fixed": {"alpha": 0.5}})
+    assert len(made) == 20 and len(references._REFERENCE_FITS) == references.REFERENCE_FITS_KEPT
+    references.lend(law, {}, frames[-1], {"fixed": {"alpha": 0.5}})  # the last one is still kept
+    assert len(made) == 20
+    references.lend(law, {}, frames[0], {"fixed": {"alpha": 0.5}})  # the first was let go
+    assert len(made) == 21

@@ -63,6 +63,10 @@ def test_spec_parses_to_the_same_arrays():
     ("wsd:peak=1,total=10,shape=exp", "shape"),
     ("cosine:peak=1,total=10,foo=2", "foo"),
     ("cosine:peak", "key=value"),
+    ("wsd:peak=1,total=1000,decay=2", "2 steps of 1000"),  # a fraction of 2, or 2 %, read as steps
+    ("wsd:peak=1,total=72000,decay=20", "20 steps of 72000"),
+    ("wsd:peak=1,total=1000,decay=1.5", "whole number of steps"),
+    ("wsd:peak=1,total=1000,warmup=100,decay=950", "1 to 900 steps"),
 ])
 def test_bad_specs_say_what_is_wrong(spec, words):
     with pytest.raises(InputError, match=words):

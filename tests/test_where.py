@@ -1,5 +1,6 @@
 """--where (issue 24): a filter over columns, parsed, never run as code."""
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,38 @@ def test_the_readme_filter_still_selects_gadre_runs():
                      columns={"x": "N_params", "y": "loss_c4_val"},
                      where="dataset == 'c4_original' and tokens_per_param == 20")
     assert len(runs) == 6 and np.all(np.diff(np.sort(runs["x"].to_numpy())) > 0)
+
+
+@pytest.mark.parametrize("expression, words", [
+    ("tokens_per_param > 9**9**9", "too large"),  # as Python integers: minutes and gigabytes
+    ("tokens_per_param > 10**400", "too large"),
+    ("dataset * 1000000000 == 'c4'", "column 'dataset' holds text"),
+    ("'%0999999999d' % 1 == dataset", "arithmetic takes numbers"),
+    ("-dataset == 'c4'", "arithmetic takes numbers"),
+    ("[0] * 10**9 == tokens_per_param", "arithmetic takes numbers"),
+    ("tokens_per_param > " + "-" * 9000 + "1", "nested too deeply"),
+    ("tokens_per_param > " + "1" * 20000, "at most 10,000"),
+])
+def test_arithmetic_is_bounded(expression, words):
+    """Arithmetic that would grow without bound (a power of whole numbers, text repeated) or a
+    parse that would recurse without end is refused with one line, at once."""
+    start = time.process_time()
+    with pytest.raises(InputError, match=words) as info:
+        rows(FRAME, expression)
+    assert "\n" not in str(info.value)
+    assert time.process_time() - start < 1.0
+
+
+def test_arithmetic_on_numbers_still_works():
+    assert rows(FRAME, "tokens_per_param ** 2 > 2**10").tolist() == [False, False, True]
+    assert rows(FRAME, "`Seen Examples` * 1e300 * 1e300 > 1").tolist() == [True, True, True]  # inf, as pandas
+
+
+def test_the_cli_refuses_an_unbounded_power_at_once(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"N": [1e6, 1e7, 1e8, 1e9, 1e10], "loss": [3.0, 2.6, 2.3, 2.1, 2.0]}).to_csv(path, index=False)
+    start = time.process_time()
+    assert main(["fit", str(path), "--where", "N > 9**9**9"]) == 2
+    assert time.process_time() - start < 1.0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too large" in err and str(path) in err
