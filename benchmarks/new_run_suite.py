@@ -16,6 +16,7 @@ is skipped. Prints a table, then the totals.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ GADRE = ROOT / "data" / "gadre_overtraining" / "models_final_loss.csv"
 DATABLATIONS = ROOT / "data" / "datablations" / "data_constrained_final_losses.csv"
 GOOGLE = ROOT / "data" / "google_revisiting_scaling" / "benchmark.lang.csv"
 CHINCHILLA = SHARED / "chinchilla_epoch" / "svg_extracted_data.csv"
+SPLIT = Path(__file__).resolve().with_name("new_run_split.json")
 TASKS = {"arc_challenge": 0.25, "arc_easy": 0.25, "commonsense_qa": 0.2, "hellaswag": 0.25, "mmlu": 0.25,
          "openbookqa": 0.25, "piqa": 0.5, "siqa": 1 / 3, "winogrande": 0.5}
 
@@ -127,6 +129,81 @@ def score(law, frame, options, left_out, level):
     return row
 
 
+# A new run's interval beyond the fitted sizes, four ways (FitResult.run_band is the first): its
+# quantile Student's t on the scatter's degrees of freedom or the normal one, and its scatter
+# grown by 1 + ln(beyond) (measured with left-out runs' errors brought back to the edge) or flat
+# (measured as they are).
+VARIANTS = (("t", "grown"), ("z", "grown"), ("t", "flat"), ("z", "flat"))
+
+
+def variants(law, frame, options, left_out, level):
+    """The ``largest`` split's left-out points scored under each of ``VARIANTS``: the fit as
+    shipped gives the grown scatter, a second fit with the size kind's growth switched off the
+    flat one; the mean curve's band is the same in both. Returns (variant -> rows of inside,
+    width and interval score, each relative to the truth)."""
+    from scalelaw.intervals import t_of, z_of
+    from scalelaw.laws import design
+
+    out = frame["model"].isin(left_out).to_numpy()
+    train, test = frame[~out].drop(columns="model"), frame[out]
+    fits = {"grown": scalelaw.fit(law, train, options=options or None)}
+    design.Sizes.widens_beyond = False
+    try:
+        fits["flat"] = scalelaw.fit(law, train, options=options or None)
+    finally:
+        design.Sizes.widens_beyond = True
+    result = fits["grown"]
+    inputs = {r: test[r].to_numpy(float) for r in result.law.inputs}
+    centre = result.predict(inputs)
+    y = test["y"].to_numpy(float)
+    band = result.parameter_band(inputs, centre, level)
+    if band is None:
+        return {}
+    half_band = (band[1] - band[0]) / 2
+    grow = 1 + np.log(result.beyond(inputs))
+    rows = {}
+    for q_name, scatter_name in VARIANTS:
+        scatter = fits[scatter_name].run_scatter
+        q = t_of(level, scatter.dof) if q_name == "t" else z_of(level)
+        spread = scatter.sigma * centre * (grow if scatter_name == "grown" else 1.0)
+        half = np.hypot(half_band, q * spread)
+        lo, hi = np.maximum(centre - half, 0.0), centre + half
+        rows[f"{q_name}, {scatter_name}"] = {
+            "inside": ((lo <= y) & (y <= hi)).tolist(), "width": ((hi - lo) / y).tolist(),
+            "winkler": (100 * winkler(lo, hi, y, 1 - level) / y).tolist()}
+    return rows
+
+
+def winkler(lo, hi, y, alpha):
+    """The interval score of a central 1 - alpha interval (as ``forecast_suite.winkler``)."""
+    return (hi - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
+
+
+def judge(chosen: dict, level: float) -> dict:
+    """``VARIANTS`` scored on the ``largest`` split of every family, each family's mean over its
+    points, then the mean over the families of each side of ``new_run_split.json``; the variant
+    with the lowest tuning interval score is the one chosen."""
+    split = json.loads(SPLIT.read_text())
+    per_family = {}
+    for name, (law, frame, options, n_largest) in chosen.items():
+        side = next((k for k in ("tuning", "test") if any(name.startswith(p) for p in split[k])), None)
+        if side is None:
+            continue
+        sizes = sorted(frame["model"].unique())
+        rows = variants(law, frame, options, sizes[-n_largest:], level)
+        if rows:
+            per_family[name] = {"side": side, **{v: {k: float(np.mean(r[k])) for k in r} for v, r in rows.items()}}
+            print(f"  {name:<38}{side:<7}" + "  ".join(f"{v}: {100 * r['inside']:3.0f}% in, IS {r['winkler']:6.2f}"
+                                                       for v, r in per_family[name].items() if v != "side"), flush=True)
+    summary = {}
+    for side in ("tuning", "test"):
+        fams = [f for f in per_family.values() if f["side"] == side]
+        summary[side] = {f"{q}, {g}": {k: float(np.mean([f[f"{q}, {g}"][k] for f in fams])) for k in
+                                       ("inside", "width", "winkler")} | {"families": len(fams)} for q, g in VARIANTS}
+    best = min(summary["tuning"], key=lambda v: summary["tuning"][v]["winkler"])
+    return {"split": split, "level": level, "chosen": best, "summary": summary, "per_family": per_family}
+
+
 def run_family(name, law, frame, options, n_largest, level):
     sizes = sorted(frame["model"].unique())
     rows = []
@@ -146,12 +223,31 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default=None, help="comma-separated family names (default: all)")
     parser.add_argument("--level", type=float, default=0.95)
+    parser.add_argument("--judge", action="store_true", help="score the four variants of a new run's interval "
+                        "(t or z, scatter grown beyond the fitted sizes or flat) on the largest sizes left out, "
+                        "choose on the tuning families of new_run_split.json, report the test ones, and write "
+                        "results/new_run_variants.json")
     args = parser.parse_args(argv)
     chosen = families()
     if args.families:
         chosen = {k: v for k, v in chosen.items() if any(k.startswith(f) for f in args.families.split(","))}
     rows = []
     warnings.simplefilter("ignore")
+    if args.judge:
+        from measure import commit
+
+        result = judge(chosen, args.level)
+        for side, by in result["summary"].items():
+            for v, r in by.items():
+                print(f"{side:<7} {v:<10} {r['families']:>3} families: {100 * r['inside']:5.1f} % inside, mean "
+                      f"width {100 * r['width']:6.2f} %, interval score {r['winkler']:6.2f} %")
+        print(f"chosen on the tuning families: {result['chosen']}")
+        out = ROOT / "benchmarks" / "results" / "new_run_variants.json"
+        out.write_text(json.dumps({"benchmark": "new_run_suite --judge", "commit": commit(),
+                                   "data": ["data/gemstones", "data/gadre_overtraining", "data/datablations",
+                                            "../shared/data/chinchilla_epoch"], **result}, indent=1) + "\n")
+        print(f"wrote {out}")
+        return 0
     print(f"{'family':<38}{'scheme':<9}{'fits':>5}{'points':>7}{'new run in':>12}{'mean in':>9}"
           f"{'run width':>11}{'mean width':>11}{'med err':>9}{'at bound':>9}")
     for name, (law, frame, options, n_largest) in chosen.items():
