@@ -122,7 +122,7 @@ def test_run_folders_and_a_parent_of_sweeps_read_with_no_flags(capsys):
     assert "run.json" in capsys.readouterr().out
     logs = sorted(str(p) for p in (GENERATED / "sizes").glob("*/log.csv"))
     assert len(logs) == 6
-    assert main(["fit", *logs, "--law", "annealing_size", "--json"]) in (0, 3)
+    assert main(["fit", *logs, "--law", "annealing_size", "--json"]) == 0  # converges on the shipped runs
     out = json.loads(capsys.readouterr().out)
     assert out["columns"]["N"] == "n" and out["options"]["runs"] == 6
     assert main(["sweep", "status", str(GENERATED), "--json"]) == 0

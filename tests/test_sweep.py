@@ -111,7 +111,7 @@ def test_spec_sweep_runs_its_grid_and_skips_complete_runs(tmp_path, capsys):
     assert "5 of 5 runs complete; training 0" in capsys.readouterr().out
     assert main(["sweep", "status", str(tmp_path / "out"), "--json"]) == 0
     assert {r["state"] for r in json.loads(capsys.readouterr().out)["runs"]} == {"done"}
-    assert main(["fit", str(tmp_path / "out" / "summary.csv"), "--law", "power"]) in (0, 3)
+    assert main(["fit", str(tmp_path / "out" / "summary.csv"), "--law", "power"]) == 0
 
 
 @pytest.mark.parametrize("text, words", [

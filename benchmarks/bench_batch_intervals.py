@@ -1,0 +1,70 @@
+"""How often the batch law's 95 % interval holds a batch size left out of the fit, on the shipped
+sweep of our trainer (``data/generated/batch``: widths 16 and 32, six batch sizes each): each
+batch size in turn is left out, the law fitted on the other five predicts its curve, and its
+training loss averaged over 25 steps (the smoothed curve) is scored against the interval, from
+step 40 on. Prints, per width and batch size left out, the MAPE of the prediction against the
+per-step loss, the share of the smoothed curve inside and the median half-width (% of the
+prediction); writes ``benchmarks/results/batch_intervals.json``.
+
+    python benchmarks/bench_batch_intervals.py   (about 5 CPU minutes)
+"""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import scalelaw  # noqa: E402
+from measure import commit  # noqa: E402
+
+SWEEP = ROOT / "data" / "generated" / "batch"
+SMOOTH = 25  # steps the held-out training loss is averaged over
+FIRST = 40  # the first step scored
+
+
+def sweep_runs(width: int) -> pd.DataFrame:
+    frames = [scalelaw.load_runs(p, roles=("step", "y", "B"), optional=("lr",)).assign(run=p.parent.name)
+              for p in sorted(SWEEP.glob(f"w{width}-b*/log.csv"))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def left_out(runs: pd.DataFrame, run: str) -> dict:
+    held = runs["run"] == run
+    result = scalelaw.fit("batch", runs[~held])
+    g = runs[held & (runs["step"] > FIRST)]
+    pred = result.predict({"step": g["step"], "B": g["B"]})
+    smooth = g["y"].rolling(SMOOTH, center=True).mean().to_numpy()
+    ok = np.isfinite(smooth)
+    lo, hi = result.predict_interval({"step": g["step"].to_numpy()[ok], "B": g["B"].to_numpy()[ok]})
+    return {"converged": bool(result.converged), "mape": float(scalelaw.quality.mape(pred, g["y"].to_numpy())),
+            "inside": float(np.mean((smooth[ok] >= lo) & (smooth[ok] <= hi))),
+            "half_width": float(np.median((hi - lo) / 2 / pred[ok]))}
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")
+    out = {}
+    for width in (16, 32):
+        runs = sweep_runs(width)
+        for run in sorted(runs["run"].unique(), key=lambda r: int(r.split("-b")[1])):
+            r = out[run] = left_out(runs, run)
+            print(f"{run:<10} MAPE {r['mape']:5.2f} %  inside {100 * r['inside']:5.1f} %  median half-width "
+                  f"{100 * r['half_width']:5.2f} %  {'' if r['converged'] else 'not converged'}", flush=True)
+    inside = [r["inside"] for r in out.values()]
+    print(f"inside over the 12 left out: mean {100 * np.mean(inside):.1f} %, lowest {100 * min(inside):.1f} %")
+    path = ROOT / "benchmarks" / "results" / "batch_intervals.json"
+    path.write_text(json.dumps({"benchmark": "bench_batch_intervals", "commit": commit(), "data": ["data/generated/batch"],
+                                "left_out": out, "mean_inside": float(np.mean(inside))}, indent=1) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
