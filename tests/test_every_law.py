@@ -114,12 +114,18 @@ def test_law_through_every_path(name, tmp_path, capsys):
         run = frame[frame["run"] == frame["run"].iloc[-1]]
         log = (run["step"].to_numpy(), run["lr"].to_numpy())
         pred = loaded.predict(run["step"].to_numpy(), log, **law.run_inputs(run))
-        assert loaded.predict_interval(run["step"].to_numpy(), log, **law.run_inputs(run)) is not None
+        lo, hi = loaded.predict_interval(run["step"].to_numpy(), log, **law.run_inputs(run))
+        # the saved fit gives the fitted one's interval, and it holds its own prediction
+        np.testing.assert_allclose(np.c_[lo, hi], np.c_[result.predict_interval(run["step"].to_numpy(), log,
+                                                                                 **law.run_inputs(run))], rtol=1e-9)
+        assert np.all(np.isfinite(hi)) and np.all(lo <= pred) and np.all(pred <= hi) and np.any(lo < hi)
         truth = run["y"].to_numpy()
     else:
         pred, truth = loaded.predict(frame[list(law.inputs)]), frame["y"].to_numpy()
     assert np.max(np.abs(pred - truth) / truth) < 0.01
-    assert result.plot() is not None
+    drawn = result.plot()  # the axes of a figure that shows the data and the fit
+    axes = drawn.figure.axes if hasattr(drawn, "figure") else np.ravel(drawn)[0].figure.axes
+    assert any(ax.lines or ax.collections for ax in axes)
 
     image = tmp_path / "fit.png"
     assert main(["fit", str(path), "--law", name, *FIT_FLAGS.get(name, []), "--save", str(saved),
