@@ -42,7 +42,7 @@ from scalelaw import prior as prior_module
 
 from families import ROOT, Family, families
 from families import split as split_of
-from measure import commit
+from measure import commit, winkler
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.6)
 PROVENANCE = ("benchmarks/forecast_suite.py --write-prior, {date}: the annealing law (warmup=peak) fitted on every "
@@ -82,12 +82,6 @@ def scores(pred: float, lo: float, hi: float, truth: float, crps: float) -> dict
     miss = 0.0 if lo <= truth <= hi else 100 * min(abs(truth - lo), abs(truth - hi)) / truth
     return {"final": 100 * (pred - truth) / truth, "holds": lo <= truth <= hi, "width": 100 * (hi - lo) / pred,
             "miss": miss, "winkler": 100 * winkler(lo, hi, truth) / truth, "crps": 100 * crps / truth}
-
-
-def winkler(lo, hi, y, alpha: float = 0.05):
-    """The interval score of a central 1 - alpha interval (Winkler 1972; Gneiting and Raftery
-    2007): its width, plus 2 / alpha times how far the truth lies outside it. Lower is better."""
-    return (hi - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
 
 
 def crps_normal(mu: float, sd: float, y: float) -> float:

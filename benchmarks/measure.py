@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: CPU peak memory of one call, and a median time."""
+"""Helpers shared by the benchmarks: CPU peak memory of one call, a median time, the commit, and
+the interval score."""
 import statistics
 import time
 
@@ -38,3 +39,11 @@ def commit() -> str:
     head = out.stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "scalelaw"]).returncode
     return head + ("+changes" if dirty else "")
+
+
+def winkler(lo, hi, y, alpha: float = 0.05):
+    """The interval score of a central 1 - alpha interval (Winkler 1972; Gneiting and Raftery
+    2007): its width, plus 2 / alpha times how far the truth lies outside it. Lower is better."""
+    import numpy as np
+
+    return (hi - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))

@@ -141,6 +141,7 @@ def variants(law, frame, options, left_out, level):
     shipped gives the grown scatter, a second fit with the size kind's growth switched off the
     flat one; the mean curve's band is the same in both. Returns (variant -> rows of inside,
     width and interval score, each relative to the truth)."""
+    from measure import winkler
     from scalelaw.intervals import t_of, z_of
     from scalelaw.laws import design
 
@@ -172,11 +173,6 @@ def variants(law, frame, options, left_out, level):
             "inside": ((lo <= y) & (y <= hi)).tolist(), "width": ((hi - lo) / y).tolist(),
             "winkler": (100 * winkler(lo, hi, y, 1 - level) / y).tolist()}
     return rows
-
-
-def winkler(lo, hi, y, alpha):
-    """The interval score of a central 1 - alpha interval (as ``forecast_suite.winkler``)."""
-    return (hi - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0))
 
 
 def judge(chosen: dict, level: float) -> dict:

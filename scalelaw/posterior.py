@@ -215,8 +215,8 @@ class Posterior:
         area term forecasts there; ``scale`` (draws, 1), the population's scale of each draw's
         component and ``component`` its index; ``reach``, the log of the LR area there over the
         largest fitted; ``anneal``, the fraction of a whole anneal made there beyond the most
-        any fitted row made; ``evidence`` and ``tails``, each component's evidence and prior
-        weight."""
+        any fitted row made; ``scales``, ``evidence`` and ``tails``, each component's scale,
+        evidence and prior weight."""
         g = self.groups[0]
         lr = resolve(schedule, warmup=WARMUP)
         steps = np.atleast_1d(np.asarray(steps, dtype=int))
@@ -231,6 +231,7 @@ class Posterior:
                 "component": np.repeat(np.arange(len(self.components)), [len(c.draws) for c in self.components]),
                 "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
                 "noise": np.full(len(steps), g.noise), "evidence": [c.evidence for c in self.components],
+                "scales": [c.scale for c in self.components],
                 "tails": [self.tails[c.scale] for c in self.components]}
 
     def sample(self, steps, schedule: Any, seed: int = 0, discrepancy: dict | None = None) -> np.ndarray:
@@ -258,8 +259,7 @@ def compose(parts: dict[str, Any], discrepancy: dict[str, float], seed: int = 0,
     independent, each 0 where absent; all times the draw's scale to the power ``"tail"``),
     plus one logged loss's noise."""
     rng = np.random.default_rng(seed)
-    prior = parts["tails"] if tails is None else [tails.get(float(parts["scale"][parts["component"] == k][0, 0]), 0.0)
-                                                  for k in range(len(parts["evidence"]))]
+    prior = parts["tails"] if tails is None else [tails.get(scale, 0.0) for scale in parts["scales"]]
     pick = _pick(mixture_weights(parts["evidence"], prior), seed)
     rows = np.concatenate([np.flatnonzero(parts["component"] == k)[:n] for k, n in enumerate(pick)])
     law_, P, scale = parts["law"][rows], parts["P"][rows], parts["scale"][rows]
