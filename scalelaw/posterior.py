@@ -56,8 +56,8 @@ DECAY, WARMUP = annealing.OPTIONS["decay"], annealing.OPTIONS["warmup"]
 # The law's own error beyond what the run has shown (1 sd, a share of the loss; ``compose``): per
 # unit of log LR-area reach, and per unit of anneal not yet seen (a term proportional to the
 # drop the area term forecasts was swept too, and lost to the reach's), all times the draw's
-# tail scale to the power "tail" (the sweep chose 1 over 0). Chosen by benchmarks/forecast_suite.py --sweep on the tuning families
-# (results/forecast_sweep.json).
+# tail scale to the power "tail" (the sweep chose 1 over 0). Chosen by
+# benchmarks/forecast_suite.py --sweep on the tuning families (results/forecast_sweep.json).
 DISCREPANCY = {"reach": 0.01, "anneal": 0.025, "drop": 0.0, "tail": 1.0}
 # The least anneal (W) a group's rows must have made to inform its decay share. Chosen with
 # DISCREPANCY by the same sweep.
@@ -194,7 +194,7 @@ class Posterior:
 
     @property
     def draws(self) -> np.ndarray:
-        pick = _pick(self.weights, 0)
+        pick = _pick(self.weights)
         return np.concatenate([c.draws[:n] for c, n in zip(self.components, pick)])
 
     def params(self, group: int = 0) -> dict[str, float]:
@@ -212,8 +212,8 @@ class Posterior:
         per-step LR or a log ``(steps, lr)``) is made of, for the draws of every component
         (``compose`` mixes them and adds them up): ``law`` (draws, points), the law over the
         draws; ``P`` (draws, 1), each draw's loss scale; ``drop`` (draws, points), the drop the
-        area term forecasts there; ``scale`` (draws, 1), the population's scale of each draw's
-        component and ``component`` its index; ``reach``, the log of the LR area there over the
+        area term forecasts there; ``component`` (draws,), the index of each draw's component;
+        ``reach``, the log of the LR area there over the
         largest fitted; ``anneal``, the fraction of a whole anneal made there beyond the most
         any fitted row made; ``scales``, ``evidence`` and ``tails``, each component's scale,
         evidence and prior weight."""
@@ -227,7 +227,6 @@ class Posterior:
         P, r, alpha, _ = unpack(theta)
         return {"law": law(theta, s1, w, g.S1_T), "P": P,
                 "drop": r * (1 - np.maximum(s1 / g.S1_T, 1.0)[None, :] ** -alpha),
-                "scale": np.repeat([c.scale for c in self.components], [len(c.draws) for c in self.components])[:, None],
                 "component": np.repeat(np.arange(len(self.components)), [len(c.draws) for c in self.components]),
                 "reach": np.log(np.maximum(s1 / g.S1_T, 1.0)), "anneal": np.maximum(w - g.W_fit.max(), 0.0),
                 "noise": np.full(len(steps), g.noise), "evidence": [c.evidence for c in self.components],
@@ -260,9 +259,10 @@ def compose(parts: dict[str, Any], discrepancy: dict[str, float], seed: int = 0,
     plus one logged loss's noise."""
     rng = np.random.default_rng(seed)
     prior = parts["tails"] if tails is None else [tails.get(scale, 0.0) for scale in parts["scales"]]
-    pick = _pick(mixture_weights(parts["evidence"], prior), seed)
+    pick = _pick(mixture_weights(parts["evidence"], prior))
     rows = np.concatenate([np.flatnonzero(parts["component"] == k)[:n] for k, n in enumerate(pick)])
-    law_, P, scale = parts["law"][rows], parts["P"][rows], parts["scale"][rows]
+    law_, P = parts["law"][rows], parts["P"][rows]
+    scale = np.asarray(parts["scales"])[parts["component"][rows]][:, None]
     sd = np.sqrt((discrepancy.get("reach", 0.0) * parts["reach"]) ** 2
                  + (discrepancy.get("drop", 0.0) * parts["drop"][rows]) ** 2
                  + (discrepancy.get("anneal", 0.0) * parts["anneal"]) ** 2) * scale ** discrepancy.get("tail", 0.0)
@@ -277,7 +277,7 @@ def mixture_weights(evidence, prior) -> np.ndarray:
     return w / w.sum()
 
 
-def _pick(weights: np.ndarray, seed: int) -> np.ndarray:
+def _pick(weights: np.ndarray) -> np.ndarray:
     """How many of DRAWS come from each component: the weights' shares, rounded to a total of
     DRAWS (the largest remainders first)."""
     share = DRAWS * np.asarray(weights)
