@@ -10,7 +10,6 @@ prediction); writes ``benchmarks/results/batch_intervals.json``.
 """
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import scalelaw  # noqa: E402
-from measure import commit  # noqa: E402
+from measure import save  # noqa: E402
 
 SWEEP = ROOT / "data" / "generated" / "batch"
 SMOOTH = 25  # steps the held-out training loss is averaged over
@@ -59,10 +58,7 @@ def main() -> int:
                   f"{100 * r['half_width']:5.2f} %  {'' if r['converged'] else 'not converged'}", flush=True)
     inside = [r["inside"] for r in out.values()]
     print(f"inside over the 12 left out: mean {100 * np.mean(inside):.1f} %, lowest {100 * min(inside):.1f} %")
-    path = ROOT / "benchmarks" / "results" / "batch_intervals.json"
-    path.write_text(json.dumps({"benchmark": "bench_batch_intervals", "commit": commit(), "data": ["data/generated/batch"],
-                                "left_out": out, "mean_inside": float(np.mean(inside))}, indent=1) + "\n")
-    print(f"wrote {path}")
+    save("batch_intervals", {"left_out": out, "mean_inside": float(np.mean(inside))}, ["data/generated/batch"])
     return 0
 
 

@@ -49,6 +49,11 @@ import scalelaw  # noqa: E402
 from scalelaw.laws import design, get_law, summary  # noqa: E402
 from scalelaw.synthetic import per_step_log  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from measure import RESULTS as RESULTS_DIR, commit as head, readme_marks  # noqa: E402
+
+RESULTS = RESULTS_DIR / "bench_scale.json"
+
 BASELINE = "696c05f"  # main before issue 35
 BASELINE_UP_TO = 200_000  # rows: the baseline runs on logs up to this long
 SIZES = {"34k": (34_000, 1), "200k": (200_000, 1), "2M": (2_000_000, 4), "10M": (10_000_000, 4)}
@@ -57,7 +62,6 @@ TARGETS = {("auto", "200k"): (10.0, None), ("auto", "2M"): (45.0, 2048.0), ("ann
            ("auto", "10M"): (None, 4096.0)}
 READ_TARGET = (2.0, 500.0)  # CPU s, MB for reading 2M rows
 AGREE = {"se": 1.0, "forecast %": 2.0, "width %": 2.0}
-RESULTS = ROOT / "benchmarks" / "results" / "bench_scale.json"
 
 WORKER = textwrap.dedent("""
     import atexit, os, sys
@@ -227,7 +231,7 @@ def agreements(quick: bool) -> list[dict]:
     return rows
 
 
-README_MARK = ("<!-- bench_scale: made from benchmarks/results/bench_scale.json -->", "<!-- /bench_scale -->")
+README_MARK = readme_marks("bench_scale")
 
 
 def readme_table(results: dict) -> str:
@@ -253,11 +257,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="34k and 200k rows only, no baseline")
     args = parser.parse_args()
     sizes = {k: v for k, v in SIZES.items() if not args.quick or v[0] <= 200_000}
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    if subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "scalelaw"], capture_output=True,
-                      text=True).stdout.strip():
-        commit += "+changes"  # the package differs from the commit
+    commit = head()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print("writing the logs ...", flush=True)
@@ -317,7 +317,7 @@ def main() -> None:
                              "total_above_rows": design.Schedule.SUMMARY_TOTAL, "per_octave": summary.SUMMARY_PER_OCTAVE,
                              "lr_step": summary.SUMMARY_LR_STEP},
     }, indent=1, default=float) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -40,9 +40,9 @@ from scalelaw import population as population_module
 from scalelaw import posterior
 from scalelaw import prior as prior_module
 
-from families import ROOT, Family, families
+from families import Family, families
 from families import split as split_of
-from measure import commit, winkler
+from measure import load, readme_marks, save, winkler, write_readme_block
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.6)
 PROVENANCE = ("benchmarks/forecast_suite.py --write-prior, {date}: the annealing law (warmup=peak) fitted on every "
@@ -484,7 +484,7 @@ def main() -> None:
                                          "methods": table[table["task"] == "bayes"]["method"].value_counts().to_dict()})
 
 
-README_MARK = ("<!-- forecast_suite: made from benchmarks/results/forecast_suite.json -->", "<!-- /forecast_suite -->")
+README_MARK = readme_marks("forecast_suite")
 
 
 def readme_table(results: dict) -> str:
@@ -510,23 +510,13 @@ def readme_table(results: dict) -> str:
 
 def write_readme() -> None:
     """Put ``readme_table`` of the results file between the README's marks."""
-    results = json.loads((ROOT / "benchmarks" / "results" / "forecast_suite.json").read_text())
-    path = ROOT / "README.md"
-    text = path.read_text()
-    start, end = (text.index(mark) for mark in README_MARK)
-    path.write_text(text[:start + len(README_MARK[0])] + "\n" + readme_table(results) + "\n" + text[end:])
-    print("wrote the README's table")
+    write_readme_block(README_MARK, readme_table(load("forecast_suite")))
 
 
 def write_results(name: str, figures: dict) -> None:
     """Write ``benchmarks/results/<name>.json``: the figures, the commit and the data read."""
-    path = ROOT / "benchmarks" / "results" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": f"forecast_suite ({name})", "commit": commit(),
-                                "data": ["data/multipower_law", "data/generated/forecast",
-                                         "../shared/data/schaipp_124m", "scalelaw.synthetic"], **figures},
-                               indent=1, default=float) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    save(name, figures, ["data/multipower_law", "data/generated/forecast", "../shared/data/schaipp_124m",
+                         "scalelaw.synthetic"])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import scalelaw  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from measure import readme_marks, save, write_readme_block  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 GEMSTONES = ROOT / "data" / "gemstones" / "checkpoints.csv"
 GADRE = ROOT / "data" / "gadre_overtraining" / "models_final_loss.csv"
@@ -207,7 +210,10 @@ def run_family(name, law, frame, options, n_largest, level):
     for scheme, splits in schemes.items():
         parts = [score(law, frame, options, left, level) for left in splits]
         cat = {k: np.concatenate([p[k] for p in parts]) for k in ("run", "mean", "run_width", "mean_width", "error")}
+        by_model = {f"{left[0]:.4g}": [float(p["error"].min()), float(p["error"].max())]
+                    for left, p in zip(splits, parts) if len(left) == 1}
         rows.append({"family": name, "scheme": scheme, "fits": len(parts), "points": len(cat["run"]),
+                     "left_out": len(splits[0]), "by_model": by_model,
                      "run_inside": cat["run"].mean(), "mean_inside": cat["mean"].mean(),
                      "run_width": np.nanmedian(cat["run_width"]), "mean_width": np.nanmedian(cat["mean_width"]),
                      "error": np.median(cat["error"]), "not_converged": sum(p["status"] != "converged" for p in parts),
@@ -230,19 +236,13 @@ def main(argv=None) -> int:
     rows = []
     warnings.simplefilter("ignore")
     if args.judge:
-        from measure import commit
-
         result = judge(chosen, args.level)
         for side, by in result["summary"].items():
             for v, r in by.items():
                 print(f"{side:<7} {v:<10} {r['families']:>3} families: {100 * r['inside']:5.1f} % inside, mean "
                       f"width {100 * r['width']:6.2f} %, interval score {r['winkler']:6.2f} %")
         print(f"chosen on the tuning families: {result['chosen']}")
-        out = ROOT / "benchmarks" / "results" / "new_run_variants.json"
-        out.write_text(json.dumps({"benchmark": "new_run_suite --judge", "commit": commit(),
-                                   "data": ["data/gemstones", "data/gadre_overtraining", "data/datablations",
-                                            "../shared/data/chinchilla_epoch"], **result}, indent=1) + "\n")
-        print(f"wrote {out}")
+        save("new_run_variants", result, DATA)
         return 0
     print(f"{'family':<38}{'scheme':<9}{'fits':>5}{'points':>7}{'new run in':>12}{'mean in':>9}"
           f"{'run width':>11}{'mean width':>11}{'med err':>9}{'at bound':>9}")
@@ -256,7 +256,8 @@ def main(argv=None) -> int:
               any(k.startswith(f) for f in args.families.split(","))}
     for name, frame in curves.items():  # later points of a curve: not a new run, a forecast of this one
         p = score_split(frame, args.level)
-        r = {"family": name, "scheme": "split", "fits": 1, "points": len(p["run"]), "run_inside": p["run"].mean(),
+        r = {"family": name, "scheme": "split", "fits": 1, "points": len(p["run"]), "left_out": 0, "by_model": {},
+             "run_inside": p["run"].mean(),
              "mean_inside": p["mean"].mean(), "run_width": np.nanmedian(p["run_width"]),
              "mean_width": np.nanmedian(p["mean_width"]), "error": np.median(p["error"]),
              "not_converged": int(p["status"] != "converged"), "_run": p["run"], "_mean": p["mean"]}
@@ -264,6 +265,7 @@ def main(argv=None) -> int:
         print(f"{name[:37]:<38}{'split':<9}{1:>5}{r['points']:>7}{100 * r['run_inside']:>11.0f}%"
               f"{100 * r['mean_inside']:>8.0f}%{100 * r['run_width']:>10.2f}%{100 * r['mean_width']:>10.2f}%"
               f"{100 * r['error']:>8.2f}%{r['not_converged']:>9}", flush=True)
+    totals = {}
     for scheme in ("largest", "each", "split"):
         for group in ("chinchilla", "power", "downstream", "google"):
             sel = [r for r in rows if r["scheme"] == scheme and (f"-{group}" in r["family"] or r["family"].startswith(
@@ -273,9 +275,58 @@ def main(argv=None) -> int:
             run = np.concatenate([r["_run"] for r in sel])
             mean = np.concatenate([r["_mean"] for r in sel])
             fams = np.mean([r["run_inside"] for r in sel])
+            totals[f"{scheme} {group}"] = {"points": len(run), "run_inside": float(run.mean()),
+                                           "mean_inside": float(mean.mean()), "families": len(sel)}
             print(f"{scheme:<8} {group:<11}: new run {100 * run.mean():.0f}% of {len(run)} points inside "
                   f"(mean over {len(sel)} families {100 * fams:.0f}%), mean curve {100 * mean.mean():.0f}%")
+    if not args.families:  # a whole run is what the README reports
+        for r in rows:
+            r["run_hits"], r["mean_hits"] = int(r.pop("_run").sum()), int(r.pop("_mean").sum())
+        results = {"level": args.level, "rows": rows, "totals": totals}
+        save("new_run_suite", results, DATA)
+        write_readme_block(README_MARK, readme_table(results))
     return 0
+
+
+DATA = ["data/gemstones", "data/gadre_overtraining", "data/datablations", "data/google_revisiting_scaling",
+        "../shared/data/chinchilla_epoch"]
+README_MARK = readme_marks("new_run_suite")
+# The README table's rows: a label and the families (by a pattern of their names) pooled in it.
+GROUPS = (("Gemstones, chinchilla (every checkpoint)", r"gemstones-chinchilla$", "of the loss"),
+          ("Gemstones, power (final checkpoints)", r"gemstones-power$", ""),
+          ("Gadre et al., chinchilla (3 datasets)", r"gadre-.*-chinchilla$", ""),
+          ("Gadre et al., power (20 tokens/param, 3 datasets)", r"gadre-.*-power$", ""),
+          ("Chinchilla's points (Epoch), chinchilla", r"chinchilla-points$", ""),
+          ("Gemstones, downstream (9 tasks, form chosen per task; every checkpoint)", r"gemstones-downstream-",
+           "of the accuracy"),
+          ("datablations (up to 4 epochs), chinchilla", r"datablations-chinchilla$", ""),
+          ("Alabdulmohsin et al., power per curve (20 curves)", r"google-", ""))
+
+
+def readme_table(results: dict) -> str:
+    """The README's table of a whole run, made from its results file: each of ``GROUPS`` and
+    scheme, its families' points pooled (a count where they are few), the median widths of its
+    families (a range where there are several)."""
+    import re
+
+    def share(hits, n):
+        return f"{hits} of {n}" if n <= 20 else f"{100 * hits / n:.0f} %"
+
+    lines = ["| family | left out | points | new run: inside | mean curve: inside | new run: median width |",
+             "|---|---|---|---|---|---|"]
+    for label, pattern, unit in GROUPS:
+        for scheme in ("largest", "each", "split"):
+            sel = [r for r in results["rows"] if r["scheme"] == scheme and re.match(pattern, r["family"])]
+            if not sel:
+                continue
+            n = sum(r["points"] for r in sel)
+            widths = sorted(100 * r["run_width"] for r in sel)
+            width = f"{widths[0]:.1f} %" if len(sel) == 1 else f"{widths[0]:.1f}-{widths[-1]:.1f} %"
+            left = {"largest": "the largest size" if sel[0]["left_out"] == 1 else f"the {sel[0]['left_out']} largest sizes",
+                    "each": f"each of {sel[0]['fits']} sizes", "split": "the later points of each curve"}[scheme]
+            lines.append(f"| {label} | {left} | {n:,} | {share(sum(r['run_hits'] for r in sel), n)} | "
+                         f"{share(sum(r['mean_hits'] for r in sel), n)} | {width}{' ' + unit if unit else ''} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ MIN_WEIGHT = 0.02  # candidates of smaller weight (inverse held-out MSE, normali
 FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
 
 
-def fit(law: Law | str, data, *, references=None, step_min: float | str | None = "auto",
+def fit(law: Law | str, data: Any, *, references: Any = None, step_min: float | str | None = "auto",
         prior: Any = "default", **kwargs: Any) -> FitResult:
     """Fit ``law`` (a name, a ``Law``, or ``"auto"`` for step logs) to ``data``.
 

@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--reference", nargs="+", type=Path, metavar="FINISHED", help="finished runs of other model "
                    "sizes on the same data (each run a size, or grouped by an N column)")
     o.add_argument("--at", type=_floats, help="steps to forecast at (default: the last)")
+    o.add_argument("--step-max", type=_step, help="read the run's log up to this step only (the run as it stood "
+                   "then; references are read whole)")
     o.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")
     o.add_argument("--population", type=Path, metavar="FILE", help="a population file (default: the shipped one, "
                    "learned on the tuning families of benchmarks/forecast_split.json)")

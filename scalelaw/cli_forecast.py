@@ -16,7 +16,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from . import posterior
 
     columns = {"step": args.step, "y": args.y, "lr": args.lr}
-    run = load_runs(args.files, roles=("step", "y", "lr"), columns=columns)
+    run = load_runs(args.files, roles=("step", "y", "lr"), columns=columns, step_max=args.step_max)
     refs = load_runs(args.reference, roles=("step", "y", "lr"), columns=columns) if args.reference else None
     if args.schedule is not None:
         lr = parse(args.schedule)

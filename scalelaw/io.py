@@ -243,7 +243,8 @@ def load_runs(
         group: column that tells runs apart inside one file.
         where: a condition on the raw table's columns, e.g. ``"Training == 1"`` (``scalelaw.where``:
             column names, literals, comparisons, and/or/not, in and arithmetic; parsed, never run).
-        step_min, step_max: keep rows whose step (or x, when there is no step role) lies in range.
+        step_min: keep rows whose step (or x, when there is no step role) is at least this.
+        step_max: keep rows whose step (or x) is at most this.
         drop_top_loss: leave out the rows of the ``drop_top_loss`` highest losses (as Besiroglu
             et al. did for Chinchilla's points), after the other filters.
         optional: roles read where a column is recognised (or named in ``columns``), left out

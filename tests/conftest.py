@@ -14,6 +14,20 @@ DATA = ROOT / "data"
 SHARED = ROOT.parent / "shared" / "data"
 
 
+def published_text() -> str:
+    """The README and the docs' pages, whitespace collapsed: where a quoted figure must appear."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return " ".join(" ".join(p.read_text().split()) for p in pages)
+
+
+def published_block(marks: tuple[str, str]) -> str:
+    """The block between ``marks`` in the one page (README or docs) that holds it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from measure import page_with, readme_block
+
+    return readme_block(page_with(marks).read_text(), marks)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Every figure a test opened is closed after it (pyplot keeps them otherwise)."""

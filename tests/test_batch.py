@@ -14,7 +14,7 @@ from scalelaw import InputError, get_law
 from scalelaw.cli import main
 from scalelaw.laws.batch import KAPLAN, b_crit, reach, steps_and_tokens
 
-from conftest import DATA, assert_jacobian
+from conftest import DATA, assert_jacobian, published_text
 
 BATCHES = (3.3e4, 1.3e5, 5.2e5, 2.1e6, 8.4e6)  # tokens per step, around Kaplan's B_crit (~5e5 at L = 3.5)
 STEP_TERMS = ("S_c", "alpha_S", "B_star", "alpha_B")
@@ -198,11 +198,11 @@ def test_sweep_critical_batch_against_the_measured_noise_scale(width):
     assert 1 / 3 < np.median(ratio) < 3
 
 
-def test_the_readme_quotes_the_batch_interval_benchmark():
+def test_the_docs_quote_the_batch_interval_benchmark():
     """The batch section's coverage figures come from benchmarks/results/batch_intervals.json."""
     root = Path(__file__).resolve().parents[1]
     results = json.loads((root / "benchmarks" / "results" / "batch_intervals.json").read_text())["left_out"]
-    text = " ".join((root / "README.md").read_text().split())
+    text = published_text()
     w16, w32 = (100 * results[f"w{w}-b{HELD_OUT}"]["inside"] for w in (16, 32))
     assert f"{w16:.0f} % (width 16) and {w32:.0f} % (width 32) of the time" in text
     inside = [r["inside"] for r in results.values()]

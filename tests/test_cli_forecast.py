@@ -31,6 +31,19 @@ def test_forecast_of_a_cosine_from_its_first_40_percent(tmp_path, capsys):
     assert out["steps"] == [last] and out["seen"]["anneal_seen"] > 0.1
 
 
+def test_step_max_reads_the_run_as_it_stood(tmp_path, capsys):
+    """--step-max on the whole log gives the forecast of the log cut at that step."""
+    path, _, last = _part(tmp_path, "100", "cosine_72000", 0.2)
+    cut = int(pd.read_csv(path)["step"].iloc[-1])
+    whole = MPL / "csv_100" / "cosine_72000.csv"
+    outs = []
+    for argv in ([str(path)], [str(whole), "--step-max", str(cut)]):
+        assert main(["forecast", *argv, "--schedule", COSINE_100M, "--at", str(last), "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[1]["seen"]["rows"] == outs[0]["seen"]["rows"] < len(pd.read_csv(whole))
+    assert outs[1]["final"] == pytest.approx(outs[0]["final"]) and outs[1]["hi"] == pytest.approx(outs[0]["hi"])
+
+
 def test_references_of_other_sizes(tmp_path, capsys):
     """The 25M cosine at 20 % with finished 100M runs as references: the forecast says it came
     from them, and its interval is narrower than alone."""

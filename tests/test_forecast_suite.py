@@ -3,14 +3,13 @@ results: the population rebuilt from the families in the repo, and the table mad
 benchmarks/results/forecast_suite.json."""
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scalelaw import population
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, published_block
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import families  # noqa: E402
@@ -60,9 +59,7 @@ def test_the_split_is_the_frozen_one():
 
 def test_the_readme_table_is_made_from_the_results_file():
     results = json.loads((ROOT / "benchmarks" / "results" / "forecast_suite.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    start, end = (readme.index(mark) for mark in forecast_suite.README_MARK)
-    assert readme[start + len(forecast_suite.README_MARK[0]):end].strip() == forecast_suite.readme_table(results)
+    assert published_block(forecast_suite.README_MARK) == forecast_suite.readme_table(results)
 
 
 def test_interval_scores():

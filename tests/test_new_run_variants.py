@@ -2,7 +2,6 @@
 fitted sizes) on a frozen split (benchmarks/new_run_suite.py --judge): the README quotes the
 results file, and the rule the package uses is the one the tuning families chose."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,12 +9,12 @@ import pandas as pd
 import scalelaw
 from scalelaw.intervals import t_of
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, published_text
 RESULTS = json.loads((ROOT / "benchmarks" / "results" / "new_run_variants.json").read_text())
 
 
 def test_the_readme_quotes_the_results_file():
-    text = " ".join((ROOT / "README.md").read_text().split())
+    text = published_text()
     tuning, test = RESULTS["summary"]["tuning"], RESULTS["summary"]["test"]
     for variant in ("t, grown", "z, grown", "t, flat", "z, flat"):
         assert f"{tuning[variant]['winkler']:.2f} %" in text or f"{tuning[variant]['winkler']:.2f}" in text, variant

@@ -1,4 +1,5 @@
-"""The README's Python examples run as written, in order."""
+"""The README's and the docs' examples run as written, in order: the Python of the README and
+the Python page, and every concrete command of the README and the docs' pages."""
 import re
 
 import pytest
@@ -11,12 +12,14 @@ def test_readme_python_example(tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    text = (ROOT / "README.md").read_text()
-    block = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    page = (ROOT / "docs" / "python.md").read_text()
+    for example in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        assert example in page  # the README's example is the Python page's first, run below
+    block = "\n".join(re.findall(r"```python\n(.*?)```", page, re.S))
     (tmp_path / "data").symlink_to(ROOT / "data")
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/python.md", "exec"), namespace)
     assert namespace["result"].converged
     assert (tmp_path / "fit.json").exists()
     assert 0 < namespace["opt"].beta < 1.5
@@ -26,11 +29,13 @@ PLACEHOLDERS = ("...", "FILE", "FIT.json", "DIR", "SPEC", "OUT.png", "COL", "OTH
 
 
 def readme_commands() -> list[list[str]]:
-    """The ``scalelaw`` commands of the README's bash blocks that name real files (not the
-    synopsis with its placeholders, and not train or sweep, which the trainer's tests run)."""
+    """The ``scalelaw`` commands of the bash blocks of the README and the docs' pages that name
+    real files (not the synopsis with its placeholders, and not train or sweep, which the
+    trainer's tests run)."""
     import shlex
 
-    text = (ROOT / "README.md").read_text()
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.splitlines():

@@ -13,7 +13,7 @@ from scalelaw import engine, schedules
 from scalelaw.laws import design, get_law, multipower, summary
 from scalelaw.synthetic import ANNEALING_100M, per_step_log
 
-from conftest import ROOT, cli_command
+from conftest import ROOT, cli_command, published_block, published_text
 
 
 def long_log(total=60_000, noise=0.01, seed=0, spec="cosine:peak=6e-4,total={total},final=6e-5", tau=150.0):
@@ -151,9 +151,8 @@ def test_the_readme_tables_of_bench_scale_are_made_from_its_results_file():
     spec.loader.exec_module(bench)
     results = json.loads((ROOT / "benchmarks" / "results" / "bench_scale.json").read_text())
     assert not results["quick"]  # the README quotes the whole run
-    readme = (ROOT / "README.md").read_text()
-    start, end = (readme.index(mark) for mark in bench.README_MARK)
-    assert readme[start + len(bench.README_MARK[0]):end].strip() == bench.readme_table(results)
+    assert published_block(bench.README_MARK) == bench.readme_table(results)
+    readme = published_text()
     # and the threshold the README and --help name is the one the code uses
     kind = design.Schedule
     assert f"a run of more than {kind.SUMMARY_ABOVE:,} rows, or more than {kind.SUMMARY_TOTAL:,} rows in all" in readme

@@ -1,0 +1,131 @@
+"""Every figure the README and the docs quote comes from a results file (issue 39): each quote
+below is rendered from ``benchmarks/results/<name>.json`` and must appear in the text as
+rendered, so a rerun that moves a figure fails here until the text says the new one. The blocks
+made from a results file (between ``<!-- name: made from ... -->`` marks) are checked by their
+benchmarks' own tests. The quick benchmarks are rerun (``python -m benchmarks --quick``) and
+must reproduce the figures committed."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def text() -> str:
+    """The README and the docs' pages, whitespace collapsed."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return " ".join(" ".join(p.read_text().split()) for p in pages if p.exists())
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def pct(x: float) -> float:
+    return 100 * x
+
+
+def downstream(r: dict) -> dict:
+    chosen, sigmoid, weighted = r["chosen"], r["sigmoid"], r["chosen, stderr"]
+    on_bound = [t for t, f in sigmoid["measured"]["fits"].items() if "a" in f["at_bounds"]]
+    spread = r["stderr_spread"]
+    hs = chosen["measured"]["fits"]["hellaswag"]["held_out_errors"]
+    return {"r": r, "c": chosen, "s": sigmoid, "w": weighted, "not_result":
+            [t for t, f in sigmoid["measured"]["fits"].items() if f["status"] not in ("converged", "at_bound")],
+            "on_bound": len(on_bound), "se_max": pct(max(v["stderr"] for v in spread.values())),
+            "rel_max": pct(max(v["relative"] for v in spread.values())),
+            "rel_task": max(spread, key=lambda t: spread[t]["relative"]),
+            "hs_exp": hs["downstream_exp"], "hs_sig": hs["downstream"],
+            "hs_ck_exp": pct(r["checkpoints"]["hellaswag"]["downstream_exp"]),
+            "hs_ck_sig": pct(r["checkpoints"]["hellaswag"]["downstream"]),
+            "wt": {k: pct(v) for k, v in r["weights"].items()}}
+
+
+QUOTES = {
+    "isoflop": (lambda r: r, [
+        "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
+        "the default 5 % tolerance makes {chinchilla[budgets]} budgets, {chinchilla[budgets_used]} of them with three "
+        "or more sizes and an interior minimum, and gives `a = {chinchilla[a]:.3f}` (95 % interval "
+        "{chinchilla[a_ci][0]:.3f} to {chinchilla[a_ci][1]:.3f})",
+        "Approach 3 on all 245 points gives {chinchilla[approach3_a]:.3f} there",
+    ]),
+    "downstream": (downstream, [
+        "is off by {c[measured][mean_abs_error_points]:.2f} points on average over the 9 tasks",
+        "with {c[measured][inside]} of {c[measured][points]} inside a new model's 95 % interval (median width "
+        "{c[measured][median_width_points]:.1f} points; the mean curve's band held {c[measured][mean_curve_inside]} "
+        "of {c[measured][points]})",
+        "the error is {c[chain][mean_abs_error_points]:.2f} points (target <= 2.5), with {c[chain][inside]} of "
+        "{c[chain][points]} inside (median width {c[chain][median_width_points]:.1f} points; the mean curves' band "
+        "through both steps held {c[chain][mean_curve_inside]} of {c[chain][points]})",
+        "The sigmoid alone: {s[measured][mean_abs_error_points]:.2f} points and {s[measured][inside]} of "
+        "{s[measured][points]} from the measured loss, {s[chain][mean_abs_error_points]:.2f} points and "
+        "{s[chain][inside]} of {s[chain][points]} through the chain",
+        "{on_bound} of the other 8 put the ceiling at a perfect score, on its bound",
+        "moved a synthetic sigmoid's parameters by up to {wt[lsq plain]:.0f} % unweighted and {wt[lsq weighted]:.1f} % "
+        "weighted; the default Huber loss already makes far-off points count for little ({wt[huber plain]:.1f} % "
+        "and {wt[huber weighted]:.1f} %)",
+        "Within one Gemstones task the standard error varies by at most {se_max:.0f} % over the checkpoints",
+        "and the relative standard error, which weights a point, by at most {rel_max:.0f} % ({rel_task},",
+        "{w[measured][mean_abs_error_points]:.2f} points from the measured loss ({w[measured][inside]} of "
+        "{w[measured][points]} inside) and {w[chain][mean_abs_error_points]:.2f} through the chain "
+        "({w[chain][inside]} of {w[chain][points]})",
+        "smaller error on models left out ({hs_exp:.1f} % against the sigmoid's {hs_sig:.1f} %)",
+        "(median error {hs_ck_exp:.1f} % over those checkpoints, the sigmoid's {hs_ck_sig:.1f} %)",
+    ]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUOTES))
+def test_the_text_quotes_each_results_file_as_it_stands(name):
+    figures, quotes = QUOTES[name]
+    values, page = figures(load(name)), text()
+    missing = [q.format(**values) for q in quotes if q.format(**values) not in page]
+    assert not missing, f"the text does not say what results/{name}.json does: {missing}"
+
+
+def test_the_sigmoid_is_not_a_result_where_the_text_says_so():
+    assert downstream(load("downstream"))["not_result"] == ["arc_challenge"]
+
+
+def test_each_results_file_says_its_commit_and_data():
+    for path in RESULTS.glob("*.json"):
+        r = json.loads(path.read_text())
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", r["commit"]), path.name
+        assert r["data"], path.name
+
+
+@pytest.mark.slow
+def test_the_quick_benchmarks_reproduce_their_committed_figures(tmp_path):
+    """``python -m benchmarks --quick`` (what CI reruns) writes the same figures as the results
+    files committed, up to the last digits a platform may move."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.__main__ import BENCHMARKS
+
+    env = dict(os.environ, SCALELAW_RESULTS=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    quick = [r for cmd, results, is_quick, shared, _ in BENCHMARKS.values() if is_quick for r in results]
+    assert quick
+    for name in quick:
+        new, old = (json.loads(p.read_text()) for p in (tmp_path / f"{name}.json", RESULTS / f"{name}.json"))
+        for key in old:
+            if key not in ("commit", "data"):
+                assert same(new[key], old[key]), (name, key, new[key], old[key])
+
+
+def same(a, b) -> bool:
+    """Equal, numbers to within a relative 1e-6 (nested dicts and lists compared item by item)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return a == pytest.approx(b, rel=1e-6, abs=1e-9)
+    return a == b
