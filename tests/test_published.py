@@ -47,6 +47,24 @@ def downstream(r: dict) -> dict:
             "wt": {k: pct(v) for k, v in r["weights"].items()}}
 
 
+def new_run_suite(r: dict) -> dict:
+    rows = {(row["family"], row["scheme"]): row for row in r["rows"]}
+    tasks = {f.split("-")[-1]: row["run_inside"] for (f, scheme), row in rows.items()
+             if f.startswith("gemstones-downstream-") and scheme == "largest"}
+    others = [v for t, v in tasks.items() if t not in ("hellaswag", "mmlu")]
+    worst_11m = [max(row["by_model"][min(row["by_model"], key=float)]) for (f, scheme), row in rows.items()
+                 if f.startswith("gadre-") and f.endswith("-chinchilla") and scheme == "each"]
+    return {"t": {k: {**v, "run": pct(v["run_inside"]), "mean": pct(v["mean_inside"])} for k, v in r["totals"].items()},
+            "hs": pct(tasks["hellaswag"]), "mmlu": pct(tasks["mmlu"]), "lo": pct(min(others)), "hi": pct(max(others)),
+            "w_lo": pct(min(worst_11m)), "w_hi": pct(max(worst_11m)),
+            "power_run": hits(r["totals"]["largest power"], "run_inside"),
+            "power_mean": hits(r["totals"]["largest power"], "mean_inside")}
+
+
+def hits(total: dict, key: str) -> int:
+    return round(total[key] * total["points"])
+
+
 QUOTES = {
     "isoflop": (lambda r: r, [
         "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
@@ -54,6 +72,17 @@ QUOTES = {
         "or more sizes and an interior minimum, and gives `a = {chinchilla[a]:.3f}` (95 % interval "
         "{chinchilla[a_ci][0]:.3f} to {chinchilla[a_ci][1]:.3f})",
         "Approach 3 on all 245 points gives {chinchilla[approach3_a]:.3f} there",
+    ]),
+    "new_run_suite": (new_run_suite, [
+        "a new run's interval held {t[largest chinchilla][run]:.0f} % of the {t[largest chinchilla][points]} points of "
+        "the largest models left out and {t[each chinchilla][run]:.0f} % of {t[each chinchilla][points]:,} points when "
+        "each size was left out (the mean curve's: {t[largest chinchilla][mean]:.0f} % and {t[each chinchilla][mean]:.0f} %)",
+        "over the power families, {power_run} of {t[largest power][points]} and {t[each power][run]:.0f} % "
+        "of {t[each power][points]} (the mean curve's: {power_mean} of {t[largest power][points]} and "
+        "{t[each power][mean]:.0f} %)",
+        "the downstream intervals held {hs:.0f} % of HellaSwag's checkpoints and {mmlu:.0f} % of MMLU's (every other task "
+        "{lo:.0f}-{hi:.0f} %)",
+        "its worst run is missed by {w_lo:.0f}-{w_hi:.0f} % over the three data sets",
     ]),
     "downstream": (downstream, [
         "is off by {c[measured][mean_abs_error_points]:.2f} points on average over the 9 tasks",
@@ -129,3 +158,14 @@ def same(a, b) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return a == pytest.approx(b, rel=1e-6, abs=1e-9)
     return a == b
+
+
+def test_the_size_law_table_is_made_from_its_results_file():
+    """docs/size-laws.md's table of new-run intervals is ``new_run_suite.readme_table`` of
+    results/new_run_suite.json, as written by a whole run."""
+    from conftest import published_block
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import new_run_suite
+
+    assert published_block(new_run_suite.README_MARK) == new_run_suite.readme_table(load("new_run_suite"))

@@ -25,7 +25,7 @@ def test_readme_python_example(tmp_path, monkeypatch):
     assert 0 < namespace["opt"].beta < 1.5
 
 
-PLACEHOLDERS = ("...", "FILE", "FIT.json", "DIR", "SPEC", "OUT.png", "COL", "OTHER.csv", "TRAIN", "[")
+PLACEHOLDERS = ("...", "FILE", "FIT.json", "DIR", "SPEC", "OUT.png", "COL", "OTHER.csv", "TRAIN")
 
 
 def readme_commands() -> list[list[str]]:
@@ -51,11 +51,16 @@ def readme_commands() -> list[list[str]]:
 
 @pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path, monkeypatch):
-    """Issue 28: every concrete command the README shows exits 0, in order (a fit saved by one
-    is read by the next), from a folder with the repository's data."""
+    """Issue 28: every concrete command the README and the docs show exits 0, in order (a fit
+    saved by one is read by the next), from a folder with the repository's data, and does what
+    it says: prints something, ``--json`` prints JSON whose intervals hold their forecasts,
+    ``--save`` writes a fit that loads, ``--plot`` writes an image."""
     import glob
+    import json
     import subprocess
     import sys
+
+    from scalelaw import FitResult
 
     commands = readme_commands()
     assert len(commands) >= 8, commands
@@ -64,4 +69,34 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch):
     for words in commands:
         argv = [match for w in words for match in (sorted(glob.glob(w)) if "*" in w else [w])]
         done = subprocess.run([sys.executable, "-m", "scalelaw", *argv], capture_output=True, text=True)
-        assert done.returncode == 0, f"scalelaw {' '.join(words)}: exit {done.returncode}: {done.stderr[-500:]}"
+        said = f"scalelaw {' '.join(words)}"
+        assert done.returncode == 0, f"{said}: exit {done.returncode}: {done.stderr[-500:]}"
+        assert done.stdout.strip() and "Traceback" not in done.stderr, said
+        if "--json" in words:
+            for line in done.stdout.strip().splitlines():
+                check_intervals(json.loads(line), said)
+        for flag, check in (("--save", lambda p: FitResult.from_json(p)), ("--plot", lambda p: p.stat().st_size > 1000)):
+            if flag in words:
+                path = tmp_path / words[words.index(flag) + 1]
+                assert path.exists() and check(path), f"{said}: {path.name}"
+
+
+def check_intervals(out, said: str) -> None:
+    """Where a JSON object gives a value with ``lo`` and ``hi`` (or ``_lower``/``_upper``), each
+    interval holds its value."""
+    import math
+
+    if isinstance(out, list):
+        for item in out:
+            check_intervals(item, said)
+        return
+    if not isinstance(out, dict):
+        return
+    for key in ("loss", "final", "accuracy"):
+        if key in out and "lo" in out and "hi" in out:
+            values, los, his = (v if isinstance(v, list) else [v] for v in (out[key], out["lo"], out["hi"]))
+            for v, lo, hi in zip(values, los, his):
+                assert math.isfinite(v) and lo <= v <= hi, f"{said}: {key} {v} outside [{lo}, {hi}]"
+    for key, v in out.items():
+        if isinstance(v, (dict, list)):
+            check_intervals(v, said)
