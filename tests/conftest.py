@@ -28,6 +28,20 @@ def published_block(marks: tuple[str, str]) -> str:
     return readme_block(page_with(marks).read_text(), marks)
 
 
+def assert_drawn(drawn, y) -> None:
+    """``result.plot()``'s axes (one, or an array) drew lines or points at the data's scale: the
+    y values plotted reach into the range of ``y``, the data fitted."""
+    axes = drawn.figure.axes if hasattr(drawn, "figure") else np.ravel(drawn)[0].figure.axes
+    plotted = [np.asarray(line.get_ydata(), float) for ax in axes for line in ax.lines]
+    plotted += [np.asarray(c.get_offsets(), float)[:, 1] for ax in axes for c in ax.collections
+                if len(c.get_offsets())]
+    values = np.concatenate([v.ravel() for v in plotted]) if plotted else np.array([])
+    values = values[np.isfinite(values)]
+    y = np.asarray(y, float)
+    assert values.size, "the plot drew nothing"
+    assert np.any((values >= y.min()) & (values <= y.max())), "nothing was drawn within the data's range"
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Every figure a test opened is closed after it (pyplot keeps them otherwise)."""

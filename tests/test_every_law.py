@@ -11,6 +11,7 @@ import pytest
 import scalelaw
 from scalelaw import FitResult, available_laws, get_law, schedules
 from scalelaw.cli import main
+from conftest import assert_drawn
 
 matplotlib.use("Agg")
 
@@ -123,9 +124,7 @@ def test_law_through_every_path(name, tmp_path, capsys):
     else:
         pred, truth = loaded.predict(frame[list(law.inputs)]), frame["y"].to_numpy()
     assert np.max(np.abs(pred - truth) / truth) < 0.01
-    drawn = result.plot()  # the axes of a figure that shows the data and the fit
-    axes = drawn.figure.axes if hasattr(drawn, "figure") else np.ravel(drawn)[0].figure.axes
-    assert any(ax.lines or ax.collections for ax in axes)
+    assert_drawn(result.plot(), frame["y"])  # the axes of a figure that shows the data and the fit
 
     image = tmp_path / "fit.png"
     assert main(["fit", str(path), "--law", name, *FIT_FLAGS.get(name, []), "--save", str(saved),

@@ -14,6 +14,7 @@ from scalelaw.cli import main
 from scalelaw.laws import Law, Param, register
 from scalelaw.laws.annealing import areas
 from scalelaw.laws.base import _REGISTRY
+from conftest import assert_drawn
 
 matplotlib.use("Agg")
 
@@ -72,7 +73,7 @@ def test_a_new_size_law_fits_saves_loads_predicts_plots_and_runs_in_the_cli(regi
     lo, hi = loaded.predict_interval(at)
     assert np.all(lo < loaded.predict(at)) and np.all(loaded.predict(at) < hi)
     assert loaded.extrapolated({"x": at}).tolist() == [False, True]
-    assert result.plot() is not None
+    assert_drawn(result.plot(), y)
     csv = tmp_path / "sizes.csv"
     pd.DataFrame({"params": x, "loss": y}).to_csv(csv, index=False)
     saved = tmp_path / "cli.json"
@@ -106,7 +107,7 @@ def test_a_new_schedule_law_forecasts_through_the_same_paths(registered, tmp_pat
     assert loaded.final_loss(spec) == pytest.approx(result.final_loss(spec))
     lo, hi = loaded.predict_interval([3000], spec)
     assert lo[0] < loaded.final_loss(spec) < hi[0]
-    assert result.plot() is not None
+    assert_drawn(result.plot(), data["y"])
     for name, g in data.groupby("run"):
         g.drop(columns="run").rename(columns={"y": "loss"}).to_csv(tmp_path / f"{name}.csv", index=False)
     saved = tmp_path / "cli.json"
