@@ -11,8 +11,9 @@
    median interval width (percent of the predicted loss), over the protocol's held-out curves
    and over the early-run forecasts.
 
-Run: python benchmarks/bench_forecast.py   (about 5-10 minutes on 2 cores)
+Run: python benchmarks/bench_forecast.py   (about 5-10 minutes on 2 cores; writes results/bench_forecast.json)
 """
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 import scalelaw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import save  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "multipower_law"
 TRAIN = ("constant_24000", "cosine_24000", "wsdcon_9")
@@ -52,7 +56,7 @@ def score(result, held: dict[str, pd.DataFrame]):
     return pd.DataFrame(rows)
 
 
-def protocol(size: str, coverage: list) -> None:
+def protocol(size: str, coverage: list) -> dict:
     c = curves(size)
     train = pd.concat([c[n].assign(run=n) for n in TRAIN], ignore_index=True)
     held = {n: g for n, g in c.items() if n not in TRAIN}
@@ -60,6 +64,7 @@ def protocol(size: str, coverage: list) -> None:
     print(f"{'method':<34}{'mean MAPE %':>12}{'worst final %':>15}{'fit s':>8}")
     for name, (mape, final) in REFERENCE[size].items():
         print(f"{name + ' (reference)':<34}{mape:>12.3f}{'' if final is None else f'{final:>15.2f}':>15}")
+    out = {}
     for law in ("annealing", "multipower", "auto"):
         t = time.perf_counter()
         result = scalelaw.fit(law, train)
@@ -67,6 +72,10 @@ def protocol(size: str, coverage: list) -> None:
         table = score(result, held)
         label = law if law != "auto" else f"auto -> {result.options['auto']['chosen']}"
         print(f"{label:<34}{table['mape'].mean():>12.3f}{table['final'].abs().max():>15.3f}{elapsed:>8.1f}")
+        out[law] = {"mean_mape": float(table["mape"].mean()), "worst_final": float(table["final"].abs().max()),
+                    "curves": table.to_dict(orient="records")}
+        if law == "auto":
+            out[law]["chosen"] = result.options["auto"]["chosen"]
         if law == "auto":
             auto_table = table
             coverage.extend(table[["holds", "width"]].itertuples(index=False))
@@ -75,12 +84,14 @@ def protocol(size: str, coverage: list) -> None:
           f"worst final-step error {worst:.3f} % (target <= 0.5: {'met' if worst <= 0.5 else 'NOT met'})")
     print(auto_table.round(3).to_string(index=False))
     print()
+    return out
 
 
-def early(coverage_refs: list, coverage_free: list) -> None:
+def early(coverage_refs: list, coverage_free: list) -> list:
     print("== early-run forecasts: law='auto' on the first part of a 72k-step run; final-loss error %, "
           "95 % interval, holds the truth")
     print(f"{'size':>5} {'run':<15}{'seen':>6}  {'no references':<40}{'with references (other size)':<40}")
+    every = []
     for size in ("25", "100"):
         c, refs = curves(size), curves(OTHER[size])
         reference = pd.concat([refs[n].assign(run=f"{OTHER[size]}M {n}") for n in ("constant_72000", "cosine_72000")],
@@ -100,6 +111,9 @@ def early(coverage_refs: list, coverage_free: list) -> None:
                     cells.append((frac, refs_given is not None, 100 * (pred - y) / y, lo, hi, holds, miss,
                                   result.identified))
                     (coverage_refs if refs_given is not None else coverage_free).append((holds, 100 * (hi - lo) / pred))
+                    every.append({"size": size, "run": run, "seen": frac, "references": refs_given is not None,
+                                  "error": 100 * (pred - y) / y, "lo": lo, "hi": hi, "holds": bool(holds),
+                                  "identified": bool(result.identified)})
             for frac in FRACTIONS:
                 line = f"{size:>5} {run:<15}{int(100 * frac):>5}%  "
                 for with_refs in (False, True):
@@ -109,24 +123,27 @@ def early(coverage_refs: list, coverage_free: list) -> None:
                     line += f"{text:<40}"
                 print(line)
     print()
+    return every
 
 
-def summary(name: str, cells: list) -> None:
+def summary(name: str, cells: list) -> dict:
     holds = np.array([h for h, _ in cells])
     widths = np.array([w for _, w in cells])
     print(f"{name:<46} coverage {holds.mean():.2f} ({holds.sum()}/{len(holds)}), median width "
           f"{np.median(widths):.2f} % of the loss")
+    return {"coverage": float(holds.mean()), "inside": int(holds.sum()), "n": len(holds),
+            "median_width": float(np.median(widths))}
 
 
 def main() -> None:
     coverage, refs, free = [], [], []
-    for size in ("25", "100"):
-        protocol(size, coverage)
-    early(refs, free)
+    protocols = {size: protocol(size, coverage) for size in ("25", "100")}
+    cells = early(refs, free)
     print("== 95 % interval coverage of held-out final losses (targets: >= 0.90, median width < 2 %)")
-    summary("MPL protocol, held-out schedules (auto)", coverage)
-    summary("early runs with references", refs)
-    summary("early runs without references", free)
+    cover = {"protocol": summary("MPL protocol, held-out schedules (auto)", coverage),
+             "early with references": summary("early runs with references", refs),
+             "early without references": summary("early runs without references", free)}
+    save("bench_forecast", {"protocol": protocols, "early": cells, "coverage": cover}, ["data/multipower_law"])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from scipy import stats
 
 from .quality import mape as error, row_abs_mean
 from .errors import InputError
-from .intervals import z_of
+from .intervals import check_level, combine, z_of
 from .auto import fit
 from .engine import DELTA
 from .laws import Law, design, get_law, summary
@@ -357,7 +357,7 @@ def chain(accuracy_fit, loss_fit, inputs: Mapping[str, Any], level: float = 0.95
         raise InputError(f"chain: the first fit must predict an accuracy (law downstream), not '{accuracy_fit.law.name}'")
     if loss_fit.law.predicts != "loss" or loss_fit.law.step_law:
         raise InputError(f"chain: the loss fit must be a size law (power, chinchilla, ...), not '{loss_fit.law.name}'")
-    z = z_of(level)
+    check_level(level)
     loss = np.asarray(loss_fit.predict(inputs), dtype=float)
     X = {"x": loss}
     acc = np.asarray(accuracy_fit.predict(X), dtype=float)
@@ -370,10 +370,8 @@ def chain(accuracy_fit, loss_fit, inputs: Mapping[str, Any], level: float = 0.95
         if loss_band is None or band is None:
             which = "loss" if loss_band is None else "accuracy"
             raise InputError(f"chain: the {which} fit has no interval (no covariance or bootstrap)")
-        own = (band[1] - band[0]) / (2 * z)
-        carried = np.abs(slope) * (loss_band[1] - loss_band[0]) / (2 * z)
-        half = z * np.sqrt(own ** 2 + carried ** 2)
-        out.update({keys[0]: np.clip(acc - half, 0.0, 1.0), keys[1]: np.clip(acc + half, 0.0, 1.0)})
+        own, carried = (band[1] - band[0]) / 2, np.abs(slope) * (loss_band[1] - loss_band[0]) / 2
+        out.update(zip(keys, combine(acc, [own, carried], floor=0.0, ceiling=1.0)))
         if of == "run":
             out.update({"loss_lo": loss_band[0], "loss_hi": loss_band[1],
                         "accuracy_only_lo": band[0], "accuracy_only_hi": band[1]})

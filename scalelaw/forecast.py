@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .intervals import at_least_zero, z_of
+from .intervals import combine, z_of
 from .laws import get_law, summary
 from .laws.base import steps_of
 from . import schedules
@@ -249,12 +249,10 @@ def interval(result, X, schedule, extra: Mapping[str, Any], inputs: Mapping[str,
     (arguments as for it) either side of ``centre``, from 0 up; under a prior, the decay term's
     own reach on each side (``prior_spread``) is added in quadrature instead."""
     parts = variances(result, X, schedule, extra, inputs, centre, band, z)
-    if not result.forecast.uses_prior:
-        half = z * np.sqrt(sum(parts.values()))
-        return at_least_zero(centre - half, centre + half)
-    down, up = prior_spread(result, X, schedule, extra, z)
-    rest = z**2 * sum(v for k, v in parts.items() if k != "decay term")
-    return at_least_zero(centre - np.sqrt(rest + down**2), centre + np.sqrt(rest + up**2))
+    if result.forecast.uses_prior:  # the decay term's own reach on each side
+        parts = {k: v for k, v in parts.items() if k != "decay term"}
+        return combine(centre, [z * np.sqrt(v) for v in parts.values()] + [prior_spread(result, X, schedule, extra, z)])
+    return combine(centre, [z * np.sqrt(v) for v in parts.values()])
 
 
 def width_from(result, X, schedule=None, level: float = 0.95, **inputs: Any) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from .io import write_atomic
 from .laws import Law, design
 from .laws.base import steps_of
 from .forecast import Forecast
-from .intervals import at_least_zero, check_level, percentile_interval, t_of, z_of
+from .intervals import at_least_zero, check_level, combine, percentile_interval, t_of, z_of
 
 _CHUNK = 2048  # steps per batch when a step law predicts at many steps (multipower's inputs
 # grow as steps x LR blocks)
@@ -196,8 +196,7 @@ class FitResult:
         if design.of(self.law).widens_beyond:
             spread = spread * (1 + np.log(self.beyond(inputs)))
             q = t_of(level, scatter.dof)
-        half = np.hypot((np.asarray(band[1]) - np.asarray(band[0])) / 2, q * spread)
-        return centre - half, centre + half
+        return combine(centre, [(np.asarray(band[1]) - np.asarray(band[0])) / 2, q * spread], floor=None)
 
     @property
     def run_scatter(self) -> Scatter:

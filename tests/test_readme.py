@@ -92,9 +92,10 @@ def check_intervals(out, said: str) -> None:
         return
     if not isinstance(out, dict):
         return
-    for key in ("loss", "final", "accuracy"):
-        if key in out and "lo" in out and "hi" in out:
-            values, los, his = (v if isinstance(v, list) else [v] for v in (out[key], out["lo"], out["hi"]))
+    value = next((k for k in ("accuracy", "final", "loss") if k in out), None)  # what lo and hi bound
+    for key, lo_key, hi_key in ((value, "lo", "hi"), ("loss", "loss_lo", "loss_hi")):
+        if key in out and lo_key in out and hi_key in out:
+            values, los, his = (v if isinstance(v, list) else [v] for v in (out[key], out[lo_key], out[hi_key]))
             for v, lo, hi in zip(values, los, his):
                 assert math.isfinite(v) and lo <= v <= hi, f"{said}: {key} {v} outside [{lo}, {hi}]"
     for key, v in out.items():
