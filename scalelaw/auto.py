@@ -58,6 +58,10 @@ CANDIDATES: tuple[tuple[str, dict], ...] = (
 READS = "annealing"  # the law whose columns law="auto" reads: every candidate reads step, loss and lr
 MIN_WEIGHT = 0.02  # candidates of smaller weight (inverse held-out MSE, normalised) are left out
 FORWARD = 0.6  # a forward split fits the first 60 % of each run's steps
+# Where a held-out fold's refit starts: "grid" (the law's own starts on the fold's runs) or
+# "full fit" (the candidate's fit on every run, as the size laws' held-out refits start: see
+# engine._held_out). Compared by benchmarks/bench_held_out_start.py.
+FOLD_START = "grid"
 
 
 def fit(law: Law | str, data: Any, *, references: Any = None, step_min: float | str | None = "auto",
@@ -200,9 +204,15 @@ def fit_auto(data, *, references=None, candidates: Iterable[tuple[str, Mapping]]
                            f"({ref_fit.message or ref_fit.status})")
             continue
         errors, finals, failed, warm = {}, [], 0, None
+        fold_kwargs = quick
+        if FOLD_START == "full fit":
+            try:
+                fold_kwargs = {**quick, "start": _fit_fixed(law, frame, options, {**fixed, **held}, quick).params}
+            except InputError:
+                pass
         for split_kind, train, test in folds:
             try:
-                r = _fit_fixed(law, train, options, {**fixed, **held}, quick)
+                r = _fit_fixed(law, train, options, {**fixed, **held}, fold_kwargs)
             except InputError:
                 failed += 1
                 continue

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_TERMINATED, InputError, NotAResult
+from .readers import CURVE_NAMES
 from .cli_args import build_parser, check_output, law_flags, law_options_given, step_laws
 from .cli_forecast import cmd_forecast
 from .cli_predict import cmd_allocate, cmd_predict
@@ -135,7 +136,9 @@ def _fit(args: argparse.Namespace):
                      drop_top_loss=args.drop_top_loss,
                      optional=(("lr",) if auto and args.schedule else ()) if law.step_law else
                      (*law.optional, *(("lr",) if law.inputs == ("x",) else ())))
-    if "lr" in data.columns and not law.step_law and "lr" not in law.optional:
+    x_column = str(data.attrs.get("columns", {}).get("x", "")).lower()
+    if "lr" in data.columns and not law.step_law and "lr" not in law.optional and (
+            x_column in CURVE_NAMES["step"] or x_column == str(args.step).lower()):  # a curve over steps
         _warn_lr_ignored(data, args.files)
         data = data.drop(columns="lr")
         data.attrs["columns"] = {k: v for k, v in data.attrs.get("columns", {}).items() if k != "lr"}

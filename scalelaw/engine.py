@@ -142,18 +142,11 @@ def fit(
     bounds = law.theta_bounds()
     # long per-step logs: the starts are compared on the curve averaged over log-spaced bins
     bins = kind.binned(frame, lrs, law_options, len(y))
-    binned = bins is not None
-    Xs, ys = bins if binned else (X, y)
-    starts, n_starts = optimise.ranked_starts(law, Xs, ys, bounds, fit_loss, delta, start)
-    # several starts (or a binned curve): each run to a loose tolerance, the best on to the tight one
-    loose = len(starts) > 1 or binned
-    best = min((optimise.minimise(law, Xs, ys, theta, bounds, fit_loss, delta, max_iter, loose)
-                for theta in bar(starts, f"{law.name}: starts", "start", progress and len(starts) > 1)),
-               key=lambda res: res.fun)
-    if loose:
-        best = optimise.minimise(law, X, y, best.x, bounds, fit_loss, delta, max_iter)
+    best, n_run, n_starts = optimise.from_starts(
+        law, X, y, bounds, fit_loss, delta, max_iter, start, bins,
+        lambda starts: bar(starts, f"{law.name}: starts", "start", progress and len(starts) > 1))
     method = "trust-region least squares" if law.jacobian is not None else "L-BFGS-B"
-    message = f"{method} from {len(starts)} of {n_starts} starts: {_text(best.message)}"
+    message = f"{method} from {n_run} of {n_starts} starts: {_text(best.message)}"
     if law.jacobian is not None and best.success and np.isfinite(best.fun):
         # exact gradients and a converged trust-region fit: a polish would not move the optimum
         polished, converged = best.x, True
@@ -219,13 +212,16 @@ def fit(
 
 
 MIN_HELD_OUT = 4  # groups (model sizes, runs, batch sizes) needed to leave one out and still fit the law
+# Where each refit without a group starts: "full fit" (the fit on every group's optimum) or
+# "grid" (the law's own starts); compared by benchmarks/bench_held_out_start.py.
+HELD_OUT_START = "full fit"
 
 
 def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels, along_steps,
               grows) -> dict[str, Any]:
     """The law's error on runs it was not fitted on: for each group of points (``labels``: a
     model, a model size, a batch size; ``design.held_out_groups`` says which), with at least
-    ``MIN_HELD_OUT`` of them, a refit without its points (from the full fit's optimum) predicts
+    ``MIN_HELD_OUT`` of them, a refit without its points (started as ``HELD_OUT_START`` says) predicts
     them. ``sigma`` is the RMS of the log errors: of each point for sizes, of averages over
     blocks of consecutive points along curves (``along_steps``: the curve's misfit, not its
     step-to-step noise). With ``grows`` (size laws, whose new-run scatter grows with how far
@@ -242,7 +238,9 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
     errors, mapes, unscored = [], {}, len(every) - len(values)
     for value in values:
         out = labels == value
-        res = optimise.minimise(law, {k: v[~out] for k, v in X.items()}, y[~out], theta, bounds, loss, delta, max_iter)
+        Xi, yi = {k: v[~out] for k, v in X.items()}, y[~out]
+        res = (optimise.minimise(law, Xi, yi, theta, bounds, loss, delta, max_iter) if HELD_OUT_START == "full fit"
+               else optimise.from_starts(law, Xi, yi, bounds, loss, delta, max_iter)[0])
         pred = np.asarray(law({k: v[out] for k, v in X.items()}, **law.from_theta(res.x)), dtype=float)
         if not np.all(np.isfinite(pred) & (pred > 0)):
             unscored += 1

@@ -2,7 +2,7 @@
 residuals ``log(pred) - log(y)``, each times its point's weight where the inputs hold one
 (``X["weight"]``, ``WEIGHT``: the inverse relative standard error of a measured accuracy, mean 1). Trust-region least squares (``trf``) for laws with an exact
 Jacobian; L-BFGS-B on finite differences (``lbfgsb``) and an lmfit polish (``polish``) for laws
-without one; ``ranked_starts`` picks the starts. ``scalelaw.engine`` fits with these."""
+without one; ``ranked_starts`` picks the starts and ``from_starts`` runs them. ``scalelaw.engine`` fits with these."""
 from __future__ import annotations
 
 import warnings as _warnings
@@ -141,6 +141,22 @@ def minimise(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> o
     res = lbfgsb(law, X, y, theta0, bounds, loss, delta, max_iter, loose)
     res.fun = objective(res.x, law, X, y, loss, delta)
     return res
+
+
+def from_starts(law, X, y, bounds, loss, delta, max_iter, warm=None, coarse=None,
+                progress=lambda starts: starts) -> tuple[optimize.OptimizeResult, int, int]:
+    """The best minimum from the law's starts (``ranked_starts``; ``warm``: that one alone): with
+    several starts, or on ``coarse`` ((X, y) averaged over bins of steps), each is run to a loose
+    tolerance and the best on to the tight one on ``X``, ``y``. ``progress`` wraps the starts'
+    loop (a bar). Returns (the minimum, the starts run, the starts the grid had)."""
+    Xs, ys = coarse if coarse is not None else (X, y)
+    starts, n_starts = ranked_starts(law, Xs, ys, bounds, loss, delta, warm)
+    loose = len(starts) > 1 or coarse is not None
+    best = min((minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in progress(starts)),
+               key=lambda res: res.fun)
+    if loose:
+        best = minimise(law, X, y, best.x, bounds, loss, delta, max_iter)
+    return best, len(starts), n_starts
 
 
 def ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.ndarray], int]:

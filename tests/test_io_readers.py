@@ -126,6 +126,12 @@ def test_plain_fit_names_a_step_law_for_a_decaying_lr_and_keeps_runs_apart(tmp_p
     frame.assign(lr=1e-3).to_csv(tmp_path / "constant.csv", index=False)  # a constant lr: nothing to say
     assert main(["fit", str(tmp_path / "constant.csv")]) == 0
     assert "--law auto" not in capsys.readouterr().err
+    # a power law over model sizes whose table carries each model's peak lr: not a curve over steps
+    sizes = pd.DataFrame({"N": [1e7, 3e7, 1e8, 3e8, 1e9], "lr": [3e-3, 3e-3, 1e-3, 3e-4, 3e-4]})
+    sizes["loss"] = 2.0 + (5e7 / sizes["N"]) ** 0.3
+    sizes.to_csv(tmp_path / "sizes.csv", index=False)
+    assert main(["fit", str(tmp_path / "sizes.csv"), "--x", "N"]) == 0
+    assert "--law auto" not in capsys.readouterr().err
 
 
 def test_auto_takes_the_schedule_of_logs_without_lr(tmp_path, capsys):
