@@ -29,9 +29,28 @@ from scalelaw import auto  # noqa: E402
 
 from families import families, split as split_of  # noqa: E402
 from forecast_suite import protocol  # noqa: E402
-from measure import save  # noqa: E402
+from measure import load, readme_marks, save, write_readme_block  # noqa: E402
 
 GRID = {"forward": (0.5, 0.6, 0.7, 0.8), "min_weight": (0.0, 0.02, 0.05, 0.1)}
+README_MARK = readme_marks("auto_constants")
+
+
+def readme_table(results: dict) -> str:
+    """The docs' table: each family's protocol MAPE at the shipped constants, and each side's
+    weighted mean at the shipped and the chosen ones."""
+    row = next(r for r in results["table"] if (r["forward"], r["min_weight"]) ==
+               (results["shipped"]["forward"], results["shipped"]["min_weight"]))
+    best = next(r for r in results["table"] if (r["forward"], r["min_weight"]) ==
+                (results["chosen"]["forward"], results["chosen"]["min_weight"]))
+    lines = ["| side | family | protocol mean MAPE % |", "|---|---|---|"]
+    for side in ("tuning", "test"):
+        lines += [f"| {side} | {name} | {mape:.3f} |" for name, mape in row[side]["per_family"].items()]
+        lines.append(f"| {side} | weighted mean (FORWARD {row['forward']}, MIN_WEIGHT {row['min_weight']}) | "
+                     f"{row[side]['mean_mape']:.4f} |")
+        if best is not row:
+            lines.append(f"| {side} | weighted mean (FORWARD {best['forward']}, MIN_WEIGHT {best['min_weight']}) | "
+                         f"{best[side]['mean_mape']:.4f} |")
+    return "\n".join(lines)
 
 
 def score(every: dict, names: list[str], weights: dict) -> dict:
@@ -75,6 +94,7 @@ def main() -> int:
                                         "test": at_shipped["test"]["mean_mape"]},
                             "table": table},
          ["data/multipower_law", "data/generated/forecast", "../shared/data/schaipp_124m", "scalelaw.synthetic"])
+    write_readme_block(README_MARK, readme_table(load("auto_constants")))
     return 0
 
 

@@ -134,7 +134,10 @@ def for_candidate(law: Law, options, refs, ref_kwargs, frame: pd.DataFrame, star
     return fixed, ref_fit, "references" if fixed else "logs" if own_decay else "prior", trend
 
 
-SEPARATE_LEVELS_AIC = 10.0  # how much lower the AIC must be for reference runs to keep their own levels
+# How much lower the AIC must be for reference runs to keep their own levels. Derived from the
+# usual reading of AIC differences (Burnham and Anderson 2002, section 2.6): above 10, the model
+# with the higher AIC has essentially no support; below it, the shared level is kept, as simpler.
+SEPARATE_LEVELS_AIC = 10.0
 
 
 def reference_fit(law: Law, refs: pd.DataFrame, options, kwargs) -> FitResult:

@@ -24,7 +24,8 @@ def text() -> str:
 
 
 def load(name: str) -> dict:
-    return json.loads((RESULTS / f"{name}.json").read_text())
+    path = ROOT / "scalelaw" / "prior.json" if name == "prior" else RESULTS / f"{name}.json"
+    return json.loads(path.read_text())
 
 
 def pct(x: float) -> float:
@@ -65,6 +66,33 @@ def hits(total: dict, key: str) -> int:
     return round(total[key] * total["points"])
 
 
+def forecast_suite(r: dict) -> dict:
+    real, test = r["summary"]["test, real LLM curves"], r["summary"]["test"]
+    stdlib = [f for name, f in r["per_family"].items() if name.startswith("stdlib-")]
+    mae = {refs: [f["bayes"][refs]["mean_abs_error"] for f in stdlib] for refs in ("alone", "with references")}
+    early = [pct(test["bayes"]["alone"][seen]["coverage"]) for seen in ("0.1", "0.2", "0.4")]
+    return {"rb": real["bayes"], "rt": real["today"],
+            "ratio": real["today"]["alone"]["all"]["winkler"] / real["bayes"]["alone"]["all"]["winkler"],
+            "cov_b": pct(real["bayes"]["alone"]["all"]["coverage"]), "cov_t": pct(real["today"]["alone"]["all"]["coverage"]),
+            "s_lo": min(mae["alone"]), "s_hi": max(mae["alone"]), "r_lo": min(mae["with references"]),
+            "r_hi": max(mae["with references"]),
+            "s_in": sum(f["bayes"][k]["inside"] for f in stdlib for k in ("alone", "with references")),
+            "s_n": sum(f["bayes"][k]["n"] for f in stdlib for k in ("alone", "with references")),
+            "e_lo": min(early), "e_hi": max(early)}
+
+
+def prior(r: dict) -> dict:
+    """The shipped prior (scalelaw/prior.json, written by forecast_suite.py --write-prior): each
+    family's geometric mean decay share."""
+    import numpy as np
+
+    q = {name: pct(float(np.exp(np.mean(np.log(f["q"]))))) for name, f in r["families"].items()}
+    kind = {k: [v for name, v in q.items() if name.startswith(k)] for k in ("markov", "stdlib")}
+    return {"q": q, "mean": pct(r["q"]), "spread": float(np.exp(r["q_log_sd"])), "n": len(r["families"]),
+            "m_lo": min(kind["markov"]), "m_hi": max(kind["markov"]), "s_lo": min(kind["stdlib"]),
+            "s_hi": max(kind["stdlib"]), "sd": r["alpha_sd"], "reach": r["reach"]}
+
+
 QUOTES = {
     "isoflop": (lambda r: r, [
         "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
@@ -72,6 +100,25 @@ QUOTES = {
         "or more sizes and an interior minimum, and gives `a = {chinchilla[a]:.3f}` (95 % interval "
         "{chinchilla[a_ci][0]:.3f} to {chinchilla[a_ci][1]:.3f})",
         "Approach 3 on all 245 points gives {chinchilla[approach3_a]:.3f} there",
+    ]),
+    "prior": (prior, [
+        "{q[mpl25]:.1f} % on Luo et al.'s 25M curves, {q[mpl100]:.1f} % at 100M, {q[mpl400]:.1f} % at 400M, "
+        "{m_lo:.0f}-{m_hi:.0f} % on our Markov-source runs, {s_lo:.0f}-{s_hi:.0f} % on our byte-level text runs",
+        "The prior is its geometric mean over {n} families, {mean:.1f} %, with a log-normal spread of x/ {spread:.1f}",
+        "({sd[0]:.2f} at {reach[0]:.1f}x, {sd[2]:.2f} at {reach[2]:.1f}x, {sd[4]:.2f} at {reach[4]:.0f}x)",
+    ]),
+    "forecast_suite": (forecast_suite, [
+        "the posterior's intervals hold {cov_b:.0f} % of the finals at a median width of "
+        "{rb[alone][all][median_width]:.0f} % of the loss (today: {cov_t:.0f} % at {rt[alone][all][median_width]:.0f} %), "
+        "and the interval score is {ratio:.1f} times better ({rb[alone][all][winkler]:.1f} % against "
+        "{rt[alone][all][winkler]:.1f} %)",
+        "from 10 % seen the intervals are {rb[alone][0.1][median_width]:.0f} % wide around errors of "
+        "{rb[alone][0.1][mean_abs_error]:.0f} %",
+        "the posterior is still a little worse than today's ({rb[with references][all][winkler]:.1f} % against "
+        "{rt[with references][all][winkler]:.1f} %)",
+        "the posterior's mean error is {s_lo:.0f}-{s_hi:.0f} % alone ({r_lo:.0f}-{r_hi:.0f} % with references)",
+        "so {s_in} of these {s_n} finals are now inside",
+        "they still bring the test families' coverage down to {e_lo:.0f}-{e_hi:.0f} %",
     ]),
     "new_run_suite": (new_run_suite, [
         "a new run's interval held {t[largest chinchilla][run]:.0f} % of the {t[largest chinchilla][points]} points of "

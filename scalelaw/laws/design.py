@@ -135,7 +135,10 @@ class Sizes:
         return {role: (float(np.min(v)), float(np.max(v))) for role, v in X.items()
                 if np.ndim(v) == 1 and role in self.law.inputs}
 
-    MAX_HELD_OUT = 20  # groups left out in turn at most; more (a long log) are merged with neighbours
+    # Groups left out in turn at most; more (a long log) are merged with neighbours. Derived: the
+    # scatter's Student's t on 19 degrees of freedom is within 7 % of the normal quantile (2.09
+    # against 1.96 at 95 %), so more groups would barely narrow the interval, each at a refit's cost.
+    MAX_HELD_OUT = 20
 
     def held_out_groups(self, frame: pd.DataFrame, X: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
         """What one new run is, for the error on runs left out of the fit (``FitResult.held_out``):
