@@ -3,8 +3,10 @@ sweep of our trainer (``data/generated/batch``: widths 16 and 32, six batch size
 batch size in turn is left out, the law fitted on the other five predicts its curve, and its
 training loss averaged over 25 steps (the smoothed curve) is scored against the interval, from
 step 40 on. Prints, per width and batch size left out, the MAPE of the prediction against the
-per-step loss, the share of the smoothed curve inside and the median half-width (% of the
-prediction); writes ``benchmarks/results/batch_intervals.json``.
+per-step loss, the error of the final prediction against the mean loss of the last 25 steps
+(``final_error``, %), the share of the smoothed curve inside the interval and inside the
+parameters' band alone (``inside_parameters``: the mean curve's, without the held-out error),
+and the median half-width (% of the prediction); writes ``benchmarks/results/batch_intervals.json``.
 
     python benchmarks/bench_batch_intervals.py   (about 5 CPU minutes)
 """
@@ -41,9 +43,14 @@ def left_out(runs: pd.DataFrame, run: str) -> dict:
     pred = result.predict({"step": g["step"], "B": g["B"]})
     smooth = g["y"].rolling(SMOOTH, center=True).mean().to_numpy()
     ok = np.isfinite(smooth)
-    lo, hi = result.predict_interval({"step": g["step"].to_numpy()[ok], "B": g["B"].to_numpy()[ok]})
+    at = {"step": g["step"].to_numpy()[ok], "B": g["B"].to_numpy()[ok]}
+    lo, hi = result.predict_interval(at)
+    mean_lo, mean_hi = result.predict_interval(at, of="mean")
+    final = float(g["y"].tail(SMOOTH).mean())  # the last SMOOTH steps' mean loss
     return {"converged": bool(result.converged), "mape": float(scalelaw.quality.mape(pred, g["y"].to_numpy())),
+            "final_error": float(100 * abs(pred[-1] - final) / final),
             "inside": float(np.mean((smooth[ok] >= lo) & (smooth[ok] <= hi))),
+            "inside_parameters": float(np.mean((smooth[ok] >= mean_lo) & (smooth[ok] <= mean_hi))),
             "half_width": float(np.median((hi - lo) / 2 / pred[ok]))}
 
 

@@ -4,7 +4,8 @@ alone would do, with nothing learned from the part it predicts).
 
 - Size laws (``engine.HELD_OUT_START``): the scatter of a new run (``held_out["sigma"]``: each
   model size left out in turn) on the real families of ``new_run_suite.py``, and the fit's CPU
-  seconds, each way.
+  seconds, each way, and a third: from the grid's one best start on the rest alone (no
+  minimisation from the others: nothing leaks, at about a refit's cost).
 - Step laws (``auto.FOLD_START``): ``auto``'s choice and weights come from its folds (each run
   left out, a forward split); scored by the forecast suite's protocol (``forecast_suite.protocol``:
   mean MAPE on the held-out schedules) on the families of ``forecast_split.json`` that have a
@@ -34,7 +35,7 @@ from measure import save  # noqa: E402
 
 SIZE_FAMILIES = ("gemstones-chinchilla", "gemstones-power", "gemstones-downstream-hellaswag",
                  "gemstones-downstream-mmlu", "gadre-", "datablations-chinchilla", "chinchilla-points")
-STARTS = {"size": ("full fit", "grid"), "step": ("grid", "full fit")}
+STARTS = {"size": ("full fit", "grid", "best start"), "step": ("grid", "full fit")}
 
 
 def size_laws() -> dict:

@@ -215,8 +215,9 @@ def fit(
 # out. Derived: with 3 groups the scatter has 2 degrees of freedom and Student's t is 2.2 times
 # the normal quantile (4.30 against 1.96 at 95 %), an interval that says little; with 4, 1.6 times.
 MIN_HELD_OUT = 4
-# Where each refit without a group starts: "full fit" (the fit on every group's optimum) or
-# "grid" (the law's own starts); compared by benchmarks/bench_held_out_start.py.
+# Where each refit without a group starts: "full fit" (the fit on every group's optimum), "grid"
+# (the law's own starts) or "best start" (the grid's best start on the rest alone); compared by
+# benchmarks/bench_held_out_start.py.
 HELD_OUT_START = "full fit"
 
 
@@ -243,7 +244,8 @@ def _held_out(law, X, y, runs, theta, bounds, loss, delta, max_iter, by, labels,
         out = labels == value
         Xi, yi = {k: v[~out] for k, v in X.items()}, y[~out]
         res = (optimise.minimise(law, Xi, yi, theta, bounds, loss, delta, max_iter) if HELD_OUT_START == "full fit"
-               else optimise.from_starts(law, Xi, yi, bounds, loss, delta, max_iter)[0])
+               else optimise.from_starts(law, Xi, yi, bounds, loss, delta, max_iter,
+                                         keep=1 if HELD_OUT_START == "best start" else None)[0])
         pred = np.asarray(law({k: v[out] for k, v in X.items()}, **law.from_theta(res.x)), dtype=float)
         if not np.all(np.isfinite(pred) & (pred > 0)):
             unscored += 1

@@ -144,13 +144,17 @@ def minimise(law, X, y, theta0, bounds, loss, delta, max_iter, loose=False) -> o
 
 
 def from_starts(law, X, y, bounds, loss, delta, max_iter, warm=None, coarse=None,
-                progress=lambda starts: starts) -> tuple[optimize.OptimizeResult, int, int]:
-    """The best minimum from the law's starts (``ranked_starts``; ``warm``: that one alone): with
-    several starts, or on ``coarse`` ((X, y) averaged over bins of steps), each is run to a loose
-    tolerance and the best on to the tight one on ``X``, ``y``. ``progress`` wraps the starts'
-    loop (a bar). Returns (the minimum, the starts run, the starts the grid had)."""
+                progress=lambda starts: starts, keep=None) -> tuple[optimize.OptimizeResult, int, int]:
+    """The best minimum from the law's starts (``ranked_starts``; ``warm``: that one alone;
+    ``keep``: only that many of the best by the objective): with several starts, or on ``coarse``
+    ((X, y) averaged over bins of steps), each is run to a loose tolerance and the best on to the
+    tight one on ``X``, ``y``. ``progress`` wraps the starts' loop (a bar). Returns (the minimum,
+    the starts run, the starts the grid had)."""
     Xs, ys = coarse if coarse is not None else (X, y)
     starts, n_starts = ranked_starts(law, Xs, ys, bounds, loss, delta, warm)
+    if keep is not None and len(starts) > keep:
+        order = np.argsort([objective(t, law, Xs, ys, loss, delta) for t in starts], kind="stable")
+        starts = [starts[i] for i in order[:keep]]
     loose = len(starts) > 1 or coarse is not None
     best = min((minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in progress(starts)),
                key=lambda res: res.fun)

@@ -191,7 +191,8 @@ def test_the_quick_benchmarks_reproduce_their_committed_figures(tmp_path):
     assert quick
     for name in quick:
         new, old = (json.loads(p.read_text()) for p in (tmp_path / f"{name}.json", RESULTS / f"{name}.json"))
-        for key in old:
+        assert set(new) <= set(old), (name, set(new) - set(old))
+        for key in new:  # without ../shared/data a benchmark leaves out what needs it
             if key not in ("commit", "data"):
                 assert same(new[key], old[key]), (name, key, new[key], old[key])
 
@@ -216,3 +217,19 @@ def test_the_size_law_table_is_made_from_its_results_file():
     import new_run_suite
 
     assert published_block(new_run_suite.README_MARK) == new_run_suite.readme_table(load("new_run_suite"))
+
+
+def test_auto_uses_the_constants_its_sweep_chose_and_the_docs_show_the_sweep():
+    """auto's FORWARD and MIN_WEIGHT are the ones bench_auto_constants.py chose on the tuning
+    families; the forecast page's table of it is made from its results file."""
+    from conftest import published_block
+    from scalelaw import auto
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_auto_constants
+
+    results = load("auto_constants")
+    assert (auto.FORWARD, auto.MIN_WEIGHT) == (results["chosen"]["forward"], results["chosen"]["min_weight"])
+    best = min(results["table"], key=lambda r: r["tuning"]["mean_mape"])
+    assert (best["forward"], best["min_weight"]) == (auto.FORWARD, auto.MIN_WEIGHT)
+    assert published_block(bench_auto_constants.README_MARK) == bench_auto_constants.readme_table(results)
