@@ -15,31 +15,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from scalelaw import CHINCHILLA  # noqa: E402
 from scalelaw.analysis import isoflop  # noqa: E402
-from scalelaw.laws.bivariate import chinchilla_optimum  # noqa: E402
+from scalelaw.synthetic import isoflop_runs  # noqa: E402
 
 from measure import save  # noqa: E402
 
 TRUTH = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 POINTS = ROOT.parent / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
-
-
-def surface(budgets=np.geomspace(1e18, 1e22, 5), span=(0.1, 10), sizes=7, noise=0.002, seed=0) -> pd.DataFrame:
-    """Runs on the known surface, ``sizes`` per budget spread over ``span`` times its optimum."""
-    rng, rows = np.random.default_rng(seed), []
-    for c in budgets:
-        best = chinchilla_optimum(TRUTH, np.array([c]))["N"][0]
-        n = best * np.geomspace(*span, sizes)
-        y = CHINCHILLA({"N": n, "D": c / (6 * n)}, **TRUTH) * np.exp(rng.normal(0, noise, sizes))
-        rows.append(pd.DataFrame({"N": n, "C": c, "y": y}))
-    return pd.concat(rows, ignore_index=True)
 
 
 def summary(out: dict) -> dict:
@@ -49,8 +36,8 @@ def summary(out: dict) -> dict:
 
 
 def main() -> int:
-    figures = {"synthetic": {"truth": TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]), **summary(isoflop(surface()))}}
-    data = ["scalelaw.laws.bivariate (a known surface)"]
+    figures = {"synthetic": {"truth": TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]), **summary(isoflop(isoflop_runs(TRUTH)))}}
+    data = ["scalelaw.synthetic.isoflop_runs (a known surface)"]
     if POINTS.exists():
         c = pd.read_csv(POINTS)
         figures["chinchilla"] = summary(isoflop(pd.DataFrame({"N": c["Model Size"], "C": c["Training FLOP"],

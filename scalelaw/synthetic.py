@@ -1,4 +1,5 @@
-"""Synthetic per-step training logs with known parameters, for tests and benchmarks.
+"""Synthetic runs with known parameters, for tests and benchmarks: per-step training logs
+(``per_step_log``) and an isoFLOP ladder's final losses (``isoflop_runs``).
 
 A real per-step log starts at step 0 with the loss of an untrained model (ln of the vocabulary,
 about 10.4 nats for 32k tokens), falls by several nats in the first few hundred steps, a phase
@@ -60,3 +61,20 @@ def per_step_log(schedule: Any, params: Mapping[str, float] | None = None, *, la
     logged_lr = np.where(steps % lr_every == 0, lr, np.nan)
     return pd.DataFrame({"run": run, "step": steps, "lr": logged_lr, "loss": true * np.exp(eps),
                          "true_loss": true})
+
+
+def isoflop_runs(params: Mapping[str, float], budgets=np.geomspace(1e18, 1e22, 5), span=(0.1, 10), sizes: int = 7,
+                 noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
+    """Final losses on the chinchilla surface ``params`` (E, A, B, alpha, beta): at each compute
+    budget (FLOPs, ``C = 6 N D``), ``sizes`` model sizes spread geometrically over ``span`` times
+    that budget's optimum, each loss times ``exp`` of a normal error of sd ``noise``. Columns
+    ``N``, ``C``, ``y``."""
+    from .laws.bivariate import CHINCHILLA, chinchilla_optimum
+
+    rng, rows = np.random.default_rng(seed), []
+    for c in budgets:
+        best = chinchilla_optimum(params, np.array([c]))["N"][0]
+        n = best * np.geomspace(*span, sizes)
+        y = CHINCHILLA({"N": n, "D": c / (6 * n)}, **params) * np.exp(rng.normal(0, noise, sizes))
+        rows.append(pd.DataFrame({"N": n, "C": c, "y": y}))
+    return pd.concat(rows, ignore_index=True)

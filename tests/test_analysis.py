@@ -37,18 +37,11 @@ def test_too_few_sizes():
 CHIN = {"E": 1.8, "A": 450.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 
 
-def isoflop_runs(budgets=np.geomspace(1e18, 1e22, 5), span=(0.1, 10), sizes=7, noise=0.002, seed=0):
-    """Runs on Chinchilla's surface, ``sizes`` per budget spread over ``span`` times its optimum."""
-    from scalelaw import CHINCHILLA
-    from scalelaw.laws.bivariate import chinchilla_optimum
+def isoflop_runs(**kwargs):
+    """Runs on Chinchilla's surface ``CHIN`` (``scalelaw.synthetic.isoflop_runs``)."""
+    from scalelaw.synthetic import isoflop_runs as runs
 
-    rng, rows = np.random.default_rng(seed), []
-    for c in budgets:
-        best = chinchilla_optimum(CHIN, np.array([c]))["N"][0]
-        n = best * np.geomspace(*span, sizes)
-        y = CHINCHILLA({"N": n, "D": c / (6 * n)}, **CHIN) * np.exp(rng.normal(0, noise, sizes))
-        rows.append(pd.DataFrame({"N": n, "C": c, "y": y}))
-    return pd.concat(rows, ignore_index=True)
+    return runs(CHIN, **kwargs)
 
 
 def test_isoflop_recovers_the_known_optimum():
