@@ -110,6 +110,16 @@ def held_out_start(r: dict) -> dict:
             "test": {k: v["mean_mape"] for k, v in step["test"].items()}}
 
 
+def batch_intervals(r: dict) -> dict:
+    import numpy as np
+
+    runs = r["left_out"]
+    mape, final = [v["mape"] for v in runs.values()], [v["final_error"] for v in runs.values()]
+    alone = {w: pct(np.mean([v["inside_parameters"] for k, v in runs.items() if k.startswith(f"w{w}-")]))
+             for w in (16, 32)}
+    return {"m_lo": min(mape), "m_hi": max(mape), "f_lo": min(final), "f_hi": max(final), "alone": alone}
+
+
 QUOTES = {
     "isoflop": (lambda r: r, [
         "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
@@ -117,6 +127,13 @@ QUOTES = {
         "or more sizes and an interior minimum, and gives `a = {chinchilla[a]:.3f}` (95 % interval "
         "{chinchilla[a_ci][0]:.3f} to {chinchilla[a_ci][1]:.3f})",
         "Approach 3 on all 245 points gives {chinchilla[approach3_a]:.3f} there",
+    ]),
+    "batch_intervals": (batch_intervals, [
+        "each batch size's curve predicted from the other five: MAPE {m_lo:.1f} to {m_hi:.1f} % against the per-step "
+        "training loss (the test bound is 2 %), final loss within {f_lo:.1f} to {f_hi:.1f} % of the mean of the last "
+        "25 steps",
+        "alone held a held-out batch size's smoothed curve only {alone[16]:.0f} % (width 16) and {alone[32]:.0f} % "
+        "(width 32) of the time, on average over the six left out of each width",
     ]),
     "held_out_start": (held_out_start, [
         "size laws, {n} families: the scatter is the same either way in {same} of them; on Gadre et al.'s "
