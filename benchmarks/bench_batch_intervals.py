@@ -6,7 +6,9 @@ step 40 on. Prints, per width and batch size left out, the MAPE of the predictio
 per-step loss, the error of the final prediction against the mean loss of the last 25 steps
 (``final_error``, %), the share of the smoothed curve inside the interval and inside the
 parameters' band alone (``inside_parameters``: the mean curve's, without the held-out error),
-and the median half-width (% of the prediction); writes ``benchmarks/results/batch_intervals.json``.
+and the median half-width (% of the prediction); then, the law fitted on each width's six batch
+sizes, the critical batch size over the measured noise scale (``noise_ratio``); writes
+``benchmarks/results/batch_intervals.json``.
 
     python benchmarks/bench_batch_intervals.py   (about 5 CPU minutes)
 """
@@ -34,6 +36,23 @@ def sweep_runs(width: int) -> pd.DataFrame:
     frames = [scalelaw.load_runs(p, roles=("step", "y", "B"), optional=("lr",)).assign(run=p.parent.name)
               for p in sorted(SWEEP.glob(f"w{width}-b*/log.csv"))]
     return pd.concat(frames, ignore_index=True)
+
+
+def noise_ratio(width: int) -> list[float]:
+    """B_crit (the law fitted on all six batch sizes) at each run's final loss over the gradient
+    noise scale the trainer measured there (``grad_noise_scale``; both the mean of the last 20
+    logged rows): McCandlish et al. found the two close."""
+    from scalelaw.laws.batch import b_crit
+
+    frames = []
+    for path in sorted(SWEEP.glob(f"w{width}-b*/log.csv")):
+        frame = scalelaw.load_runs(path, roles=("step", "y", "B"), optional=("lr",))
+        noise = pd.read_csv(path)["grad_noise_scale"].reindex(frame.index).to_numpy()
+        frames.append(frame.assign(run=path.parent.name, noise=noise))
+    runs = pd.concat(frames, ignore_index=True)
+    result = scalelaw.fit("batch", runs.drop(columns="noise"))
+    last = runs.groupby("run").tail(20).groupby("run")[["y", "noise"]].mean()
+    return (b_crit(last["y"], result.params["B_star"], result.params["alpha_B"]) / last["noise"]).tolist()
 
 
 def left_out(runs: pd.DataFrame, run: str) -> dict:
@@ -65,7 +84,11 @@ def main() -> int:
                   f"{100 * r['half_width']:5.2f} %  {'' if r['converged'] else 'not converged'}", flush=True)
     inside = [r["inside"] for r in out.values()]
     print(f"inside over the 12 left out: mean {100 * np.mean(inside):.1f} %, lowest {100 * min(inside):.1f} %")
-    save("batch_intervals", {"left_out": out, "mean_inside": float(np.mean(inside))}, ["data/generated/batch"])
+    ratios = {f"w{width}": noise_ratio(width) for width in (16, 32)}
+    print("B_crit over the measured noise scale: " + "; ".join(
+        f"{w}: {min(r):.2f}-{max(r):.2f}, median {np.median(r):.2f}" for w, r in ratios.items()))
+    save("batch_intervals", {"left_out": out, "mean_inside": float(np.mean(inside)), "noise_ratio": ratios},
+         ["data/generated/batch"])
     return 0
 
 

@@ -117,7 +117,10 @@ def batch_intervals(r: dict) -> dict:
     mape, final = [v["mape"] for v in runs.values()], [v["final_error"] for v in runs.values()]
     alone = {w: pct(np.mean([v["inside_parameters"] for k, v in runs.items() if k.startswith(f"w{w}-")]))
              for w in (16, 32)}
-    return {"m_lo": min(mape), "m_hi": max(mape), "f_lo": min(final), "f_hi": max(final), "alone": alone}
+    ratio = r["noise_ratio"]
+    return {"m_lo": min(mape), "m_hi": max(mape), "f_lo": min(final), "f_hi": max(final), "alone": alone,
+            "r_lo": min(min(v) for v in ratio.values()), "r_hi": max(max(v) for v in ratio.values()),
+            "med": {w: float(np.median(v)) for w, v in ratio.items()}}
 
 
 QUOTES = {
@@ -134,6 +137,8 @@ QUOTES = {
         "25 steps",
         "alone held a held-out batch size's smoothed curve only {alone[16]:.0f} % (width 16) and {alone[32]:.0f} % "
         "(width 32) of the time, on average over the six left out of each width",
+        "`B_crit` at the final losses is {r_lo:.2f} to {r_hi:.2f} times the measured noise scale (median {med[w16]:.2f} "
+        "at width 16, {med[w32]:.2f} at width 32",
     ]),
     "held_out_start": (held_out_start, [
         "size laws, {n} families: the scatter is the same either way in {same} of them; on Gadre et al.'s "
