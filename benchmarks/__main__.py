@@ -27,6 +27,7 @@ SHARED = HERE.parents[1] / "shared" / "data"
 BENCHMARKS = {
     "isoflop": (["bench_isoflop.py"], ["isoflop"], True, False, "10 s"),
     "downstream": (["bench_downstream.py"], ["downstream"], True, False, "2 min"),
+    "startup": (["bench_startup.py"], ["startup"], False, False, "1 min"),
     "batch_intervals": (["bench_batch_intervals.py"], ["batch_intervals"], False, False, "10 min"),
     "new_run_suite": (["new_run_suite.py"], ["new_run_suite"], False, False, "30 min"),
     "new_run_variants": (["new_run_suite.py", "--judge"], ["new_run_variants"], False, False, "10 min"),

@@ -3,7 +3,7 @@
 paid before the entry point parsed its arguments first). Side by side in one run; CPU time of
 the child processes (user + system), median of ``--repeats``.
 
-Run: python benchmarks/bench_startup.py [--repeats 5]
+Run: python benchmarks/bench_startup.py [--repeats 5]   (writes results/startup.json)
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from measure import save  # noqa: E402
+
 LOG = ROOT / "data" / "multipower_law" / "csv_400" / "cosine_24000.csv"
 
 
@@ -48,12 +51,14 @@ def main() -> None:
             "scalelaw inspect LOG": [py, "-m", "scalelaw", "inspect", str(LOG)],
             "scalelaw fit 5 points (power law)": [py, "-m", "scalelaw", "fit", str(small)],
         }
-        base = None
+        base, out = None, {}
         print(f"CPU seconds, median of {args.repeats} (python {sys.version.split()[0]}, {os.cpu_count()} cores)")
         for name, argv in cases.items():
             seconds = cpu_seconds(argv, args.repeats, status=2 if "--bad-flag" in name else 0)
             base = seconds if base is None else base
             print(f"  {name:<55} {seconds:6.2f} s   {seconds / base:5.2f}x the old start")
+            out[name] = seconds
+    save("startup", {"repeats": args.repeats, "cores": os.cpu_count(), "cpu_s": out}, ["data/multipower_law/csv_400"])
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ QUOTES = {
         "`B_crit` at the final losses is {r_lo:.2f} to {r_hi:.2f} times the measured noise scale (median {med[w16]:.2f} "
         "at width 16, {med[w32]:.2f} at width 32",
     ]),
+    "startup": (lambda r: {k.split(" (")[0].replace(" ", "_"): v for k, v in r["cpu_s"].items()}, [
+        "`scalelaw --help` {scalelaw_--help:.2f} s (it parses its arguments before loading the fitting modules), "
+        "`inspect` of a log {scalelaw_inspect_LOG:.2f} s, a 5-point power-law fit {scalelaw_fit_5_points:.2f} s",
+        "against {import_every_module_a_command_uses:.2f} s for importing every module a command uses",
+    ]),
     "held_out_start": (held_out_start, [
         "size laws, {n} families: the scatter is the same either way in {same} of them; on Gadre et al.'s "
         "rw_original chinchilla the start from the full fit gives {leak[full fit]:.2f} % against the grid's "
