@@ -138,7 +138,7 @@ def _fit(args: argparse.Namespace):
                      (*law.optional, *(("lr",) if law.inputs == ("x",) else ())))
     x_column = str(data.attrs.get("columns", {}).get("x", "")).lower()
     if "lr" in data.columns and not law.step_law and "lr" not in law.optional and (
-            x_column in CURVE_NAMES["step"] or x_column == str(args.step).lower()):  # a curve over steps
+            x_column in CURVE_NAMES["step"] or (args.step and x_column == args.step.lower())):  # a curve over steps
         _warn_lr_ignored(data, args.files)
         data = data.drop(columns="lr")
         data.attrs["columns"] = {k: v for k, v in data.attrs.get("columns", {}).items() if k != "lr"}
