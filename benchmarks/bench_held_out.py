@@ -3,7 +3,7 @@ the refits that leave each model out (``engine._held_out``) against the same fit
 (``engine.MIN_HELD_OUT`` raised past the number of models), side by side in one run; and a
 power law over a long per-step log, its starts compared on bins against on every point.
 
-    python benchmarks/bench_held_out.py [--repeats 3]
+    python benchmarks/bench_held_out.py [--repeats 3]     (writes results/held_out_cost.json)
 """
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import scalelaw  # noqa: E402
 from scalelaw import engine  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from measure import save  # noqa: E402
 
 
 def cases():
@@ -47,7 +50,7 @@ def cpu_seconds(law, data, options, repeats):
     return (time.process_time() - start) / repeats
 
 
-def long_log(repeats):
+def long_log(repeats) -> dict:
     """A power law over a 100,000-step log (x = step): the starts compared on log-spaced bins of
     x (``design.Sizes.binned``, the default above ``BINNED_ABOVE`` points) against on every point."""
     from scalelaw.laws import design
@@ -62,6 +65,7 @@ def long_log(repeats):
     design.Sizes.BINNED_ABOVE = default
     print(f"{'power, 100,000-step log: starts on bins / on every point':<54}{binned:>10.3f}{every:>13.3f}"
           f"{binned / every:>8.2f}")
+    return {"binned": binned, "every point": every}
 
 
 def main(argv=None) -> int:
@@ -71,14 +75,16 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     default = engine.MIN_HELD_OUT
     print(f"{'fit':<54}{'with (s)':>10}{'without (s)':>13}{'ratio':>8}")
+    out = {}
     for name, (law, data, options) in cases().items():
         engine.MIN_HELD_OUT = default
         with_ = cpu_seconds(law, data, options, args.repeats)
         engine.MIN_HELD_OUT = 10**9
         without = cpu_seconds(law, data, options, args.repeats)
         print(f"{name:<54}{with_:>10.3f}{without:>13.3f}{with_ / without:>8.2f}")
+        out[name] = {"with": with_, "without": without}
     engine.MIN_HELD_OUT = default
-    long_log(1)
+    save("held_out_cost", {"repeats": args.repeats, "cpu_s": out, "long_log": long_log(1)}, ["data/gemstones"])
     return 0
 
 

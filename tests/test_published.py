@@ -123,6 +123,14 @@ def batch_intervals(r: dict) -> dict:
             "med": {w: float(np.median(v)) for w, v in ratio.items()}}
 
 
+def held_out_cost(r: dict) -> dict:
+    c, long = r["cpu_s"], r["long_log"]
+    out = {k.split(",")[0] + (" gem" if "Gemstones" in k else ""): {**v, "ratio": v["with"] / v["without"]}
+           for k, v in c.items()}
+    return {"p": out["power"], "c": out["chinchilla gem"], "d": out["downstream gem"], "bin": long["binned"],
+            "every": long["every point"], "lr": long["binned"] / long["every point"]}
+
+
 QUOTES = {
     "isoflop": (lambda r: r, [
         "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
@@ -144,6 +152,12 @@ QUOTES = {
         "`scalelaw --help` {scalelaw_--help:.2f} s (it parses its arguments before loading the fitting modules), "
         "`inspect` of a log {scalelaw_inspect_LOG:.2f} s, a 5-point power-law fit {scalelaw_fit_5_points:.2f} s",
         "against {import_every_module_a_command_uses:.2f} s for importing every module a command uses",
+    ]),
+    "held_out_cost": (held_out_cost, [
+        "a power law on 80 points {p[with]:.2f} against {p[without]:.2f} s ({p[ratio]:.2f}x), chinchilla on Gemstones' "
+        "665 checkpoints of 19 models {c[with]:.2f} against {c[without]:.2f} s ({c[ratio]:.2f}x), downstream on them "
+        "{d[with]:.2f} against {d[without]:.2f} s ({d[ratio]:.2f}x)",
+        "log-spaced bins of x, {bin:.1f} against {every:.1f} s on every point ({lr:.2f}x)",
     ]),
     "held_out_start": (held_out_start, [
         "size laws, {n} families: the scatter is the same either way in {same} of them; on Gadre et al.'s "
