@@ -32,6 +32,7 @@ BENCHMARKS = {
     "new_run_suite": (["new_run_suite.py"], ["new_run_suite"], False, False, "30 min"),
     "new_run_variants": (["new_run_suite.py", "--judge"], ["new_run_variants"], False, False, "10 min"),
     "bench_scale": (["bench_scale.py"], ["bench_scale"], False, False, "40 min"),
+    "lr_speed": (["bench_lr_speed.py"], ["lr_speed"], False, False, "5 min"),
     "held_out_cost": (["bench_held_out.py"], ["held_out_cost"], False, False, "2 min"),
     "held_out_start": (["bench_held_out_start.py"], ["held_out_start"], False, False, "15 min"),
     "bench_forecast": (["bench_forecast.py"], ["bench_forecast"], False, False, "10 min"),

@@ -31,7 +31,7 @@ Multi-power law (issue 13): the same two curves, fitted in under 10x the anneali
 with a peak memory rise under 1 GB; and its prediction with a 95 % interval at all 72,000
 steps of the cosine run, within the same memory.
 
-Run: python benchmarks/bench_lr_speed.py   (about 3 minutes)
+Run: python benchmarks/bench_lr_speed.py   (about 3 minutes; writes results/lr_speed.json)
 """
 import json
 import subprocess
@@ -50,7 +50,7 @@ from scalelaw import schedules
 from scalelaw.laws.annealing import ANNEALING, areas
 from scalelaw.synthetic import per_step_log
 
-from measure import peak_rise
+from measure import peak_rise, save
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "69e7588"  # main before issue 23
@@ -97,7 +97,7 @@ def measure(package_root: Path, files: list) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def side_by_side() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         logs = []
@@ -121,6 +121,7 @@ def main() -> None:
         verdict = "" if target is None else f"<= {target:g} s: {'met' if a['seconds'] <= target else 'NOT met'}"
         print(f"{name:<32}{b['seconds']:>9.2f}{a['seconds']:>9.2f}{b['seconds'] / a['seconds']:>7.1f}x  "
               f"{b['status'] + ' -> ' + a['status']:<34}{verdict}")
+    return {"baseline": BASELINE, "before": before, "after": after}
 
 
 TRUE = {"L0": 3.0, "A": 0.5, "alpha": 0.55, "C": 0.4}
@@ -173,7 +174,7 @@ def baseline_fit(data: pd.DataFrame) -> np.ndarray:
     return min(results, key=lambda r: r.fun).x
 
 
-def earlier_targets() -> None:
+def earlier_targets() -> dict:
     data = make_curves(np.random.default_rng(0))
     specs = {name: spec for name, spec in SPECS.items()}
     scalelaw.fit("annealing", data.iloc[:5000], schedules=specs)  # warm imports and caches
@@ -219,13 +220,21 @@ def earlier_targets() -> None:
     cosine = schedules.parse(SPECS["cosine"])
     steps = np.arange(1, len(cosine))
     t = time.perf_counter()
-    (lo, hi), rise = peak_rise(lambda: multi.predict_interval(steps, cosine))
-    print(f"  its 95 % interval at all {len(steps):,} steps of the cosine run: {time.perf_counter() - t:.2f} s, "
-          f"peak memory rise {rise / 2**20:.0f} MiB")
+    (lo, hi), interval_rise = peak_rise(lambda: multi.predict_interval(steps, cosine))
+    interval_s = time.perf_counter() - t
+    print(f"  its 95 % interval at all {len(steps):,} steps of the cosine run: {interval_s:.2f} s, "
+          f"peak memory rise {interval_rise / 2**20:.0f} MiB")
+    return {"annealing_s": min(ours), "plain_loop_s": base_time, "multipower_s": min(times),
+            "multipower_rise_mib": rise / 2**20, "interval_s": interval_s, "interval_rise_mib": interval_rise / 2**20}
 
+
+
+def main() -> None:
+    figures = {"steps": side_by_side()}
+    print()
+    figures["long_curves"] = earlier_targets()
+    save("lr_speed", figures, ["data/multipower_law/csv_100", "scalelaw.synthetic.per_step_log"])
 
 
 if __name__ == "__main__":
     main()
-    print()
-    earlier_targets()

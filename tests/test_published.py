@@ -131,6 +131,16 @@ def held_out_cost(r: dict) -> dict:
             "every": long["every point"], "lr": long["binned"] / long["every point"]}
 
 
+def lr_speed(r: dict) -> dict:
+    b, a, long = r["steps"]["before"], r["steps"]["after"], r["long_curves"]
+    sec = {k: v["seconds"] for k, v in a.items()}
+    mpl = "auto, 3 MPL 100M logs"
+    return {"a": sec["auto, 3 MPL 100M logs"], "b": b[mpl]["seconds"], "r": b[mpl]["seconds"] / a[mpl]["seconds"],
+            "one": sec["auto, one 34k-step log"], "ann": sec["annealing, two 34k-step logs"],
+            "mp": sec["multipower, two 34k-step logs"], "L": long, "loop": long["plain_loop_s"] / long["annealing_s"],
+            "mp_r": long["multipower_s"] / long["annealing_s"]}
+
+
 QUOTES = {
     "isoflop": (lambda r: r, [
         "recovers the exponent {synthetic[truth]:.4f} as {synthetic[a]:.4f}",
@@ -158,6 +168,14 @@ QUOTES = {
         "665 checkpoints of 19 models {c[with]:.2f} against {c[without]:.2f} s ({c[ratio]:.2f}x), downstream on them "
         "{d[with]:.2f} against {d[without]:.2f} s ({d[ratio]:.2f}x)",
         "log-spaced bins of x, {bin:.1f} against {every:.1f} s on every point ({lr:.2f}x)",
+    ]),
+    "lr_speed": (lr_speed, [
+        "`auto` on the three training logs of Luo et al.'s 100M model, {a:.1f} against {b:.1f} s ({r:.1f}x); `auto` on "
+        "one per-step log of 33,908 steps from step 0, {one:.1f} s; annealing and multi-power on two such logs, "
+        "{ann:.2f} and {mp:.2f} s",
+        "the annealing fit {L[annealing_s]:.3f} s ({loop:.0f}x faster than the plain loop), the multi-power fit "
+        "{L[multipower_s]:.2f} s ({mp_r:.1f}x the annealing fit, +{L[multipower_rise_mib]:.0f} MiB peak memory) and its "
+        "interval at all 72,000 steps {L[interval_s]:.2f} s (+{L[interval_rise_mib]:.0f} MiB)",
     ]),
     "held_out_start": (held_out_start, [
         "size laws, {n} families: the scatter is the same either way in {same} of them; on Gadre et al.'s "
