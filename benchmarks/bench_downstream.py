@@ -1,5 +1,5 @@
 """From loss to task accuracy on Gemstones, and what ``--stderr`` weighting buys: the figures the
-README's "From loss to task accuracy" section quotes.
+docs' "From loss to task accuracy" section (docs/size-laws.md) quotes.
 
 - ``measured``: fitted on every checkpoint of the 16 smaller Gemstones models, the final accuracy
   of the three largest (near 1B) predicted from their measured FineWeb-Edu loss, over the 9

@@ -1,5 +1,5 @@
 """isoFLOP analysis (Chinchilla's approach 2) on a known surface and on Chinchilla's own runs: the
-figures the README's "isoFLOP analysis" section quotes.
+figures the "isoFLOP analysis" section of docs/size-laws.md quotes.
 
 - ``synthetic``: Chinchilla's surface (E 1.8, A 450, B 2000, alpha 0.34, beta 0.37) sampled at 5
   budgets from 1e18 to 1e22 FLOPs, 7 sizes each over 0.1-10 times the optimum, 0.2 % noise: the

@@ -18,7 +18,7 @@ out (``--prior loo``); the population is learned on the tuning families only, an
 family is scored with one learned without it. ``--sweep`` chooses the posterior's discrepancy
 and ``MIN_ANNEAL`` on the tuning families (``results/forecast_sweep.json``);
 ``--write-population`` writes the population; a whole run writes ``results/forecast_suite.json``
-and ``--readme`` puts its table into the README.
+and ``--readme`` puts its table into the page that holds its marks (docs/forecasts.md).
 
 Run: python benchmarks/forecast_suite.py [--families mpl25,markov-w32] [--tasks protocol,early,bayes]
      [--save rows.csv] [--sweep] [--write-population scalelaw/population.json] [--readme]

@@ -74,7 +74,7 @@ def load(name: str) -> dict:
 
 
 def readme_marks(name: str) -> tuple[str, str]:
-    """The two comments between which the README holds a block made from results/<name>.json."""
+    """The two comments between which a page (README or docs) holds a block made from results/<name>.json."""
     return f"<!-- {name}: made from benchmarks/results/{name}.json -->", f"<!-- /{name} -->"
 
 
