@@ -151,10 +151,7 @@ def from_starts(law, X, y, bounds, loss, delta, max_iter, warm=None, coarse=None
     tight one on ``X``, ``y``. ``progress`` wraps the starts' loop (a bar). Returns (the minimum,
     the starts run, the starts the grid had)."""
     Xs, ys = coarse if coarse is not None else (X, y)
-    starts, n_starts = ranked_starts(law, Xs, ys, bounds, loss, delta, warm)
-    if keep is not None and len(starts) > keep:
-        order = np.argsort([objective(t, law, Xs, ys, loss, delta) for t in starts], kind="stable")
-        starts = [starts[i] for i in order[:keep]]
+    starts, n_starts = ranked_starts(law, Xs, ys, bounds, loss, delta, warm, keep)
     loose = len(starts) > 1 or coarse is not None
     best = min((minimise(law, Xs, ys, theta, bounds, loss, delta, max_iter, loose) for theta in progress(starts)),
                key=lambda res: res.fun)
@@ -163,10 +160,11 @@ def from_starts(law, X, y, bounds, loss, delta, max_iter, warm=None, coarse=None
     return best, len(starts), n_starts
 
 
-def ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.ndarray], int]:
+def ranked_starts(law, X, y, bounds, loss, delta, warm=None, keep=None) -> tuple[list[np.ndarray], int]:
     """The law's starting points in the optimiser's coordinates (clipped to the bounds); with
-    ``law.refine``, only that many of the best by the objective. Returns (kept, total). With
-    ``warm`` (parameter values, natural units) that alone, completed from the grid's first start."""
+    ``law.refine`` (or ``keep``, the fewer), only that many of the best by the objective. Returns
+    (kept, total). With ``warm`` (parameter values, natural units) that alone, completed from the
+    grid's first start."""
     if warm is not None:
         grid = next(iter(law.starts(X, y)))
         values = {name: float(warm.get(name, grid[name])) for name in law.param_names}
@@ -174,9 +172,10 @@ def ranked_starts(law, X, y, bounds, loss, delta, warm=None) -> tuple[list[np.nd
             raise InputError(f"start: parameter values must be finite numbers, got {values}")
         return [np.clip(law.to_theta(values), bounds[:, 0], bounds[:, 1])], 1
     starts = [np.clip(law.to_theta(s), bounds[:, 0], bounds[:, 1]) for s in law.starts(X, y)]
-    if law.refine is not None and len(starts) > law.refine:
+    limit = min((n for n in (law.refine, keep) if n is not None), default=None)
+    if limit is not None and len(starts) > limit:
         order = np.argsort([objective(t, law, X, y, loss, delta) for t in starts], kind="stable")
-        return [starts[i] for i in order[: law.refine]], len(starts)
+        return [starts[i] for i in order[:limit]], len(starts)
     return starts, len(starts)
 
 
